@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# bench/run.sh — self-contained scrape benchmark: installs the peer exporters
+# from Debian if missing (without letting Debian start them), builds
+# opsmon-exporter and opsmon-bench in release mode, and runs the bench.
+# All arguments go to opsmon-bench (see `bench/run.sh --help`).
+# The markdown report is on stdout, progress on stderr:
+#   bench/run.sh > /tmp/bench.md
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+# Debian packages of the exporters benched side by side. Add one here when
+# its Launch is added to opsmon-bench, e.g. prometheus-postgres-exporter,
+# prometheus-redis-exporter, prometheus-blackbox-exporter.
+PEER_PACKAGES=(
+  prometheus-node-exporter
+)
+
+install_peers() {
+  local missing=() pkg
+  for pkg in "${PEER_PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed'; then
+      missing+=("$pkg")
+    fi
+  done
+  ((${#missing[@]})) || return 0
+  if ! command -v apt-get >/dev/null; then
+    echo "run.sh: missing ${missing[*]} and no apt-get; install them by hand" >&2
+    return 1
+  fi
+  local sudo=()
+  if [[ $(id -u) != 0 ]]; then sudo=(sudo); fi
+
+  # policy-rc.d exiting 101 tells invoke-rc.d/deb-systemd-invoke not to start
+  # the daemons: the bench starts its own copies on free loopback ports.
+  local policy=/usr/sbin/policy-rc.d created_policy=0
+  if [[ ! -e $policy ]]; then
+    printf '#!/bin/sh\nexit 101\n' | "${sudo[@]}" tee "$policy" >/dev/null
+    "${sudo[@]}" chmod 755 "$policy"
+    created_policy=1
+    # shellcheck disable=SC2064  # expand now: remove exactly what we created
+    trap "${sudo[*]} rm -f $policy" EXIT
+  fi
+  echo "run.sh: installing ${missing[*]}" >&2
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -q
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+    --no-install-recommends "${missing[@]}"
+  if ((created_policy)); then
+    "${sudo[@]}" rm -f "$policy"
+    trap - EXIT
+  fi
+}
+
+install_peers
+
+cargo build --release -p opsmon-exporter -p opsmon-bench
+
+target_dir="${CARGO_TARGET_DIR:-target}"
+# opsmon-bench's own default for --exporter; an explicit --exporter wins.
+export OPSMON_BENCH_EXPORTER="${OPSMON_BENCH_EXPORTER:-$target_dir/release/opsmon-exporter}"
+exec "$target_dir/release/opsmon-bench" "$@"

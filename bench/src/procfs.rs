@@ -1,0 +1,108 @@
+//! Reading a process's resource use from `/proc`: CPU time (utime + stime from
+//! `/proc/PID/stat`) and resident memory (`VmRSS` from `/proc/PID/status`).
+//! Parsing is split from reading so it can be tested on fixed strings.
+
+use anyhow::{Context as _, Result, bail};
+
+/// `utime + stime` of a process, in clock ticks, from the text of `/proc/PID/stat`.
+///
+/// The second field, `comm`, is in parentheses and may itself contain spaces
+/// and parentheses (`(my (odd) name)`), so fields are counted from the *last*
+/// `)`: after it come `state` (field 3) … `utime` (field 14), `stime` (field 15).
+pub fn parse_stat_cpu_ticks(stat: &str) -> Result<u64> {
+    let close = stat.rfind(')').context("/proc/PID/stat has no ')' closing the comm field")?;
+    let rest = stat.get(close + 1..).unwrap_or_default();
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // fields[0] is field 3 (state), so field N is fields[N - 3].
+    let (Some(utime), Some(stime)) = (fields.get(14 - 3), fields.get(15 - 3)) else {
+        bail!("/proc/PID/stat has too few fields after comm: {}", fields.len());
+    };
+    let utime: u64 = utime.parse().with_context(|| format!("bad utime {utime:?}"))?;
+    let stime: u64 = stime.parse().with_context(|| format!("bad stime {stime:?}"))?;
+    Ok(utime + stime)
+}
+
+/// `VmRSS` in KiB from the text of `/proc/PID/status`.
+pub fn parse_vmrss_kib(status: &str) -> Result<u64> {
+    let line = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .context("no VmRSS line in /proc/PID/status (kernel thread or zombie?)")?;
+    let mut parts = line.split_whitespace();
+    let value = parts.next().context("empty VmRSS line")?;
+    match parts.next() {
+        Some("kB") | None => {}
+        Some(unit) => bail!("unexpected VmRSS unit {unit:?}"),
+    }
+    value.parse().with_context(|| format!("bad VmRSS value {value:?}"))
+}
+
+/// CPU ticks (user + system) consumed so far by `pid`.
+pub fn cpu_ticks(pid: u32) -> Result<u64> {
+    let path = format!("/proc/{pid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_stat_cpu_ticks(&text).with_context(|| format!("parsing {path}"))
+}
+
+/// Resident set size of `pid` in MiB.
+pub fn rss_mib(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let kib = parse_vmrss_kib(&text).with_context(|| format!("parsing {path}"))?;
+    Ok(kib as f64 / 1024.0)
+}
+
+/// Clock ticks per second (`sysconf(_SC_CLK_TCK)`, 100 on Linux in practice).
+pub fn clock_ticks_per_second() -> u64 {
+    match rustix::param::clock_ticks_per_second() {
+        0 => 100,
+        hz => hz,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A real line from a node_exporter process, fields 14/15 = 1234 / 567.
+    const PLAIN: &str = "4242 (prometheus-node) S 1 4242 4242 0 -1 4194560 2861 0 0 0 1234 567 0 0 20 0 7 0 123456 737280000 5632 18446744073709551615 1 1 0 0 0 0 0 0 2143420159 0 0 0 17 1 0 0 0 0 0\n";
+
+    #[test]
+    fn parses_plain_stat() -> Result<()> {
+        assert_eq!(parse_stat_cpu_ticks(PLAIN)?, 1234 + 567);
+        Ok(())
+    }
+
+    #[test]
+    fn parses_comm_with_spaces_and_parens() -> Result<()> {
+        let stat = "77 (a) b (c) R 1 77 77 0 -1 0 0 0 0 0 10 20 0 0 20 0 1 0 5 100 10 0\n";
+        assert_eq!(parse_stat_cpu_ticks(stat)?, 30);
+        let stat = "78 ()) S 1 78 78 0 -1 0 0 0 0 0 1 2 3 4 20 0 1 0 5 100 10 0";
+        assert_eq!(parse_stat_cpu_ticks(stat)?, 3);
+        Ok(())
+    }
+
+    #[test]
+    fn rejects_truncated_or_garbled_stat() {
+        assert!(parse_stat_cpu_ticks("1 (x) S 1 2 3").is_err());
+        assert!(parse_stat_cpu_ticks("no parens here at all").is_err());
+        assert!(parse_stat_cpu_ticks("1 (x) S 1 1 1 0 -1 0 0 0 0 0 ten 20 0").is_err());
+    }
+
+    #[test]
+    fn reads_own_process() -> Result<()> {
+        // Live check against the kernel's real format.
+        let _ = cpu_ticks(std::process::id())?;
+        assert!(rss_mib(std::process::id())? > 0.0);
+        Ok(())
+    }
+
+    #[test]
+    fn parses_vmrss() -> Result<()> {
+        let status = "Name:\tnode\nVmPeak:\t  900 kB\nVmRSS:\t   22528 kB\nThreads:\t7\n";
+        assert_eq!(parse_vmrss_kib(status)?, 22528);
+        assert!(parse_vmrss_kib("Name:\tkthreadd\nThreads:\t1\n").is_err());
+        assert!(parse_vmrss_kib("VmRSS:\t 12 MB\n").is_err());
+        Ok(())
+    }
+}

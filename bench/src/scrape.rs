@@ -1,0 +1,143 @@
+//! HTTP side of the bench: one scrape over a keep-alive hyper client (timed
+//! from sending the request to the last body byte), waiting for a target to
+//! come up, and the fixed-duration concurrent load phase.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail};
+use bytes::Bytes;
+use http_body_util::{BodyExt as _, Empty};
+use hyper::{Request, StatusCode, Uri};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+/// Keep-alive HTTP/1.1 client. One per target for the sequential phase, one
+/// per simulated Prometheus in the load phase, so each holds its own connection.
+pub type HttpClient = Client<HttpConnector, Empty<Bytes>>;
+
+pub fn client() -> HttpClient {
+    let mut connector = HttpConnector::new();
+    connector.set_nodelay(true);
+    Client::builder(TokioExecutor::new()).pool_idle_timeout(Duration::from_secs(90)).build(connector)
+}
+
+/// Result of one scrape that got an HTTP response.
+#[derive(Debug)]
+pub struct Scrape {
+    pub status: StatusCode,
+    pub body: Bytes,
+    /// Request sent → whole body received.
+    pub elapsed: Duration,
+}
+
+/// GETs `uri` without `Accept-Encoding` (so the payload is uncompressed), with
+/// an overall `timeout` covering headers and body.
+pub async fn scrape(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<Scrape> {
+    let req = Request::get(uri.clone())
+        .header(hyper::header::USER_AGENT, "opsmon-bench")
+        .header(hyper::header::ACCEPT, "text/plain; version=0.0.4")
+        .body(Empty::<Bytes>::new())?;
+    let start = Instant::now();
+    let fut = async {
+        let resp = client.request(req).await?;
+        let status = resp.status();
+        let body = resp.into_body().collect().await?.to_bytes();
+        anyhow::Ok((status, body))
+    };
+    let (status, body) = tokio::time::timeout(timeout, fut)
+        .await
+        .with_context(|| format!("GET {uri}: no complete response within {timeout:?}"))?
+        .with_context(|| format!("GET {uri}"))?;
+    Ok(Scrape { status, body, elapsed: start.elapsed() })
+}
+
+/// Polls `uri` until it answers 200, for at most `limit`. `alive` is called
+/// between attempts and should error if the process behind it died.
+pub async fn wait_ready(
+    client: &HttpClient,
+    uri: &Uri,
+    limit: Duration,
+    mut alive: impl FnMut() -> Result<()>,
+) -> Result<Duration> {
+    let start = Instant::now();
+    let mut last = String::from("no attempt");
+    while start.elapsed() < limit {
+        alive()?;
+        match scrape(client, uri, Duration::from_secs(10)).await {
+            Ok(s) if s.status == StatusCode::OK => return Ok(start.elapsed()),
+            Ok(s) => last = format!("HTTP {}", s.status),
+            Err(e) => last = format!("{e:#}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{uri} not ready after {limit:?}; last attempt: {last}")
+}
+
+/// Outcome of the concurrent load phase against one target.
+#[derive(Debug, Default)]
+pub struct Load {
+    /// Scrapes answered 200 with a complete body.
+    pub ok: u64,
+    /// Transport errors, time-outs and non-200 answers.
+    pub errors: u64,
+    /// From start until the last client finished its last request.
+    pub elapsed: Duration,
+    pub first_error: Option<String>,
+}
+
+impl Load {
+    pub fn req_per_sec(&self) -> f64 {
+        let secs = self.elapsed.as_secs_f64();
+        if secs > 0.0 { self.ok as f64 / secs } else { 0.0 }
+    }
+}
+
+/// `clients` concurrent scrapers, each with its own keep-alive connection,
+/// scraping back to back until `duration` has passed. Every client finishes
+/// the request it has in flight, so `elapsed` slightly exceeds `duration`.
+pub async fn load(uri: &Uri, clients: usize, duration: Duration, timeout: Duration) -> Load {
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..clients {
+        let uri = uri.clone();
+        tasks.spawn(async move {
+            let client = client();
+            let mut part = Load::default();
+            while Instant::now() < deadline {
+                let err = match scrape(&client, &uri, timeout).await {
+                    Ok(s) if s.status == StatusCode::OK => {
+                        part.ok += 1;
+                        continue;
+                    }
+                    Ok(s) => format!("HTTP {}", s.status),
+                    Err(e) => format!("{e:#}"),
+                };
+                part.errors += 1;
+                part.first_error.get_or_insert(err);
+                // Don't spin on a refused connection.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            part
+        });
+    }
+    let mut total = Load::default();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(part) => {
+                total.ok += part.ok;
+                total.errors += part.errors;
+                if total.first_error.is_none() {
+                    total.first_error = part.first_error;
+                }
+            }
+            Err(e) => {
+                total.errors += 1;
+                total.first_error.get_or_insert(format!("client task: {e}"));
+            }
+        }
+    }
+    total.elapsed = start.elapsed();
+    total
+}

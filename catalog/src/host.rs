@@ -1,0 +1,238 @@
+//! Host metrics: node_exporter-compatible families (same names, types, labels
+//! and units) plus opsmon's process groups, listening ports and directory sizes.
+
+use crate::MetricType::{Counter, Gauge};
+use crate::Unit::{Bytes, None, Seconds};
+use crate::{MetricDef, MetricType, Unit};
+
+const fn host(
+    name: &'static str,
+    metric_type: MetricType,
+    unit: Unit,
+    labels: &'static [&'static str],
+    help: &'static str,
+) -> MetricDef {
+    MetricDef { name, metric_type, unit, help, labels, collector: "host" }
+}
+
+const FS: &[&str] = &["device", "fstype", "mountpoint"];
+const DEV: &[&str] = &["device"];
+const GROUP: &[&str] = &["group"];
+const DIR: &[&str] = &["path"];
+
+/// Seconds each CPU spent in each mode, from /proc/stat.
+pub const CPU_SECONDS: MetricDef = host(
+    "node_cpu_seconds_total",
+    Counter,
+    Seconds,
+    &["cpu", "mode"],
+    "Seconds the CPUs spent in each mode.",
+);
+/// 1-minute load average.
+pub const LOAD1: MetricDef = host("node_load1", Gauge, None, &[], "1m load average.");
+/// 5-minute load average.
+pub const LOAD5: MetricDef = host("node_load5", Gauge, None, &[], "5m load average.");
+/// 15-minute load average.
+pub const LOAD15: MetricDef = host("node_load15", Gauge, None, &[], "15m load average.");
+/// /proc/meminfo MemTotal.
+pub const MEM_TOTAL: MetricDef =
+    host("node_memory_MemTotal_bytes", Gauge, Bytes, &[], "Memory information field MemTotal_bytes.");
+/// /proc/meminfo MemAvailable.
+pub const MEM_AVAILABLE: MetricDef =
+    host("node_memory_MemAvailable_bytes", Gauge, Bytes, &[], "Memory information field MemAvailable_bytes.");
+/// /proc/meminfo MemFree.
+pub const MEM_FREE: MetricDef =
+    host("node_memory_MemFree_bytes", Gauge, Bytes, &[], "Memory information field MemFree_bytes.");
+/// /proc/meminfo Buffers.
+pub const MEM_BUFFERS: MetricDef =
+    host("node_memory_Buffers_bytes", Gauge, Bytes, &[], "Memory information field Buffers_bytes.");
+/// /proc/meminfo Cached.
+pub const MEM_CACHED: MetricDef =
+    host("node_memory_Cached_bytes", Gauge, Bytes, &[], "Memory information field Cached_bytes.");
+/// /proc/meminfo SwapTotal.
+pub const SWAP_TOTAL: MetricDef =
+    host("node_memory_SwapTotal_bytes", Gauge, Bytes, &[], "Memory information field SwapTotal_bytes.");
+/// /proc/meminfo SwapFree.
+pub const SWAP_FREE: MetricDef =
+    host("node_memory_SwapFree_bytes", Gauge, Bytes, &[], "Memory information field SwapFree_bytes.");
+/// Filesystem size.
+pub const FS_SIZE: MetricDef =
+    host("node_filesystem_size_bytes", Gauge, Bytes, FS, "Filesystem size in bytes.");
+/// Space available to unprivileged users.
+pub const FS_AVAIL: MetricDef = host(
+    "node_filesystem_avail_bytes",
+    Gauge,
+    Bytes,
+    FS,
+    "Filesystem space available to non-root users in bytes.",
+);
+/// Free space including root-reserved blocks.
+pub const FS_FREE: MetricDef =
+    host("node_filesystem_free_bytes", Gauge, Bytes, FS, "Filesystem free space in bytes.");
+/// 1 when mounted read-only.
+pub const FS_READONLY: MetricDef =
+    host("node_filesystem_readonly", Gauge, None, FS, "Filesystem read-only status.");
+/// 1 when statfs failed or timed out for the mount.
+pub const FS_DEVICE_ERROR: MetricDef = host(
+    "node_filesystem_device_error",
+    Gauge,
+    None,
+    FS,
+    "Whether an error occurred while getting statistics for the given device.",
+);
+/// Bytes received per interface.
+pub const NET_RX_BYTES: MetricDef =
+    host("node_network_receive_bytes_total", Counter, Bytes, DEV, "Network device statistic receive_bytes.");
+/// Packets received per interface.
+pub const NET_RX_PACKETS: MetricDef = host(
+    "node_network_receive_packets_total",
+    Counter,
+    None,
+    DEV,
+    "Network device statistic receive_packets.",
+);
+/// Receive errors per interface.
+pub const NET_RX_ERRS: MetricDef =
+    host("node_network_receive_errs_total", Counter, None, DEV, "Network device statistic receive_errs.");
+/// Received packets dropped per interface.
+pub const NET_RX_DROP: MetricDef =
+    host("node_network_receive_drop_total", Counter, None, DEV, "Network device statistic receive_drop.");
+/// Bytes transmitted per interface.
+pub const NET_TX_BYTES: MetricDef = host(
+    "node_network_transmit_bytes_total",
+    Counter,
+    Bytes,
+    DEV,
+    "Network device statistic transmit_bytes.",
+);
+/// Packets transmitted per interface.
+pub const NET_TX_PACKETS: MetricDef = host(
+    "node_network_transmit_packets_total",
+    Counter,
+    None,
+    DEV,
+    "Network device statistic transmit_packets.",
+);
+/// Transmit errors per interface.
+pub const NET_TX_ERRS: MetricDef =
+    host("node_network_transmit_errs_total", Counter, None, DEV, "Network device statistic transmit_errs.");
+/// Transmitted packets dropped per interface.
+pub const NET_TX_DROP: MetricDef =
+    host("node_network_transmit_drop_total", Counter, None, DEV, "Network device statistic transmit_drop.");
+/// Boot time as a Unix timestamp.
+pub const BOOT_TIME: MetricDef =
+    host("node_boot_time_seconds", Gauge, Seconds, &[], "Node boot time, in unixtime.");
+/// The host's clock.
+pub const TIME: MetricDef =
+    host("node_time_seconds", Gauge, Seconds, &[], "System time in seconds since epoch (1970).");
+/// uname(2) fields.
+pub const UNAME_INFO: MetricDef = host(
+    "node_uname_info",
+    Gauge,
+    None,
+    &["domainname", "machine", "nodename", "release", "sysname", "version"],
+    "Labeled system information as provided by the uname system call.",
+);
+/// CPU seconds of a configured process group.
+pub const PROCESS_CPU: MetricDef = host(
+    "opsmon_process_cpu_seconds_total",
+    Counter,
+    Seconds,
+    GROUP,
+    "User and system CPU seconds of the processes currently in the group; drops when a member exits.",
+);
+/// Resident memory of a configured process group.
+pub const PROCESS_RESIDENT: MetricDef = host(
+    "opsmon_process_resident_memory_bytes",
+    Gauge,
+    Bytes,
+    GROUP,
+    "Resident memory of the processes in the group.",
+);
+/// Number of processes in a configured group.
+pub const PROCESS_COUNT: MetricDef = host(
+    "opsmon_process_count",
+    Gauge,
+    None,
+    GROUP,
+    "Number of running processes matching the group (the exporter never counts itself).",
+);
+/// Whether a configured TCP port has a listening socket.
+pub const PORT_LISTENING: MetricDef = host(
+    "opsmon_tcp_port_listening",
+    Gauge,
+    None,
+    &["port"],
+    "1 when a socket listens on the configured TCP port (IPv4 or IPv6), else 0.",
+);
+/// Allocated size of a configured directory tree.
+pub const DIR_SIZE: MetricDef = host(
+    "opsmon_directory_size_bytes",
+    Gauge,
+    Bytes,
+    DIR,
+    "Disk space allocated to the files under the configured directory, like du.",
+);
+/// Entries seen while sizing a configured directory.
+pub const DIR_ENTRIES: MetricDef = host(
+    "opsmon_directory_entries",
+    Gauge,
+    None,
+    DIR,
+    "Files and directories seen under the configured directory.",
+);
+/// Whether the last directory walk finished within its budgets.
+pub const DIR_COMPLETE: MetricDef = host(
+    "opsmon_directory_scan_complete",
+    Gauge,
+    None,
+    DIR,
+    "1 when the last walk finished within its time and entry budgets; 0 means the size is a lower bound.",
+);
+/// When the directory was last measured.
+pub const DIR_SCAN_TIMESTAMP: MetricDef = host(
+    "opsmon_directory_scan_timestamp_seconds",
+    Gauge,
+    Seconds,
+    DIR,
+    "Unix time of the walk the size comes from.",
+);
+
+/// All host families.
+pub const METRICS: &[MetricDef] = &[
+    CPU_SECONDS,
+    LOAD1,
+    LOAD5,
+    LOAD15,
+    MEM_TOTAL,
+    MEM_AVAILABLE,
+    MEM_FREE,
+    MEM_BUFFERS,
+    MEM_CACHED,
+    SWAP_TOTAL,
+    SWAP_FREE,
+    FS_SIZE,
+    FS_AVAIL,
+    FS_FREE,
+    FS_READONLY,
+    FS_DEVICE_ERROR,
+    NET_RX_BYTES,
+    NET_RX_PACKETS,
+    NET_RX_ERRS,
+    NET_RX_DROP,
+    NET_TX_BYTES,
+    NET_TX_PACKETS,
+    NET_TX_ERRS,
+    NET_TX_DROP,
+    BOOT_TIME,
+    TIME,
+    UNAME_INFO,
+    PROCESS_CPU,
+    PROCESS_RESIDENT,
+    PROCESS_COUNT,
+    PORT_LISTENING,
+    DIR_SIZE,
+    DIR_ENTRIES,
+    DIR_COMPLETE,
+    DIR_SCAN_TIMESTAMP,
+];

@@ -1,0 +1,181 @@
+//! Filesystem space per mount. Each statfs runs on its own blocking thread
+//! under a timeout; a mount that does not answer (a dead NFS server) is
+//! reported as `node_filesystem_device_error 1` and not asked again until its
+//! stuck call returns, so one hung mount can never stall the scrape.
+
+use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use opsmon_catalog::host;
+use tokio::time::Instant;
+
+use super::procfs::{Mount, parse_mounts};
+use crate::collector::CollectError;
+use crate::config::FilesystemConfig;
+use crate::metrics::{LabelValue, MetricSet};
+
+/// Space figures of one filesystem, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Space {
+    size: f64,
+    free: f64,
+    avail: f64,
+}
+
+/// Reads mounts and statfs results.
+#[derive(Debug)]
+pub struct Filesystems {
+    config: FilesystemConfig,
+    stuck: Arc<Mutex<HashSet<String>>>,
+}
+
+fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
+    set.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Filesystems {
+    /// A reader with the given selection.
+    pub fn new(config: FilesystemConfig) -> Self {
+        Self { config, stuck: Arc::default() }
+    }
+
+    /// Mounts that pass the exclusion patterns, first occurrence of each
+    /// (device, mount point, type) only, as node_exporter reports them.
+    pub fn select(&self, mounts: Vec<Mount>) -> Vec<Mount> {
+        let mut seen = HashSet::new();
+        mounts
+            .into_iter()
+            .filter(|m| !self.config.mount_points_exclude.0.is_match(&m.mount_point))
+            .filter(|m| !self.config.fs_types_exclude.0.is_match(&m.fs_type))
+            .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
+            .collect()
+    }
+
+    /// Adds the filesystem families to `out`.
+    pub async fn collect(&self, out: &mut MetricSet, deadline: Instant) -> Result<(), CollectError> {
+        let mounts_text = match std::fs::read_to_string("/proc/1/mounts") {
+            Ok(text) => text,
+            // PID 1's mounts are the host's view; without access, ours will do.
+            Err(_) => std::fs::read_to_string("/proc/self/mounts")
+                .map_err(|e| CollectError::io("/proc/self/mounts", e))?,
+        };
+        let mounts = self.select(parse_mounts(&mounts_text));
+
+        let timeout = self.config.statfs_timeout.0;
+        let mut pending = Vec::with_capacity(mounts.len());
+        for mount in &mounts {
+            pending.push(self.statfs(mount.mount_point.clone(), timeout, deadline));
+        }
+        let mut results = Vec::with_capacity(mounts.len());
+        for call in pending {
+            results.push(call.await);
+        }
+
+        let labels = |m: &Mount| -> Vec<LabelValue> {
+            vec![m.device.clone().into(), m.fs_type.clone().into(), m.mount_point.clone().into()]
+        };
+        let ok: Vec<(&Mount, Space)> =
+            mounts.iter().zip(&results).filter_map(|(m, r)| r.map(|space| (m, space))).collect();
+        let mut family = out.family(&host::FS_SIZE);
+        for (mount, space) in &ok {
+            family.number(labels(mount), space.size);
+        }
+        let mut family = out.family(&host::FS_FREE);
+        for (mount, space) in &ok {
+            family.number(labels(mount), space.free);
+        }
+        let mut family = out.family(&host::FS_AVAIL);
+        for (mount, space) in &ok {
+            family.number(labels(mount), space.avail);
+        }
+        let mut family = out.family(&host::FS_READONLY);
+        for (mount, _) in &ok {
+            family.number(labels(mount), if mount.read_only { 1.0 } else { 0.0 });
+        }
+        let mut family = out.family(&host::FS_DEVICE_ERROR);
+        for (mount, result) in mounts.iter().zip(&results) {
+            family.number(labels(mount), if result.is_some() { 0.0 } else { 1.0 });
+        }
+        Ok(())
+    }
+
+    /// statfs of one mount point, or `None` when it failed, timed out or is
+    /// still stuck from an earlier scrape.
+    fn statfs(
+        &self,
+        mount_point: String,
+        timeout: Duration,
+        deadline: Instant,
+    ) -> impl Future<Output = Option<Space>> + use<> {
+        let stuck = Arc::clone(&self.stuck);
+        async move {
+            if lock(&stuck).contains(&mount_point) {
+                tracing::debug!(mount_point, "statfs still hanging from an earlier scrape; skipped");
+                return None;
+            }
+            // `done` and the stuck set change only under the set's lock, so a call
+            // that returns just as its timeout fires is never marked stuck forever.
+            let done = Arc::new(AtomicBool::new(false));
+            let (path, set, finished) = (mount_point.clone(), Arc::clone(&stuck), Arc::clone(&done));
+            let call = tokio::task::spawn_blocking(move || {
+                let result = rustix::fs::statvfs(path.as_str());
+                let mut stuck = lock(&set);
+                finished.store(true, Ordering::Relaxed);
+                stuck.remove(&path);
+                result
+            });
+            let limit = (Instant::now() + timeout).min(deadline);
+            match tokio::time::timeout_at(limit, call).await {
+                Ok(Ok(Ok(stat))) => {
+                    let block = stat.f_frsize as f64;
+                    Some(Space {
+                        size: stat.f_blocks as f64 * block,
+                        free: stat.f_bfree as f64 * block,
+                        avail: stat.f_bavail as f64 * block,
+                    })
+                }
+                Ok(Ok(Err(errno))) => {
+                    tracing::debug!(mount_point, error = %errno, "statfs failed");
+                    None
+                }
+                Ok(Err(_join)) => None,
+                Err(_elapsed) => {
+                    let mut set = lock(&stuck);
+                    if !done.load(Ordering::Relaxed) {
+                        set.insert(mount_point.clone());
+                    }
+                    tracing::warn!(mount_point, ?timeout, "statfs timed out; mount skipped until it answers");
+                    None
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pseudo_filesystems_and_duplicates_are_excluded_by_default() {
+        let fs = Filesystems::new(FilesystemConfig::default());
+        let mounts = parse_mounts(
+            "proc /proc proc rw 0 0\n/dev/vda1 / ext4 rw 0 0\n/dev/vda1 / ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n\
+             tmpfs /dev/shm tmpfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw 0 0\noverlay /var/lib/docker/overlay2/x/merged overlay rw 0 0\n",
+        );
+        let kept: Vec<String> = fs.select(mounts).into_iter().map(|m| m.mount_point).collect();
+        assert_eq!(kept, vec!["/", "/run"]);
+    }
+
+    #[tokio::test]
+    async fn root_filesystem_has_space() {
+        let fs = Filesystems::new(FilesystemConfig::default());
+        let mut out = MetricSet::new();
+        fs.collect(&mut out, Instant::now() + Duration::from_secs(5)).await.expect("collects");
+        let text = out.encode_text();
+        assert!(text.contains("node_filesystem_size_bytes{device="), "{text}");
+        assert!(text.contains("mountpoint=\"/\"}"), "{text}");
+    }
+}

@@ -1,0 +1,253 @@
+//! The host collector: CPU, load, memory, filesystems, network, boot time,
+//! clock and uname with node_exporter's names, plus opsmon's process groups,
+//! listening ports and directory sizes. Reads /proc and statfs directly.
+
+pub mod directories;
+pub mod filesystem;
+pub mod processes;
+pub mod procfs;
+
+use std::collections::BTreeSet;
+use std::time::SystemTime;
+
+use opsmon_catalog::host;
+use tokio::time::Instant;
+
+use crate::collector::{BoxFuture, CollectError, Collected, Collector};
+use crate::config::{HostConfig, ProcessGroupConfig};
+use crate::metrics::MetricSet;
+use crate::scrape::blocking;
+
+/// Collects host metrics.
+#[derive(Debug)]
+pub struct HostCollector {
+    filesystems: filesystem::Filesystems,
+    directories: directories::Directories,
+    process_groups: std::sync::Arc<Vec<ProcessGroupConfig>>,
+    listen_ports: std::sync::Arc<Vec<u16>>,
+    ticks_per_second: f64,
+    page_size: f64,
+}
+
+impl HostCollector {
+    /// A collector for `config`.
+    pub fn new(config: HostConfig) -> Self {
+        Self {
+            filesystems: filesystem::Filesystems::new(config.filesystem),
+            directories: directories::Directories::new(config.directories),
+            process_groups: std::sync::Arc::new(config.process_groups),
+            listen_ports: std::sync::Arc::new(config.listen_ports),
+            ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
+            page_size: rustix::param::page_size() as f64,
+        }
+    }
+}
+
+impl Collector for HostCollector {
+    fn name(&self) -> &'static str {
+        "host"
+    }
+
+    fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
+        Box::pin(async move {
+            let groups = std::sync::Arc::clone(&self.process_groups);
+            let ports = std::sync::Arc::clone(&self.listen_ports);
+            let (ticks, page) = (self.ticks_per_second, self.page_size);
+            let proc_files = blocking(move || read_proc_files(&groups, &ports, ticks, page));
+            let mut fs_metrics = MetricSet::new();
+            let filesystems = self.filesystems.collect(&mut fs_metrics, deadline);
+            let mut dir_metrics = MetricSet::new();
+            let dirs = self.directories.collect(&mut dir_metrics, deadline);
+            let (proc_result, fs_result, dir_error) = tokio::join!(proc_files, filesystems, dirs);
+
+            let mut collected = Collected::default();
+            match proc_result {
+                Ok((metrics, error)) => {
+                    collected.metrics = metrics;
+                    collected.error = error;
+                }
+                Err(e) => collected.error = Some(e),
+            }
+            collected.metrics.extend(fs_metrics);
+            collected.metrics.extend(dir_metrics);
+            if let Err(e) = fs_result {
+                collected.error.get_or_insert(e);
+            }
+            if let Some(e) = dir_error {
+                collected.error.get_or_insert(CollectError::Parse(format!("directory size: {e}")));
+            }
+            collected
+        })
+    }
+}
+
+fn read(path: &str) -> Result<String, CollectError> {
+    std::fs::read_to_string(path).map_err(|e| CollectError::io(path, e))
+}
+
+/// Reads every /proc source on a blocking thread. Each source fails alone:
+/// its families are left out and the first error is returned beside the rest.
+fn read_proc_files(
+    groups: &[ProcessGroupConfig],
+    ports: &[u16],
+    ticks_per_second: f64,
+    page_size: f64,
+) -> (MetricSet, Option<CollectError>) {
+    let mut out = MetricSet::new();
+    let mut first_error = None;
+    let mut note = |result: Result<(), CollectError>| {
+        if let Err(e) = result {
+            first_error.get_or_insert(e);
+        }
+    };
+    note(cpu_and_boot_time(&mut out, ticks_per_second));
+    note(load(&mut out));
+    note(memory(&mut out));
+    note(network(&mut out));
+    uname_and_time(&mut out);
+    note(
+        processes::collect(groups, &mut out, ticks_per_second, page_size)
+            .map_err(|e| CollectError::io("/proc", e)),
+    );
+    note(listening(&mut out, ports));
+    (out, first_error)
+}
+
+fn cpu_and_boot_time(out: &mut MetricSet, ticks_per_second: f64) -> Result<(), CollectError> {
+    let stat = procfs::parse_stat(&read("/proc/stat")?).map_err(CollectError::Parse)?;
+    let mut family = out.family(&host::CPU_SECONDS);
+    for cpu in stat.cpus {
+        let label: crate::metrics::LabelValue = cpu.cpu.into();
+        for (mode, ticks) in procfs::CPU_MODES.iter().zip(cpu.ticks) {
+            family.number(vec![label.clone(), (*mode).into()], ticks as f64 / ticks_per_second);
+        }
+    }
+    if let Some(boot_time) = stat.boot_time {
+        out.single(&host::BOOT_TIME, boot_time as f64);
+    }
+    Ok(())
+}
+
+fn load(out: &mut MetricSet) -> Result<(), CollectError> {
+    let [one, five, fifteen] = procfs::parse_loadavg(&read("/proc/loadavg")?).map_err(CollectError::Parse)?;
+    out.single(&host::LOAD1, one);
+    out.single(&host::LOAD5, five);
+    out.single(&host::LOAD15, fifteen);
+    Ok(())
+}
+
+fn memory(out: &mut MetricSet) -> Result<(), CollectError> {
+    let text = read("/proc/meminfo")?;
+    let fields = procfs::parse_meminfo(&text);
+    let wanted = [
+        ("MemTotal", &host::MEM_TOTAL),
+        ("MemAvailable", &host::MEM_AVAILABLE),
+        ("MemFree", &host::MEM_FREE),
+        ("Buffers", &host::MEM_BUFFERS),
+        ("Cached", &host::MEM_CACHED),
+        ("SwapTotal", &host::SWAP_TOTAL),
+        ("SwapFree", &host::SWAP_FREE),
+    ];
+    for (field, def) in wanted {
+        if let Some((_, bytes)) = fields.iter().find(|(key, _)| *key == field) {
+            out.single(def, *bytes);
+        }
+    }
+    Ok(())
+}
+
+fn network(out: &mut MetricSet) -> Result<(), CollectError> {
+    let devices = procfs::parse_net_dev(&read("/proc/net/dev")?).map_err(CollectError::Parse)?;
+    let defs = [
+        [&host::NET_RX_BYTES, &host::NET_RX_PACKETS, &host::NET_RX_ERRS, &host::NET_RX_DROP],
+        [&host::NET_TX_BYTES, &host::NET_TX_PACKETS, &host::NET_TX_ERRS, &host::NET_TX_DROP],
+    ];
+    for (direction, defs) in defs.iter().enumerate() {
+        for (column, def) in defs.iter().enumerate() {
+            let mut family = out.family(def);
+            for device in &devices {
+                let counters = if direction == 0 { &device.receive } else { &device.transmit };
+                family.number(vec![device.device.clone().into()], counters[column] as f64);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn uname_and_time(out: &mut MetricSet) {
+    let uname = rustix::system::uname();
+    let field = |value: &std::ffi::CStr| value.to_string_lossy().into_owned().into();
+    out.family(&host::UNAME_INFO).number(
+        vec![
+            field(uname.domainname()),
+            field(uname.machine()),
+            field(uname.nodename()),
+            field(uname.release()),
+            field(uname.sysname()),
+            field(uname.version()),
+        ],
+        1.0,
+    );
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    out.single(&host::TIME, now.as_secs_f64());
+}
+
+fn listening(out: &mut MetricSet, ports: &[u16]) -> Result<(), CollectError> {
+    if ports.is_empty() {
+        return Ok(());
+    }
+    let mut listening = BTreeSet::new();
+    let mut error = None;
+    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        match std::fs::read_to_string(path) {
+            Ok(text) => procfs::parse_listening_ports(&text, &mut listening),
+            // A host without IPv6 has no tcp6 file; that is not an error.
+            Err(e) if path.ends_with('6') && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => error = Some(CollectError::io(path, e)),
+        }
+    }
+    let mut family = out.family(&host::PORT_LISTENING);
+    for port in ports {
+        family.number(vec![port.to_string().into()], if listening.contains(port) { 1.0 } else { 0.0 });
+    }
+    error.map_or(Ok(()), Err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use std::path::Path;
+    use std::time::Duration;
+
+    #[tokio::test]
+    async fn collects_every_host_family_on_this_machine() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let open = listener.local_addr().expect("addr").port();
+        let closed =
+            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let dir = std::env::temp_dir();
+        // Only this test binary runs from its own file name; it must not count itself.
+        let exe = std::env::current_exe().expect("exe");
+        let me = regex::escape(&exe.file_name().expect("name").to_string_lossy());
+        let yaml = format!(
+            "collectors:\n  host:\n    listen_ports: [{open}, {closed}]\n    process_groups:\n      - name: me\n        cmdline: '{me}'\n    directories:\n      - path: {}\n        max_entries: 50\n",
+            dir.display()
+        );
+        let config = Config::parse(Path::new("test.yml"), &yaml).expect("valid");
+        let collector = HostCollector::new(config.collectors.host);
+        let collected = collector.collect(Instant::now() + Duration::from_secs(5)).await;
+        assert!(collected.error.is_none(), "{:?}", collected.error);
+        let text = collected.metrics.encode_text();
+        for def in opsmon_catalog::for_collector("host") {
+            assert!(text.contains(&format!("\n{}", def.name)), "{} missing from:\n{text}", def.name);
+        }
+        assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{open}\"}} 1.0")), "{text}");
+        assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{closed}\"}} 0.0")), "{text}");
+        assert!(
+            text.contains("opsmon_process_count{group=\"me\"} 0.0"),
+            "the test binary is never its own group: {text}"
+        );
+        drop(listener);
+    }
+}

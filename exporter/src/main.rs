@@ -1,0 +1,123 @@
+//! opsmon-exporter's entry point: flags, logging, config, listeners, serve.
+//! Usage errors (bad flag, bad config, address in use) exit with 2 and one
+//! message naming the flag, file or address and the fix; never a backtrace.
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use opsmon_exporter::cli::Cli;
+use opsmon_exporter::config::Config;
+use opsmon_exporter::scrape::{BudgetPolicy, ScrapeEngine};
+use opsmon_exporter::server::{self, App};
+use opsmon_exporter::{collectors, logging};
+
+/// Exit code for anything the user can fix by changing flags or config.
+const USAGE_ERROR: u8 = 2;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    logging::init(cli.log_level, cli.log_format);
+
+    let config = match &cli.config_file {
+        Some(path) => match Config::load(path) {
+            Ok(config) => config,
+            Err(error) => return usage_error(&format!("invalid configuration:\n{error}")),
+        },
+        None => Config::default(),
+    };
+    if cli.config_check {
+        return config_check(&cli, &config);
+    }
+
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let runtime =
+        match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+            Ok(runtime) => runtime,
+            Err(error) => {
+                return failure(&anyhow::Error::new(error).context("cannot start the async runtime"));
+            }
+        };
+    match runtime.block_on(run(cli, config)) {
+        Ok(code) => code,
+        Err(error) => failure(&error),
+    }
+}
+
+async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
+    let mut listeners = Vec::new();
+    for address in &cli.listen_addresses {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => listeners.push(listener),
+            Err(error) => {
+                return Ok(usage_error(&format!(
+                    "cannot listen on {address} (--web.listen-address): {error}; stop whatever uses it or pick another address"
+                )));
+            }
+        }
+    }
+
+    let policy = BudgetPolicy {
+        timeout_offset: config.scrape.timeout_offset.0,
+        max_timeout: config.scrape.max_timeout.0,
+    };
+    let engine = ScrapeEngine::new(collectors::from_config(&config), policy);
+    let collector_names = engine.collector_names().join(",");
+    let app = Arc::new(App::new(engine, cli.telemetry_path.clone(), cli.max_requests));
+    for listener in &listeners {
+        let address = listener.local_addr().context("reading a listener's address")?;
+        tracing::info!(%address, path = %cli.telemetry_path, collectors = %collector_names, "listening");
+    }
+    server::serve(listeners, app, shutdown_signal(), Duration::from_secs(15)).await;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt()))
+    else {
+        tracing::error!("cannot install signal handlers; stop with SIGKILL");
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "received"),
+        _ = int.recv() => tracing::info!(signal = "SIGINT", "received"),
+    }
+}
+
+#[allow(clippy::print_stdout)] // --config.check reports on stdout by design.
+fn config_check(cli: &Cli, config: &Config) -> ExitCode {
+    let source =
+        cli.config_file.as_ref().map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
+    println!("configuration OK: {source}");
+    println!("collectors enabled: {}", config.enabled_collectors().join(", "));
+    let host = &config.collectors.host;
+    if host.enabled {
+        println!(
+            "host: {} process group(s), {} listening port(s), {} director(y/ies)",
+            host.process_groups.len(),
+            host.listen_ports.len(),
+            host.directories.len()
+        );
+    }
+    println!(
+        "scrape budget: header timeout minus {:?}, at most {:?}",
+        config.scrape.timeout_offset.0, config.scrape.max_timeout.0
+    );
+    ExitCode::SUCCESS
+}
+
+#[allow(clippy::print_stderr)] // the user must see this even with logging off.
+fn usage_error(message: &str) -> ExitCode {
+    eprintln!("opsmon-exporter: {message}");
+    ExitCode::from(USAGE_ERROR)
+}
+
+#[allow(clippy::print_stderr)]
+fn failure(error: &anyhow::Error) -> ExitCode {
+    eprintln!("opsmon-exporter: {error:#}");
+    ExitCode::FAILURE
+}

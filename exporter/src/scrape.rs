@@ -1,0 +1,304 @@
+//! One scrape: derive the budget from Prometheus' scrape-timeout header, run
+//! the enabled collectors concurrently under that deadline, and add the
+//! exporter's own per-collector duration and success families.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opsmon_catalog::selfmon;
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use crate::collector::{CollectError, Collector};
+use crate::logging::RateLimiter;
+use crate::metrics::MetricSet;
+
+/// The header Prometheus sends with every scrape.
+pub const SCRAPE_TIMEOUT_HEADER: &str = "X-Prometheus-Scrape-Timeout-Seconds";
+
+/// How much of a scrape's time the collectors may use.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BudgetPolicy {
+    /// Subtracted from the header's timeout to leave room for encoding and the network.
+    pub timeout_offset: Duration,
+    /// Used without a header, and the cap with one.
+    pub max_timeout: Duration,
+}
+
+impl Default for BudgetPolicy {
+    fn default() -> Self {
+        Self { timeout_offset: Duration::from_millis(500), max_timeout: Duration::from_secs(10) }
+    }
+}
+
+impl BudgetPolicy {
+    /// The budget for a scrape whose request carried `header` (if any).
+    /// An unparsable or non-positive header is ignored; when the offset would eat
+    /// more than half of Prometheus' timeout, half of it is kept instead.
+    pub fn budget(&self, header: Option<&str>) -> Duration {
+        let requested = header
+            .and_then(|h| h.trim().parse::<f64>().ok())
+            .filter(|secs| secs.is_finite() && *secs > 0.0)
+            .map(Duration::from_secs_f64);
+        match requested {
+            None => self.max_timeout,
+            Some(timeout) => {
+                let after_offset = timeout.saturating_sub(self.timeout_offset).max(timeout / 2);
+                after_offset.min(self.max_timeout)
+            }
+        }
+    }
+}
+
+/// Runs the enabled collectors; shared by every request.
+pub struct ScrapeEngine {
+    collectors: Vec<Arc<dyn Collector>>,
+    policy: BudgetPolicy,
+    failure_log: RateLimiter,
+    build_info: [&'static str; 2],
+}
+
+impl std::fmt::Debug for ScrapeEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScrapeEngine")
+            .field("collectors", &self.collector_names())
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+enum Outcome {
+    Done(crate::collector::Collected),
+    TimedOut,
+    Panicked(String),
+}
+
+impl ScrapeEngine {
+    /// An engine over `collectors`, in the order their families are emitted.
+    pub fn new(collectors: Vec<Arc<dyn Collector>>, policy: BudgetPolicy) -> Self {
+        Self {
+            collectors,
+            policy,
+            failure_log: RateLimiter::new(Duration::from_secs(60)),
+            build_info: [env!("CARGO_PKG_VERSION"), env!("OPSMON_RUSTC_VERSION")],
+        }
+    }
+
+    /// The budget policy in force.
+    pub fn policy(&self) -> BudgetPolicy {
+        self.policy
+    }
+
+    /// Names of the enabled collectors, in order.
+    pub fn collector_names(&self) -> Vec<&'static str> {
+        self.collectors.iter().map(|c| c.name()).collect()
+    }
+
+    /// Collects everything within `budget`. Never fails: a collector that errs
+    /// or misses the deadline shows as `opsmon_exporter_collector_success 0`.
+    pub async fn scrape(&self, budget: Duration) -> MetricSet {
+        let deadline = Instant::now() + budget;
+        let mut tasks = JoinSet::new();
+        for (index, collector) in self.collectors.iter().enumerate() {
+            let collector = Arc::clone(collector);
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let outcome = match tokio::time::timeout_at(deadline, collector.collect(deadline)).await {
+                    Ok(collected) => Outcome::Done(collected),
+                    Err(_) => Outcome::TimedOut,
+                };
+                (index, started.elapsed(), outcome)
+            });
+        }
+
+        let mut results: Vec<Option<(Duration, Outcome)>> =
+            (0..self.collectors.len()).map(|_| None).collect();
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((index, elapsed, outcome)) => results[index] = Some((elapsed, outcome)),
+                // A panic is caught by the runtime; which collector it was is
+                // found below by the hole it leaves in `results`.
+                Err(join_error) => tracing::error!(error = %join_error, "collector task panicked"),
+            }
+        }
+
+        let mut out = MetricSet::new();
+        let mut durations = Vec::with_capacity(results.len());
+        let mut successes = Vec::with_capacity(results.len());
+        for (collector, result) in self.collectors.iter().zip(results) {
+            let name = collector.name();
+            let (elapsed, outcome) = result.unwrap_or((budget, Outcome::Panicked("task panicked".into())));
+            let success = match outcome {
+                Outcome::Done(collected) => {
+                    out.extend(collected.metrics);
+                    match collected.error {
+                        None => true,
+                        Some(error) => {
+                            self.log_failure(name, &error.to_string());
+                            false
+                        }
+                    }
+                }
+                Outcome::TimedOut => {
+                    self.log_failure(name, &format!("missed the scrape deadline of {budget:?}"));
+                    false
+                }
+                Outcome::Panicked(why) => {
+                    self.log_failure(name, &why);
+                    false
+                }
+            };
+            durations.push((name, elapsed.as_secs_f64()));
+            successes.push((name, if success { 1.0 } else { 0.0 }));
+        }
+
+        let mut family = out.family(&selfmon::COLLECTOR_DURATION);
+        for (name, secs) in durations {
+            family.number(vec![name.into()], secs);
+        }
+        let mut family = out.family(&selfmon::COLLECTOR_SUCCESS);
+        for (name, ok) in successes {
+            family.number(vec![name.into()], ok);
+        }
+        out.family(&selfmon::BUILD_INFO).number(self.build_info.iter().map(|s| (*s).into()).collect(), 1.0);
+        out
+    }
+
+    fn log_failure(&self, collector: &'static str, error: &str) {
+        if let Some(suppressed) = self.failure_log.allow(collector) {
+            tracing::warn!(collector, error, suppressed_since_last = suppressed, "collector failed");
+        }
+    }
+}
+
+/// Wraps blocking work (filesystem walks, /proc reads) so it does not stall
+/// the async runtime.
+pub async fn blocking<T, F>(work: F) -> Result<T, CollectError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.map_err(|e| CollectError::Task(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::collector::{BoxFuture, Collected};
+    use opsmon_catalog::host;
+
+    struct Fixed(&'static str, f64);
+    impl Collector for Fixed {
+        fn name(&self) -> &'static str {
+            self.0
+        }
+        fn collect(&self, _: Instant) -> BoxFuture<'_, Collected> {
+            Box::pin(async move {
+                let mut set = MetricSet::new();
+                set.single(&host::LOAD1, self.1);
+                set.into()
+            })
+        }
+    }
+
+    struct Hangs;
+    impl Collector for Hangs {
+        fn name(&self) -> &'static str {
+            "hangs"
+        }
+        fn collect(&self, _: Instant) -> BoxFuture<'_, Collected> {
+            Box::pin(std::future::pending())
+        }
+    }
+
+    struct Fails;
+    impl Collector for Fails {
+        fn name(&self) -> &'static str {
+            "fails"
+        }
+        fn collect(&self, _: Instant) -> BoxFuture<'_, Collected> {
+            Box::pin(async {
+                let mut metrics = MetricSet::new();
+                metrics.single(&host::LOAD5, 2.0);
+                Collected { metrics, error: Some(CollectError::Parse("broken source".into())) }
+            })
+        }
+    }
+
+    struct Panics;
+    impl Collector for Panics {
+        fn name(&self) -> &'static str {
+            "panics"
+        }
+        fn collect(&self, _: Instant) -> BoxFuture<'_, Collected> {
+            Box::pin(async { panic!("collector bug") })
+        }
+    }
+
+    fn success_of(set: &MetricSet, collector: &str) -> f64 {
+        let family = set
+            .families()
+            .iter()
+            .find(|f| f.def.name == selfmon::COLLECTOR_SUCCESS.name)
+            .expect("success family");
+        let sample = family
+            .samples
+            .iter()
+            .find(|s| s.label_values[0] == collector)
+            .expect("collector has a success sample");
+        match sample.value {
+            crate::metrics::Value::Number(v) => v,
+            crate::metrics::Value::Histogram { .. } => panic!("not a number"),
+        }
+    }
+
+    #[tokio::test]
+    async fn hanging_and_failing_collectors_do_not_hold_back_the_others() {
+        let engine = ScrapeEngine::new(
+            vec![Arc::new(Fixed("good", 0.5)), Arc::new(Hangs), Arc::new(Fails), Arc::new(Panics)],
+            BudgetPolicy::default(),
+        );
+        let started = std::time::Instant::now();
+        let set = engine.scrape(Duration::from_millis(300)).await;
+        let took = started.elapsed();
+        assert!(took >= Duration::from_millis(300), "waited for the hanging collector: {took:?}");
+        assert!(took < Duration::from_millis(1500), "answered within budget: {took:?}");
+
+        assert_eq!(success_of(&set, "good"), 1.0);
+        assert_eq!(success_of(&set, "hangs"), 0.0);
+        assert_eq!(success_of(&set, "fails"), 0.0);
+        assert_eq!(success_of(&set, "panics"), 0.0);
+        let text = set.encode_text();
+        assert!(text.contains("node_load1 0.5\n"), "good collector's data: {text}");
+        assert!(text.contains("node_load5 2.0\n"), "partial data of a failing collector is kept: {text}");
+        assert!(
+            text.contains("opsmon_exporter_collector_duration_seconds{collector=\"hangs\"} 0.3"),
+            "{text}"
+        );
+        assert!(text.contains("opsmon_exporter_build_info{version=\""), "{text}");
+    }
+
+    #[tokio::test]
+    async fn fast_scrape_does_not_wait_for_the_budget() {
+        let engine = ScrapeEngine::new(vec![Arc::new(Fixed("good", 1.0))], BudgetPolicy::default());
+        let started = std::time::Instant::now();
+        let set = engine.scrape(Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_secs(1));
+        assert_eq!(success_of(&set, "good"), 1.0);
+    }
+
+    #[test]
+    fn budget_follows_the_prometheus_header() {
+        let policy = BudgetPolicy::default();
+        assert_eq!(policy.budget(None), Duration::from_secs(10));
+        assert_eq!(policy.budget(Some("4")), Duration::from_millis(3500));
+        assert_eq!(policy.budget(Some("60")), Duration::from_secs(10), "capped by config");
+        assert_eq!(
+            policy.budget(Some("0.6")),
+            Duration::from_millis(300),
+            "offset never eats more than half"
+        );
+        assert_eq!(policy.budget(Some("garbage")), Duration::from_secs(10));
+        assert_eq!(policy.budget(Some("-1")), Duration::from_secs(10));
+    }
+}

@@ -1,0 +1,247 @@
+//! The built opsmon-exporter binary, end to end: HTTP endpoints and content
+//! negotiation, promtool's verdict on the output, the catalog contract,
+//! signals, and how bad flags and config files are reported.
+
+#![allow(clippy::unwrap_used)]
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use opsmon_catalog::MetricType;
+use opsmon_e2e::{Process, exporter_bin, get, get_with, parse_exposition, require_tool, run_with_stdin};
+
+fn workspace_file(relative: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
+}
+
+#[test]
+fn metrics_pass_promtool_check_metrics() {
+    let promtool = require_tool("promtool", "prometheus");
+    let exporter = Process::exporter(&[]);
+    let text = get(&exporter.url("/metrics")).unwrap().text();
+    let (status, output) = run_with_stdin(&promtool, &["check", "metrics"], &text);
+    // Debian's promtool 2.42 lints camelCase names. node_exporter's
+    // node_memory_<Field>_bytes names are camelCase by design and compatibility
+    // requires them; every other finding is a failure.
+    let problems: Vec<&str> = output
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter(|line| {
+            !(line.starts_with("node_memory_")
+                && line.ends_with("metric names should be written in 'snake_case' not 'camelCase'"))
+        })
+        .collect();
+    assert!(problems.is_empty(), "promtool check metrics found problems:\n{}", problems.join("\n"));
+    if problems.is_empty() && output.trim().is_empty() {
+        assert!(status.success(), "promtool failed without output");
+    }
+}
+
+#[test]
+fn emitted_families_match_the_catalog() {
+    let exporter = Process::exporter(&[]);
+    let families = parse_exposition(&get(&exporter.url("/metrics")).unwrap().text());
+    for (name, family) in &families {
+        let def =
+            opsmon_catalog::find(name).unwrap_or_else(|| panic!("{name} is emitted but not in the catalog"));
+        let expected_type = match def.metric_type {
+            MetricType::Counter => "counter",
+            MetricType::Gauge => "gauge",
+            MetricType::Histogram => "histogram",
+        };
+        assert_eq!(family.metric_type, expected_type, "{name}: type");
+        let expected_labels: std::collections::BTreeSet<String> =
+            def.labels.iter().map(|l| (*l).to_owned()).collect();
+        assert_eq!(family.label_names, expected_labels, "{name}: label names");
+    }
+    // With no config the host collector runs with defaults: every host family
+    // that needs no configuration must be there, and the self metrics.
+    let needs_config = ["opsmon_process_", "opsmon_tcp_port_", "opsmon_directory_"];
+    for def in opsmon_catalog::for_collector("host").chain(opsmon_catalog::for_collector("exporter")) {
+        if needs_config.iter().any(|prefix| def.name.starts_with(prefix)) {
+            continue;
+        }
+        assert!(families.contains_key(def.name), "catalog entry {} is never emitted", def.name);
+    }
+    assert_eq!(families["opsmon_exporter_collector_success"].value(&[("collector", "host")]), Some(1.0));
+}
+
+#[test]
+fn configured_host_features_are_emitted() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("app.log"), vec![b'x'; 50_000]).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let config = dir.path().join("opsmon.yml");
+    // Unique tokens: the exporter's own command line contains the temp dir's
+    // name, and a child `sleep` gets an argument no other process has.
+    let token = dir.path().file_name().unwrap().to_str().unwrap().to_owned();
+    let nap = format!("{}.{}", 3000 + std::process::id() % 1000, port);
+    let mut sleeper = Command::new("sleep").arg(&nap).spawn().unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "collectors:\n  host:\n    listen_ports: [{port}]\n    process_groups:\n      - name: itself\n        cmdline: '{token}'\n      - name: sleeper\n        comm: sleep\n        cmdline: '^sleep {nap}$'\n    directories:\n      - path: {}\n",
+            dir.path().display()
+        ),
+    )
+    .unwrap();
+    let exporter = Process::exporter(&["--config.file", config.to_str().unwrap()]);
+    let families = parse_exposition(&get(&exporter.url("/metrics")).unwrap().text());
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    for def in opsmon_catalog::for_collector("host") {
+        assert!(families.contains_key(def.name), "{} missing with a full host config", def.name);
+    }
+    assert_eq!(families["opsmon_tcp_port_listening"].value(&[("port", &port.to_string())]), Some(1.0));
+    assert_eq!(
+        families["opsmon_process_count"].value(&[("group", "itself")]),
+        Some(0.0),
+        "never counts itself"
+    );
+    assert_eq!(families["opsmon_process_count"].value(&[("group", "sleeper")]), Some(1.0));
+    let rss = families["opsmon_process_resident_memory_bytes"].value(&[("group", "sleeper")]).unwrap();
+    assert!(rss > 100_000.0, "sleep has some resident memory: {rss}");
+    let size = families["opsmon_directory_size_bytes"].value(&[]).unwrap();
+    assert!(size >= 49_152.0, "directory holds a 50 kB file: {size}");
+    drop(listener);
+}
+
+#[test]
+fn content_negotiation_and_compression() {
+    let exporter = Process::exporter(&[]);
+    let url = exporter.url("/metrics");
+
+    let plain = get(&url).unwrap();
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    assert!(!plain.headers.contains_key("content-encoding"));
+    assert!(!plain.text().contains("# EOF"));
+
+    let accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
+    let open = get_with(&url, &[("Accept", accept)]).unwrap();
+    assert_eq!(open.headers["content-type"], "application/openmetrics-text; version=1.0.0; charset=utf-8");
+    let text = open.text();
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    assert!(text.contains("# UNIT node_memory_MemTotal_bytes bytes"), "{text}");
+
+    let zipped = get_with(&url, &[("Accept-Encoding", "gzip")]).unwrap();
+    assert_eq!(zipped.headers["content-encoding"], "gzip");
+    assert!(zipped.body.len() * 3 < plain.body.len(), "gzip shrinks the payload");
+    assert!(zipped.text().contains("node_load1 "));
+}
+
+#[test]
+fn landing_health_ready_and_unknown_paths() {
+    let exporter = Process::exporter(&["--web.telemetry-path=/custom"]);
+    let landing = get(&exporter.url("/")).unwrap();
+    assert_eq!(landing.status, 200);
+    let page = landing.text();
+    assert!(page.contains("href=\"/custom\""), "{page}");
+    assert!(page.contains("<li>host</li>"), "lists enabled collectors: {page}");
+    assert_eq!(get(&exporter.url("/-/healthy")).unwrap().status, 200);
+    assert_eq!(get(&exporter.url("/-/ready")).unwrap().status, 200);
+    assert_eq!(get(&exporter.url("/custom")).unwrap().status, 200);
+    assert_eq!(get(&exporter.url("/metrics")).unwrap().status, 404);
+}
+
+#[test]
+fn scrape_timeout_header_bounds_the_scrape() {
+    let exporter = Process::exporter(&[]);
+    let started = Instant::now();
+    let response =
+        get_with(&exporter.url("/metrics"), &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")]).unwrap();
+    assert_eq!(response.status, 200);
+    assert!(started.elapsed() < Duration::from_secs(2), "answered within the scrape timeout");
+}
+
+#[test]
+fn sigterm_and_sigint_stop_gracefully() {
+    for signal in [rustix::process::Signal::TERM, rustix::process::Signal::INT] {
+        let mut exporter = Process::exporter(&[]);
+        assert_eq!(get(&exporter.url("/metrics")).unwrap().status, 200);
+        let status =
+            exporter.signal_and_wait(signal, Duration::from_secs(10)).expect("exits after the signal");
+        assert!(status.success(), "{signal:?}: {status}\n{}", exporter.log());
+        assert!(exporter.log().contains("shutting down"), "{}", exporter.log());
+    }
+}
+
+#[test]
+fn logs_are_logfmt_or_json() {
+    let exporter = Process::exporter(&["--log.format=json"]);
+    let log = exporter.log();
+    let first = log.lines().next().unwrap_or_default();
+    assert!(first.starts_with('{') && first.contains("\"message\":\"listening\""), "{log}");
+    drop(exporter);
+    let exporter = Process::exporter(&[]);
+    let log = exporter.log();
+    assert!(log.contains("level=info") && log.contains("message=listening"), "{log}");
+}
+
+/// Runs the binary to completion (it must not serve) and returns (code, stdout+stderr).
+fn run_exporter(args: &[&str]) -> (Option<i32>, String) {
+    let output = Command::new(exporter_bin()).args(args).output().unwrap();
+    let mut text = String::from_utf8_lossy(&output.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), text)
+}
+
+#[test]
+fn bad_input_exits_2_with_one_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let typo = write("typo.yml", "collectors:\n  host:\n    listen_port: [3000]\n");
+    let wrong_type = write("type.yml", "collectors:\n  host:\n    enabled: maybe\n");
+    let bad_regex = write(
+        "regex.yml",
+        "collectors:\n  host:\n    process_groups:\n      - name: api\n        cmdline: 'node ('\n",
+    );
+    let unreadable = dir.path().join("missing.yml").to_str().unwrap().to_owned();
+
+    let cases: Vec<(Vec<String>, String)> = vec![
+        (vec![format!("--config.file={typo}")], format!("{typo}:3:5: unknown field `listen_port`")),
+        (vec![format!("--config.file={typo}")], "did you mean `listen_ports`?".into()),
+        (
+            vec![format!("--config.file={wrong_type}")],
+            format!("{wrong_type}:3:14: invalid boolean; expected true or false"),
+        ),
+        (vec![format!("--config.file={bad_regex}")], format!("{bad_regex}:5:18: invalid regex \"node (\"")),
+        (vec![format!("--config.file={unreadable}")], format!("{unreadable}: cannot read config file")),
+        (vec!["--web.listen-address=nowhere".into()], "--web.listen-address".into()),
+        (vec!["--no-such-flag".into()], "unexpected argument '--no-such-flag'".into()),
+    ];
+    for (args, expected) in cases {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let (code, output) = run_exporter(&args);
+        assert_eq!(code, Some(2), "{args:?}: {output}");
+        assert!(output.contains(&expected), "{args:?}: expected {expected:?} in:\n{output}");
+        assert!(!output.contains("panicked") && !output.contains("RUST_BACKTRACE"), "{output}");
+    }
+}
+
+#[test]
+fn address_in_use_exits_2_naming_the_address() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    let (code, output) = run_exporter(&[&format!("--web.listen-address={address}")]);
+    assert_eq!(code, Some(2), "{output}");
+    assert!(output.contains(&format!("cannot listen on {address}")) && output.contains("in use"), "{output}");
+}
+
+#[test]
+fn config_check_validates_the_shipped_example() {
+    let example = workspace_file("deploy/opsmon.yml");
+    let (code, output) = run_exporter(&["--config.check", &format!("--config.file={}", example.display())]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("configuration OK"), "{output}");
+    assert!(output.contains("collectors enabled: host"), "{output}");
+
+    let (code, output) = run_exporter(&["--config.check"]);
+    assert_eq!(code, Some(0), "{output}");
+    assert!(output.contains("built-in defaults"), "{output}");
+}
