@@ -11,7 +11,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use opsmon_catalog::host;
+use opsmon_catalog::{MetricDef, host};
+
+/// Picks one figure out of a walk result.
+type ValueOf = fn(&WalkResult) -> f64;
 use tokio::time::Instant;
 
 use crate::config::DirectoryConfig;
@@ -103,7 +106,7 @@ impl Directories {
                 }
             }
         }
-        let families: [(&'static opsmon_catalog::MetricDef, fn(&WalkResult) -> f64); 4] = [
+        let families: [(&'static MetricDef, ValueOf); 4] = [
             (&host::DIR_SIZE, |r| r.bytes as f64),
             (&host::DIR_ENTRIES, |r| r.entries as f64),
             (&host::DIR_COMPLETE, |r| if r.complete { 1.0 } else { 0.0 }),
