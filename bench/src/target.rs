@@ -109,6 +109,17 @@ impl Launch {
     }
 }
 
+/// The child runs in its own work dir, so a relative program path
+/// (`target/release/…`) is made absolute against `cwd`; a bare name
+/// (`prometheus-node-exporter`) is left for the `PATH` lookup.
+fn resolve_program(program: &Path, cwd: &Path) -> PathBuf {
+    if program.is_relative() && program.components().count() > 1 {
+        cwd.join(program)
+    } else {
+        program.to_owned()
+    }
+}
+
 /// A free TCP port on 127.0.0.1: bind port 0, read it back, release it.
 ///
 /// The port is handed to the child right away; another process grabbing it in
@@ -165,7 +176,8 @@ impl Fleet {
         let addr = free_loopback_addr()?;
         let log = dir.join(format!("{}.log", launch.name));
         let out = File::create(&log).with_context(|| format!("creating {}", log.display()))?;
-        let child = Command::new(&launch.program)
+        let program = resolve_program(&launch.program, &std::env::current_dir()?);
+        let child = Command::new(&program)
             .args(launch.args_for(addr))
             .envs(launch.env.iter().map(|(k, v)| (k, v)))
             .current_dir(&workdir)
@@ -173,7 +185,7 @@ impl Fleet {
             .stdout(out.try_clone()?)
             .stderr(out)
             .spawn()
-            .with_context(|| format!("starting {}", launch.program.display()))?;
+            .with_context(|| format!("starting {}", program.display()))?;
         let pid = child.id();
         self.members.push(Member { name: launch.name.clone(), child, log });
         let uri: Uri =
@@ -294,6 +306,24 @@ mod tests {
         let addr: SocketAddr = "127.0.0.1:4567".parse()?;
         assert_eq!(l.args_for(addr), vec!["--web.listen-address=127.0.0.1:4567"]);
         Ok(())
+    }
+
+    #[test]
+    fn relative_programs_resolve_against_the_callers_dir() {
+        let cwd = Path::new("/work/main");
+        assert_eq!(
+            resolve_program(Path::new("target/release/opsmon-exporter"), cwd),
+            Path::new("/work/main/target/release/opsmon-exporter")
+        );
+        assert_eq!(resolve_program(Path::new("./x"), cwd), Path::new("/work/main/./x"));
+        assert_eq!(
+            resolve_program(Path::new("/usr/bin/prometheus-node-exporter"), cwd),
+            Path::new("/usr/bin/prometheus-node-exporter")
+        );
+        assert_eq!(
+            resolve_program(Path::new("prometheus-node-exporter"), cwd),
+            Path::new("prometheus-node-exporter")
+        );
     }
 
     #[test]
