@@ -222,6 +222,15 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         None => out
             .push_str(&format!("(no ratio table: baseline {:?} is not among the targets)\n", args.baseline)),
     }
+    let loadgen: Vec<String> =
+        rows.iter().filter_map(|r| Some(format!("{} {:.2}", r.name, r.figures.loadgen_cores?))).collect();
+    if !loadgen.is_empty() {
+        out.push_str(&format!(
+            "\nLoad generator (this bench) CPU during each load phase, in cores of {}: {}\n",
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            loadgen.join(", ")
+        ));
+    }
     let notes: Vec<String> = rows
         .iter()
         .filter(|r| r.figures.errors > 0)
@@ -345,8 +354,15 @@ async fn measure(targets: &[Target], plan: &Plan, run: usize, fleet: &mut Fleet)
         };
         eprintln!("opsmon-bench:   load: {} × {} clients for {:?}", t.name, plan.clients, plan.duration);
         let before = ticks(t)?;
+        let own_before = procfs::cpu_ticks(std::process::id())?;
         let load = scrape::load(&t.uri, plan.clients, plan.duration, plan.timeout).await;
+        let own_after = procfs::cpu_ticks(std::process::id())?;
         let after = ticks(t)?;
+        let wall = load.elapsed.as_secs_f64();
+        if wall > 0.0 {
+            let cores = own_after.saturating_sub(own_before) as f64 / plan.clock_hz / wall;
+            f.loadgen_cores = Some(cores);
+        }
         fleet.check_alive(&t.name)?;
         f.rss_mib =
             t.pid.map(procfs::rss_mib).transpose().with_context(|| format!("{}: reading RSS", t.name))?;

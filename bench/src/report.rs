@@ -21,6 +21,10 @@ pub struct Figures {
     /// Failed scrapes in the sequential and load phases (not a median: summed).
     pub errors: u64,
     pub first_error: Option<String>,
+    /// CPU cores the bench itself (the load generator) used during this
+    /// target's load phase: near the machine's core count means req/s is
+    /// bounded by the client, not by the exporter.
+    pub loadgen_cores: Option<f64>,
 }
 
 impl Figures {
@@ -38,6 +42,7 @@ impl Figures {
             cpu_ms_per_scrape: m(|r| r.cpu_ms_per_scrape),
             errors: runs.iter().map(|r| r.errors).sum(),
             first_error: runs.iter().find_map(|r| r.first_error.clone()),
+            loadgen_cores: m(|r| r.loadgen_cores),
         }
     }
 }

@@ -32,14 +32,19 @@ fn main() -> ExitCode {
         return config_check(&cli, &config);
     }
 
+    // A scrape is small work: a few workers and a small blocking pool keep
+    // threads (and the allocator arenas that come with them), and so RSS, low.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    let runtime =
-        match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
-            Ok(runtime) => runtime,
-            Err(error) => {
-                return failure(&anyhow::Error::new(error).context("cannot start the async runtime"));
-            }
-        };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .max_blocking_threads(8)
+        .thread_keep_alive(Duration::from_secs(30))
+        .enable_all()
+        .build();
+    let runtime = match runtime {
+        Ok(runtime) => runtime,
+        Err(error) => return failure(&anyhow::Error::new(error).context("cannot start the async runtime")),
+    };
     match runtime.block_on(run(cli, config)) {
         Ok(code) => code,
         Err(error) => failure(&error),

@@ -48,17 +48,26 @@ fn node_families_match_node_exporter() {
 fn memory_cpus_and_filesystem_sizes_agree() {
     let (mine, theirs) = scrape_both();
 
-    let total = |families: &BTreeMap<String, FamilyInfo>| families["node_memory_MemTotal_bytes"].value(&[]).unwrap();
+    let total =
+        |families: &BTreeMap<String, FamilyInfo>| families["node_memory_MemTotal_bytes"].value(&[]).unwrap();
     assert_eq!(total(&mine), total(&theirs), "MemTotal");
 
     let cpus = |families: &BTreeMap<String, FamilyInfo>| -> BTreeSet<String> {
-        families["node_cpu_seconds_total"].samples.iter().map(|(_, labels, _)| labels["cpu"].clone()).collect()
+        families["node_cpu_seconds_total"]
+            .samples
+            .iter()
+            .map(|(_, labels, _)| labels["cpu"].clone())
+            .collect()
     };
     assert_eq!(cpus(&mine), cpus(&theirs), "cpu count");
     assert_eq!(cpus(&mine).len(), std::thread::available_parallelism().unwrap().get());
 
     let modes = |families: &BTreeMap<String, FamilyInfo>| -> BTreeSet<String> {
-        families["node_cpu_seconds_total"].samples.iter().map(|(_, labels, _)| labels["mode"].clone()).collect()
+        families["node_cpu_seconds_total"]
+            .samples
+            .iter()
+            .map(|(_, labels, _)| labels["mode"].clone())
+            .collect()
     };
     assert_eq!(modes(&mine), modes(&theirs), "cpu modes");
 
@@ -80,7 +89,8 @@ fn memory_cpus_and_filesystem_sizes_agree() {
         assert_eq!(Some(size), peer_sizes.get(mount), "size of {mount:?}");
     }
 
-    let boot = |families: &BTreeMap<String, FamilyInfo>| families["node_boot_time_seconds"].value(&[]).unwrap();
+    let boot =
+        |families: &BTreeMap<String, FamilyInfo>| families["node_boot_time_seconds"].value(&[]).unwrap();
     assert!((boot(&mine) - boot(&theirs)).abs() <= 1.0, "boot time");
     let uname = |families: &BTreeMap<String, FamilyInfo>| families["node_uname_info"].samples[0].1.clone();
     assert_eq!(uname(&mine), uname(&theirs), "uname labels");
