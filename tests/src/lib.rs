@@ -8,6 +8,8 @@
 #![allow(clippy::unwrap_used)] // test harness: a failed step must fail the test loudly
 #![allow(clippy::print_stderr)] // shows child-process logs when a start-up fails
 
+pub mod servers;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::net::TcpListener;

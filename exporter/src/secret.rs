@@ -1,0 +1,134 @@
+//! Secrets by reference: passwords and DSNs come from an environment variable
+//! or a file, live in a type whose Debug and Display never show them, and any
+//! text that may echo them (a driver's error message) is scrubbed before it is
+//! logged, served or printed.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// A secret value. Debug and Display print `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps `value`; surrounding whitespace (a file's trailing newline) is dropped.
+    pub fn new(value: impl Into<String>) -> Self {
+        let value: String = value.into();
+        Secret(value.trim().to_owned())
+    }
+
+    /// The value, for handing to a driver. Never log what this returns.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Replaces every occurrence of this secret in `text` with `<redacted>`.
+    pub fn scrub(&self, text: &str) -> String {
+        scrub(text, [self])
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Replaces every occurrence of each secret (and of its percent-encoded form,
+/// as it appears inside URLs) in `text` with `<redacted>`.
+pub fn scrub<'a>(text: &str, secrets: impl IntoIterator<Item = &'a Secret>) -> String {
+    let mut out = text.to_owned();
+    for secret in secrets {
+        if secret.0.len() < 3 {
+            // Too short to replace without mangling unrelated text; such a
+            // password is also never echoed by the drivers we use.
+            continue;
+        }
+        out = out.replace(&secret.0, "<redacted>");
+        let encoded = percent_encode(&secret.0);
+        if encoded != secret.0 {
+            out = out.replace(&encoded, "<redacted>");
+        }
+    }
+    out
+}
+
+fn percent_encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Where a secret comes from, as written in the config.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SecretSource {
+    /// An environment variable's name.
+    Env(String),
+    /// A file's path; its content, trimmed, is the secret.
+    File(PathBuf),
+}
+
+impl SecretSource {
+    /// Reads the secret. Errors name the variable or file, never the value.
+    pub fn resolve(&self) -> Result<Secret, String> {
+        match self {
+            SecretSource::Env(name) => match std::env::var(name) {
+                Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value)),
+                Ok(_) => Err(format!("environment variable {name} is empty")),
+                Err(_) => Err(format!("environment variable {name} is not set")),
+            },
+            SecretSource::File(path) => read_secret_file(path),
+        }
+    }
+}
+
+fn read_secret_file(path: &Path) -> Result<Secret, String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) if !text.trim().is_empty() => Ok(Secret::new(text)),
+        Ok(_) => Err(format!("secret file {} is empty", path.display())),
+        Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn never_printed() {
+        let secret = Secret::new("hunter2-very-secret\n");
+        assert_eq!(secret.expose(), "hunter2-very-secret");
+        assert_eq!(format!("{secret} {secret:?} {:?}", Some(&secret)), "<redacted> <redacted> Some(<redacted>)");
+    }
+
+    #[test]
+    fn scrubs_plain_and_url_encoded_forms() {
+        let secret = Secret::new("p@ss word");
+        let text = "connect postgresql://u:p%40ss%20word@h/db failed; password p@ss word rejected";
+        assert_eq!(scrub(text, [&secret]), "connect postgresql://u:<redacted>@h/db failed; password <redacted> rejected");
+    }
+
+    #[test]
+    fn sources_name_the_variable_or_file_not_the_value() {
+        let missing = SecretSource::Env("OPSMON_TEST_SURELY_UNSET_VARIABLE".into()).resolve().expect_err("unset");
+        assert_eq!(missing, "environment variable OPSMON_TEST_SURELY_UNSET_VARIABLE is not set");
+        let dir = std::env::temp_dir().join(format!("opsmon-secret-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("mkdir");
+        let file = dir.join("pw");
+        std::fs::write(&file, "from-file\n").expect("write");
+        assert_eq!(SecretSource::File(file.clone()).resolve().expect("reads").expose(), "from-file");
+        let error = SecretSource::File(dir.join("nope")).resolve().expect_err("missing");
+        assert!(error.starts_with(&format!("cannot read secret file {}", dir.join("nope").display())), "{error}");
+        std::fs::remove_dir_all(dir).expect("cleanup");
+    }
+}
