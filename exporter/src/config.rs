@@ -9,6 +9,8 @@ use std::time::Duration;
 use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 
+use crate::secret::{Secret, SecretSource};
+
 /// Everything the exporter reads from `--config.file`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -44,6 +46,142 @@ impl Default for ScrapeConfig {
 pub struct CollectorsConfig {
     /// The host collector (on by default).
     pub host: HostConfig,
+    /// PostgreSQL targets (none by default; `DATA_SOURCE_NAME` adds one).
+    pub postgres: PostgresConfig,
+    /// Redis targets (none by default; `REDIS_ADDR` adds one).
+    pub redis: RedisConfig,
+}
+
+/// PostgreSQL collector settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// Databases to watch.
+    pub targets: Vec<PostgresTargetConfig>,
+}
+
+/// One PostgreSQL server to watch. The connection string comes from exactly
+/// one of `dsn` (without a password), `dsn_env` or `dsn_file`; a password may
+/// come separately from `password_env` or `password_file`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostgresTargetConfig {
+    /// Target name: `/probe?target=NAME` and log fields.
+    pub name: Spanned<String>,
+    /// `postgresql://user@host:port/db?sslmode=…` or `host=… user=… dbname=…`; no password.
+    #[serde(default)]
+    pub dsn: Option<Spanned<String>>,
+    /// Environment variable holding the DSN (postgres_exporter uses `DATA_SOURCE_NAME`).
+    #[serde(default)]
+    pub dsn_env: Option<String>,
+    /// File holding the DSN.
+    #[serde(default)]
+    pub dsn_file: Option<PathBuf>,
+    /// Environment variable holding the password.
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// Serve this target on the telemetry path (default: when it is the only one).
+    #[serde(default)]
+    pub default: Option<bool>,
+    /// TCP connect and authentication deadline.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: ConfigDuration,
+    /// `statement_timeout` of the exporter's sessions.
+    #[serde(default = "default_statement_timeout")]
+    pub statement_timeout: ConfigDuration,
+    /// `lock_timeout` of the exporter's sessions.
+    #[serde(default = "default_lock_timeout")]
+    pub lock_timeout: ConfigDuration,
+    /// Tables (`name` or `schema.name`) to report scans, tuples, vacuum and size for.
+    #[serde(default)]
+    pub tables: Vec<String>,
+    /// Slowest statements from pg_stat_statements.
+    #[serde(default)]
+    pub stat_statements: StatStatementsConfig,
+    /// The resolved connection string (set while loading).
+    #[serde(skip)]
+    pub resolved_dsn: Option<Secret>,
+    /// The resolved separate password, if any (set while loading).
+    #[serde(skip)]
+    pub resolved_password: Option<Secret>,
+}
+
+/// pg_stat_statements top-N, opt-in.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatStatementsConfig {
+    /// Query pg_stat_statements at all.
+    pub enabled: bool,
+    /// How many statements, slowest mean time first (at most 100).
+    pub limit: u32,
+}
+
+impl Default for StatStatementsConfig {
+    fn default() -> Self {
+        Self { enabled: false, limit: 20 }
+    }
+}
+
+/// The most statements `stat_statements.limit` may ask for.
+pub const STAT_STATEMENTS_MAX: u32 = 100;
+
+/// Redis collector settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Servers to watch.
+    pub targets: Vec<RedisTargetConfig>,
+}
+
+/// One Redis server to watch.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisTargetConfig {
+    /// Target name: `/probe?target=NAME` and log fields.
+    pub name: Spanned<String>,
+    /// `redis://host:port[/db]`, `rediss://host:port` (TLS) or `unix:///path/to/socket`; no password.
+    #[serde(default)]
+    pub address: Option<Spanned<String>>,
+    /// Environment variable holding the address (redis_exporter uses `REDIS_ADDR`).
+    #[serde(default)]
+    pub address_env: Option<String>,
+    /// Environment variable holding the password (redis_exporter uses `REDIS_PASSWORD`).
+    #[serde(default)]
+    pub password_env: Option<String>,
+    /// File holding the password.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// ACL user name (Redis 6+), when not the default user.
+    #[serde(default)]
+    pub username: Option<String>,
+    /// Serve this target on the telemetry path (default: when it is the only one).
+    #[serde(default)]
+    pub default: Option<bool>,
+    /// Deadline for connecting and for each command.
+    #[serde(default = "default_redis_timeout")]
+    pub timeout: ConfigDuration,
+    /// The resolved address (set while loading).
+    #[serde(skip)]
+    pub resolved_address: Option<String>,
+    /// The resolved password, if any (set while loading).
+    #[serde(skip)]
+    pub resolved_password: Option<Secret>,
+}
+
+fn default_connect_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(3))
+}
+fn default_statement_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(5))
+}
+fn default_lock_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(1))
+}
+fn default_redis_timeout() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(2))
 }
 
 /// Host collector settings.
@@ -241,8 +379,205 @@ impl Config {
         } else {
             serde_saphyr::from_str(text).map_err(|e| from_yaml_error(path, &e))?
         };
-        let problems = config.semantic_problems();
+        let mut config = config;
+        config.add_peer_environment_targets();
+        let mut problems = config.semantic_problems();
+        problems.extend(config.resolve_targets());
         if problems.is_empty() { Ok(config) } else { Err(ConfigError { path: path.to_owned(), problems }) }
+    }
+
+    /// The configuration used without `--config.file`: defaults plus the peer
+    /// exporters' environment conventions.
+    pub fn from_defaults() -> Result<Config, ConfigError> {
+        Self::parse(Path::new("<built-in defaults>"), "")
+    }
+
+    /// postgres_exporter's `DATA_SOURCE_NAME` and redis_exporter's `REDIS_ADDR`
+    /// (+ `REDIS_PASSWORD`) each add one target when the config names none, so
+    /// the exporter swaps in for the peers without a config file.
+    fn add_peer_environment_targets(&mut self) {
+        let unknown = serde_saphyr::Location::UNKNOWN;
+        if self.collectors.postgres.targets.is_empty() && std::env::var_os("DATA_SOURCE_NAME").is_some() {
+            self.collectors.postgres.targets.push(PostgresTargetConfig {
+                name: Spanned::new("postgres".into(), unknown, unknown),
+                dsn: None,
+                dsn_env: Some("DATA_SOURCE_NAME".into()),
+                dsn_file: None,
+                password_env: None,
+                password_file: None,
+                default: Some(true),
+                connect_timeout: default_connect_timeout(),
+                statement_timeout: default_statement_timeout(),
+                lock_timeout: default_lock_timeout(),
+                tables: Vec::new(),
+                stat_statements: StatStatementsConfig::default(),
+                resolved_dsn: None,
+                resolved_password: None,
+            });
+        }
+        if self.collectors.redis.targets.is_empty() && std::env::var_os("REDIS_ADDR").is_some() {
+            let password_env = std::env::var_os("REDIS_PASSWORD").map(|_| "REDIS_PASSWORD".to_owned());
+            self.collectors.redis.targets.push(RedisTargetConfig {
+                name: Spanned::new("redis".into(), unknown, unknown),
+                address: None,
+                address_env: Some("REDIS_ADDR".into()),
+                password_env,
+                password_file: None,
+                username: None,
+                default: Some(true),
+                timeout: default_redis_timeout(),
+                resolved_address: None,
+                resolved_password: None,
+            });
+        }
+    }
+
+    /// Reads every target's secrets and checks addresses and defaults.
+    fn resolve_targets(&mut self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut at = |location: &serde_saphyr::Location, message: String| {
+            problems.push(Problem {
+                line: location.line(),
+                column: location.column(),
+                message,
+                snippet: None,
+            });
+        };
+        let mut names = std::collections::HashSet::new();
+
+        let pg_count = self.collectors.postgres.targets.len();
+        let mut pg_defaults = 0;
+        for (index, target) in self.collectors.postgres.targets.iter_mut().enumerate() {
+            let field = format!("collectors.postgres.targets[{index}]");
+            let location = target.name.referenced;
+            if !names.insert(target.name.value.clone()) {
+                at(
+                    &location,
+                    format!(
+                        "{field}.name: duplicate target {:?}; target names must be unique",
+                        target.name.value
+                    ),
+                );
+            }
+            if target.default.unwrap_or(pg_count == 1) {
+                pg_defaults += 1;
+            }
+            let sources = [target.dsn.is_some(), target.dsn_env.is_some(), target.dsn_file.is_some()];
+            let dsn = match sources.iter().filter(|s| **s).count() {
+                1 => match (&target.dsn, &target.dsn_env, &target.dsn_file) {
+                    (Some(inline), _, _) => {
+                        if dsn_has_password(&inline.value) {
+                            at(
+                                &inline.referenced,
+                                format!(
+                                    "{field}.dsn: contains a password; move it to password_env or password_file (or the whole DSN to dsn_env or dsn_file)"
+                                ),
+                            );
+                            continue;
+                        }
+                        Ok(Secret::new(inline.value.clone()))
+                    }
+                    (_, Some(env), _) => SecretSource::Env(env.clone()).resolve(),
+                    (_, _, Some(file)) => SecretSource::File(file.clone()).resolve(),
+                    _ => unreachable!("exactly one source is set"),
+                },
+                0 => Err("set one of dsn, dsn_env or dsn_file".into()),
+                _ => Err("set only one of dsn, dsn_env and dsn_file".into()),
+            };
+            let password = match (&target.password_env, &target.password_file) {
+                (Some(env), None) => SecretSource::Env(env.clone()).resolve().map(Some),
+                (None, Some(file)) => SecretSource::File(file.clone()).resolve().map(Some),
+                (None, None) => Ok(None),
+                (Some(_), Some(_)) => Err("set only one of password_env and password_file".into()),
+            };
+            match (dsn, password) {
+                (Ok(dsn), Ok(password)) => {
+                    if let Err(e) = crate::collectors::postgres::connect_options(&dsn, password.as_ref()) {
+                        at(&location, format!("{field} ({}): {e}", target.name.value));
+                    }
+                    target.resolved_dsn = Some(dsn);
+                    target.resolved_password = password;
+                }
+                (Err(e), _) | (_, Err(e)) => at(&location, format!("{field} ({}): {e}", target.name.value)),
+            }
+            if target.stat_statements.limit == 0 || target.stat_statements.limit > STAT_STATEMENTS_MAX {
+                at(
+                    &location,
+                    format!("{field}.stat_statements.limit: must be between 1 and {STAT_STATEMENTS_MAX}"),
+                );
+            }
+            for table in &target.tables {
+                if table.is_empty() || table.split('.').count() > 2 {
+                    at(&location, format!("{field}.tables: {table:?} is not `table` or `schema.table`"));
+                }
+            }
+        }
+        if pg_defaults > 1 {
+            problems.push(Problem {
+                line: 0,
+                column: 0,
+                message: "collectors.postgres.targets: more than one target has `default: true`; /metrics serves at most one per backend, scrape the others with /probe?target=NAME".into(),
+                snippet: None,
+            });
+        }
+
+        let mut at = |location: &serde_saphyr::Location, message: String| {
+            problems.push(Problem {
+                line: location.line(),
+                column: location.column(),
+                message,
+                snippet: None,
+            });
+        };
+        let redis_count = self.collectors.redis.targets.len();
+        let mut redis_defaults = 0;
+        for (index, target) in self.collectors.redis.targets.iter_mut().enumerate() {
+            let field = format!("collectors.redis.targets[{index}]");
+            let location = target.name.referenced;
+            if !names.insert(target.name.value.clone()) {
+                at(
+                    &location,
+                    format!(
+                        "{field}.name: duplicate target {:?}; target names must be unique",
+                        target.name.value
+                    ),
+                );
+            }
+            if target.default.unwrap_or(redis_count == 1) {
+                redis_defaults += 1;
+            }
+            let address = match (&target.address, &target.address_env) {
+                (Some(address), None) => Ok(address.value.clone()),
+                (None, Some(env)) => SecretSource::Env(env.clone()).resolve().map(|s| s.expose().to_owned()),
+                (None, None) => Err("set address or address_env".into()),
+                (Some(_), Some(_)) => Err("set only one of address and address_env".into()),
+            };
+            let password = match (&target.password_env, &target.password_file) {
+                (Some(env), None) => SecretSource::Env(env.clone()).resolve().map(Some),
+                (None, Some(file)) => SecretSource::File(file.clone()).resolve().map(Some),
+                (None, None) => Ok(None),
+                (Some(_), Some(_)) => Err("set only one of password_env and password_file".into()),
+            };
+            match (address, password) {
+                (Ok(address), Ok(password)) => match check_redis_address(&address) {
+                    Ok(()) => {
+                        target.resolved_address = Some(address);
+                        target.resolved_password = password;
+                    }
+                    Err(e) => at(&location, format!("{field} ({}): {e}", target.name.value)),
+                },
+                (Err(e), _) | (_, Err(e)) => at(&location, format!("{field} ({}): {e}", target.name.value)),
+            }
+        }
+        if redis_defaults > 1 {
+            problems.push(Problem {
+                line: 0,
+                column: 0,
+                message: "collectors.redis.targets: more than one target has `default: true`; /metrics serves at most one per backend, scrape the others with /probe?target=NAME".into(),
+                snippet: None,
+            });
+        }
+        problems
     }
 
     fn semantic_problems(&self) -> Vec<Problem> {
@@ -319,6 +654,12 @@ impl Config {
         if self.collectors.host.enabled {
             names.push("host");
         }
+        if !self.collectors.postgres.targets.is_empty() {
+            names.push("postgres");
+        }
+        if !self.collectors.redis.targets.is_empty() {
+            names.push("redis");
+        }
         names
     }
 }
@@ -347,6 +688,41 @@ fn strip_position(message: &str) -> String {
         message = &message[..at];
     }
     message.to_owned()
+}
+
+/// Whether a PostgreSQL connection string carries a password inline.
+fn dsn_has_password(dsn: &str) -> bool {
+    if let Some(rest) = dsn.strip_prefix("postgresql://").or_else(|| dsn.strip_prefix("postgres://")) {
+        let authority = rest.split(['/', '?']).next().unwrap_or_default();
+        return authority.rsplit_once('@').is_some_and(|(userinfo, _)| userinfo.contains(':'))
+            || dsn.contains("password=");
+    }
+    dsn.split_whitespace().any(|pair| pair.trim_start().starts_with("password"))
+}
+
+/// Checks a Redis address: scheme, host, and no password in it. The message
+/// never repeats the address, which could hold a password.
+fn check_redis_address(address: &str) -> Result<(), String> {
+    let expected = "expected redis://host:port[/db], rediss://host:port or unix:///path/to/redis.sock";
+    let Some((scheme, rest)) = address.split_once("://") else {
+        return Err(format!("address has no scheme; {expected}"));
+    };
+    match scheme {
+        "redis" | "rediss" => {
+            let authority = rest.split(['/', '?']).next().unwrap_or_default();
+            if let Some((userinfo, _)) = authority.rsplit_once('@')
+                && userinfo.contains(':')
+            {
+                return Err("address contains a password; move it to password_env or password_file".into());
+            }
+            if authority.rsplit_once('@').map_or(authority, |(_, host)| host).is_empty() {
+                return Err(format!("address has no host; {expected}"));
+            }
+            Ok(())
+        }
+        "unix" | "redis+unix" if rest.starts_with('/') => Ok(()),
+        _ => Err(format!("unsupported address scheme {scheme:?}; {expected}")),
+    }
 }
 
 /// Adds a did-you-mean for unknown keys and the expected form for bad scalars.

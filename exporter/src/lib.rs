@@ -12,4 +12,5 @@ pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod scrape;
+pub mod secret;
 pub mod server;

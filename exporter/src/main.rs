@@ -26,7 +26,12 @@ fn main() -> ExitCode {
             Ok(config) => config,
             Err(error) => return usage_error(&format!("invalid configuration:\n{error}")),
         },
-        None => Config::default(),
+        None => match Config::from_defaults() {
+            Ok(config) => config,
+            Err(error) => {
+                return usage_error(&format!("invalid configuration from the environment:\n{error}"));
+            }
+        },
     };
     if cli.config_check {
         return config_check(&cli, &config);
@@ -68,12 +73,19 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         timeout_offset: config.scrape.timeout_offset.0,
         max_timeout: config.scrape.max_timeout.0,
     };
-    let engine = ScrapeEngine::new(collectors::from_config(&config), policy);
+    let enabled = match collectors::from_config(&config) {
+        Ok(enabled) => enabled,
+        Err(error) => return Ok(usage_error(&format!("invalid configuration: {error}"))),
+    };
+    let engine = ScrapeEngine::new(enabled.metrics, policy);
     let collector_names = engine.collector_names().join(",");
-    let app = Arc::new(App::new(engine, cli.telemetry_path.clone(), cli.max_requests));
+    let target_names = enabled.targets.keys().cloned().collect::<Vec<_>>().join(",");
+    let app = Arc::new(
+        App::new(engine, cli.telemetry_path.clone(), cli.max_requests).with_targets(enabled.targets),
+    );
     for listener in &listeners {
         let address = listener.local_addr().context("reading a listener's address")?;
-        tracing::info!(%address, path = %cli.telemetry_path, collectors = %collector_names, "listening");
+        tracing::info!(%address, path = %cli.telemetry_path, collectors = %collector_names, targets = %target_names, "listening");
     }
     server::serve(listeners, app, shutdown_signal(), Duration::from_secs(15)).await;
     tracing::info!("stopped");
@@ -99,6 +111,22 @@ fn config_check(cli: &Cli, config: &Config) -> ExitCode {
         cli.config_file.as_ref().map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
     println!("configuration OK: {source}");
     println!("collectors enabled: {}", config.enabled_collectors().join(", "));
+    for target in &config.collectors.postgres.targets {
+        let server = target
+            .resolved_dsn
+            .as_ref()
+            .and_then(|dsn| collectors::postgres::connect_options(dsn, None).ok())
+            .map(|options| collectors::postgres::server_label(&options))
+            .unwrap_or_default();
+        println!(
+            "postgres target {}: server {server}, statement_timeout {:?}, lock_timeout {:?}, {} table(s){}",
+            target.name.value,
+            target.statement_timeout.0,
+            target.lock_timeout.0,
+            target.tables.len(),
+            if target.stat_statements.enabled { ", pg_stat_statements top-N" } else { "" }
+        );
+    }
     let host = &config.collectors.host;
     if host.enabled {
         println!(

@@ -1,6 +1,9 @@
 //! One scrape's values: families of samples keyed by catalog declarations,
-//! and their encoding as Prometheus text 0.0.4 or OpenMetrics 1.0 through
-//! prometheus-client's encoders.
+//! and their encoding. OpenMetrics 1.0 goes through prometheus-client. The
+//! Prometheus text format 0.0.4 is written here, because prometheus-client's
+//! text encoder appends `_total` to every counter, which would rename
+//! postgres_exporter's counters (`pg_stat_database_xact_commit`) that
+//! compatibility requires us to keep; it is also the hot path of every scrape.
 
 use std::borrow::Cow;
 use std::fmt;
@@ -89,11 +92,57 @@ impl MetricSet {
     }
 
     /// Encodes as Prometheus text exposition format 0.0.4.
-    pub fn encode_text(self) -> String {
-        let mut out = String::with_capacity(self.sample_count() * 96 + 512);
-        let registry = self.into_registry();
-        // Writing into a String cannot fail, and our collector never returns an error.
-        let _ = prometheus_client::encoding::prometheus_text::encode(&mut out, &registry);
+    pub fn encode_text(&self) -> String {
+        let mut out = String::with_capacity(self.sample_count() * 80 + self.families.len() * 120);
+        for family in self.families.iter().filter(|f| !f.samples.is_empty()) {
+            let def = family.def;
+            out.push_str("# HELP ");
+            out.push_str(def.name);
+            out.push(' ');
+            push_escaped(&mut out, def.help, false);
+            out.push_str("\n# TYPE ");
+            out.push_str(def.name);
+            out.push(' ');
+            out.push_str(def.metric_type.as_str());
+            out.push('\n');
+            for sample in &family.samples {
+                match &sample.value {
+                    Value::Number(value) => {
+                        push_series(&mut out, def.name, "", def.labels, &sample.label_values, None);
+                        push_value(&mut out, *value);
+                    }
+                    Value::Histogram { sum, count, buckets } => {
+                        let mut cumulative = 0u64;
+                        for (bound, in_bucket) in buckets {
+                            cumulative += in_bucket;
+                            let le = format_value(*bound);
+                            push_series(
+                                &mut out,
+                                def.name,
+                                "_bucket",
+                                def.labels,
+                                &sample.label_values,
+                                Some(&le),
+                            );
+                            push_value(&mut out, cumulative as f64);
+                        }
+                        push_series(
+                            &mut out,
+                            def.name,
+                            "_bucket",
+                            def.labels,
+                            &sample.label_values,
+                            Some("+Inf"),
+                        );
+                        push_value(&mut out, *count as f64);
+                        push_series(&mut out, def.name, "_sum", def.labels, &sample.label_values, None);
+                        push_value(&mut out, *sum);
+                        push_series(&mut out, def.name, "_count", def.labels, &sample.label_values, None);
+                        push_value(&mut out, *count as f64);
+                    }
+                }
+            }
+        }
         out
     }
 
@@ -137,6 +186,75 @@ impl FamilyBuilder<'_> {
         debug_assert_eq!(label_values.len(), self.family.def.labels.len(), "{}", self.family.def.name);
         self.family.samples.push(Sample { label_values, value: Value::Histogram { sum, count, buckets } });
         self
+    }
+}
+
+fn push_series(
+    out: &mut String,
+    name: &str,
+    suffix: &str,
+    label_names: &[&str],
+    label_values: &[LabelValue],
+    le: Option<&str>,
+) {
+    out.push_str(name);
+    out.push_str(suffix);
+    if label_names.is_empty() && le.is_none() {
+        return;
+    }
+    out.push('{');
+    let mut first = true;
+    for (label, value) in label_names.iter().zip(label_values) {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+        out.push_str(label);
+        out.push_str("=\"");
+        push_escaped(out, value, true);
+        out.push('"');
+    }
+    if let Some(le) = le {
+        if !first {
+            out.push(',');
+        }
+        out.push_str("le=\"");
+        out.push_str(le);
+        out.push('"');
+    }
+    out.push('}');
+}
+
+fn push_value(out: &mut String, value: f64) {
+    out.push(' ');
+    out.push_str(&format_value(value));
+    out.push('\n');
+}
+
+/// Shortest round-trip decimal, with Prometheus' spellings of the specials.
+fn format_value(value: f64) -> String {
+    if value.is_nan() {
+        "NaN".into()
+    } else if value.is_infinite() {
+        if value > 0.0 { "+Inf".into() } else { "-Inf".into() }
+    } else {
+        value.to_string()
+    }
+}
+
+/// Escapes `\` and newlines (and `"` in label values) as the text format requires.
+fn push_escaped(out: &mut String, text: &str, label_value: bool) {
+    if !text.contains(['\\', '\n', '"']) {
+        out.push_str(text);
+        return;
+    }
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '"' if label_value => out.push_str("\\\""),
+            c => out.push(c),
+        }
     }
 }
 
@@ -238,7 +356,7 @@ mod tests {
         assert!(text.contains("# TYPE node_cpu_seconds_total counter\n"), "{text}");
         assert!(text.contains("node_cpu_seconds_total{cpu=\"0\",mode=\"user\"} 12.5\n"), "{text}");
         assert!(text.contains("# TYPE node_memory_MemTotal_bytes gauge\n"), "{text}");
-        assert!(text.contains("node_memory_MemTotal_bytes 8388608"), "{text}");
+        assert!(text.contains("node_memory_MemTotal_bytes 8388608\n"), "{text}");
         assert!(text.contains("node_load1 0.25\n"), "{text}");
         assert!(text.contains("nodename=\"host\\\"1\""), "label values are escaped: {text}");
         assert!(!text.contains("node_filesystem_size_bytes"), "{text}");
@@ -265,7 +383,52 @@ mod tests {
             if def.metric_type == MetricType::Counter {
                 full.push_str("_total");
             }
-            assert_eq!(full, def.name);
+            if def.metric_type == MetricType::Counter && !def.name.ends_with("_total") {
+                // OpenMetrics requires the suffix; Prometheus' Go client adds it the same way.
+                assert_eq!(full, format!("{}_total", def.name));
+            } else {
+                assert_eq!(full, def.name);
+            }
         }
+    }
+
+    #[test]
+    fn legacy_counters_keep_their_names_and_specials_are_spelled_right() {
+        use opsmon_catalog::postgres;
+        let mut set = MetricSet::new();
+        set.family(&postgres::XACT_COMMIT).number(vec!["5".into(), "app".into(), "h:5432".into()], 42.0);
+        set.family(&postgres::ARCHIVE_AGE).number(vec!["h:5432".into()], f64::NAN);
+        set.family(&host::LOAD1).number(vec![], f64::INFINITY);
+        let text = set.encode_text();
+        assert!(text.contains("# TYPE pg_stat_database_xact_commit counter\n"), "{text}");
+        assert!(
+            text.contains("pg_stat_database_xact_commit{datid=\"5\",datname=\"app\",server=\"h:5432\"} 42\n"),
+            "{text}"
+        );
+        assert!(text.contains("pg_stat_archiver_last_archive_age{server=\"h:5432\"} NaN\n"), "{text}");
+        assert!(text.contains("node_load1 +Inf\n"), "{text}");
+        let open = set.encode_openmetrics();
+        assert!(open.contains("pg_stat_database_xact_commit_total{"), "{open}");
+    }
+
+    #[test]
+    fn histograms_are_cumulative_with_inf_sum_and_count() {
+        const H: MetricDef = MetricDef {
+            name: "test_duration_seconds",
+            metric_type: MetricType::Histogram,
+            unit: opsmon_catalog::Unit::Seconds,
+            help: "A test histogram.",
+            labels: &["method"],
+            collector: "test",
+        };
+        let mut set = MetricSet::new();
+        set.family(&H).histogram(vec!["GET".into()], 3.5, 4, vec![(0.5, 1), (1.0, 2)]);
+        let text = set.encode_text();
+        let expected = "test_duration_seconds_bucket{method=\"GET\",le=\"0.5\"} 1\n\
+                        test_duration_seconds_bucket{method=\"GET\",le=\"1\"} 3\n\
+                        test_duration_seconds_bucket{method=\"GET\",le=\"+Inf\"} 4\n\
+                        test_duration_seconds_sum{method=\"GET\"} 3.5\n\
+                        test_duration_seconds_count{method=\"GET\"} 4\n";
+        assert!(text.contains(expected), "{text}");
     }
 }

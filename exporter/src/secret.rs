@@ -108,19 +108,26 @@ mod tests {
     fn never_printed() {
         let secret = Secret::new("hunter2-very-secret\n");
         assert_eq!(secret.expose(), "hunter2-very-secret");
-        assert_eq!(format!("{secret} {secret:?} {:?}", Some(&secret)), "<redacted> <redacted> Some(<redacted>)");
+        assert_eq!(
+            format!("{secret} {secret:?} {:?}", Some(&secret)),
+            "<redacted> <redacted> Some(<redacted>)"
+        );
     }
 
     #[test]
     fn scrubs_plain_and_url_encoded_forms() {
         let secret = Secret::new("p@ss word");
         let text = "connect postgresql://u:p%40ss%20word@h/db failed; password p@ss word rejected";
-        assert_eq!(scrub(text, [&secret]), "connect postgresql://u:<redacted>@h/db failed; password <redacted> rejected");
+        assert_eq!(
+            scrub(text, [&secret]),
+            "connect postgresql://u:<redacted>@h/db failed; password <redacted> rejected"
+        );
     }
 
     #[test]
     fn sources_name_the_variable_or_file_not_the_value() {
-        let missing = SecretSource::Env("OPSMON_TEST_SURELY_UNSET_VARIABLE".into()).resolve().expect_err("unset");
+        let missing =
+            SecretSource::Env("OPSMON_TEST_SURELY_UNSET_VARIABLE".into()).resolve().expect_err("unset");
         assert_eq!(missing, "environment variable OPSMON_TEST_SURELY_UNSET_VARIABLE is not set");
         let dir = std::env::temp_dir().join(format!("opsmon-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
@@ -128,7 +135,10 @@ mod tests {
         std::fs::write(&file, "from-file\n").expect("write");
         assert_eq!(SecretSource::File(file.clone()).resolve().expect("reads").expose(), "from-file");
         let error = SecretSource::File(dir.join("nope")).resolve().expect_err("missing");
-        assert!(error.starts_with(&format!("cannot read secret file {}", dir.join("nope").display())), "{error}");
+        assert!(
+            error.starts_with(&format!("cannot read secret file {}", dir.join("nope").display())),
+            "{error}"
+        );
         std::fs::remove_dir_all(dir).expect("cleanup");
     }
 }

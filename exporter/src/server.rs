@@ -17,6 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use crate::collector::Collector;
 use crate::scrape::{SCRAPE_TIMEOUT_HEADER, ScrapeEngine};
 
 /// Prometheus text exposition format.
@@ -25,32 +26,60 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 /// What every request handler shares.
-#[derive(Debug)]
 pub struct App {
     engine: ScrapeEngine,
+    targets: std::collections::BTreeMap<String, Arc<dyn Collector>>,
     telemetry_path: String,
     scrape_slots: Option<Arc<Semaphore>>,
     max_requests: usize,
+}
+
+impl std::fmt::Debug for App {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("App")
+            .field("engine", &self.engine)
+            .field("targets", &self.targets.keys().collect::<Vec<_>>())
+            .field("telemetry_path", &self.telemetry_path)
+            .field("max_requests", &self.max_requests)
+            .finish()
+    }
 }
 
 impl App {
     /// `max_requests == 0` means no limit on concurrent scrapes.
     pub fn new(engine: ScrapeEngine, telemetry_path: String, max_requests: usize) -> Self {
         let scrape_slots = (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests)));
-        Self { engine, telemetry_path, scrape_slots, max_requests }
+        Self { engine, targets: Default::default(), telemetry_path, scrape_slots, max_requests }
+    }
+
+    /// Adds the named targets `/probe?target=NAME` serves.
+    pub fn with_targets(mut self, targets: std::collections::BTreeMap<String, Arc<dyn Collector>>) -> Self {
+        self.targets = targets;
+        self
     }
 
     /// Answers one request.
     pub async fn handle(&self, request: Request<Incoming>) -> Response<Full<Bytes>> {
         let (parts, _body) = request.into_parts();
-        self.respond(&parts.method, parts.uri.path(), &parts.headers).await
+        self.respond_to(&parts.method, parts.uri.path(), parts.uri.query(), &parts.headers).await
     }
 
-    /// Answers a request given its method, path and headers.
+    /// Answers a request without a query string.
     pub async fn respond(
         &self,
         method: &Method,
         path: &str,
+        headers: &hyper::HeaderMap,
+    ) -> Response<Full<Bytes>> {
+        self.respond_to(method, path, None, headers).await
+    }
+
+    /// Answers a request given its method, path, query string and headers.
+    pub async fn respond_to(
+        &self,
+        method: &Method,
+        path: &str,
+        query: Option<&str>,
         headers: &hyper::HeaderMap,
     ) -> Response<Full<Bytes>> {
         if method != Method::GET && method != Method::HEAD {
@@ -59,7 +88,11 @@ impl App {
             return response;
         }
         let mut response = match path {
-            path if path == self.telemetry_path => self.metrics(headers).await,
+            path if path == self.telemetry_path => self.metrics(headers, None).await,
+            "/probe" => match self.probe_target(query) {
+                Ok(collector) => self.metrics(headers, Some(collector)).await,
+                Err(message) => text(StatusCode::BAD_REQUEST, &message),
+            },
             "/" => self.landing_page(),
             "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
             "/-/ready" => text(StatusCode::OK, "Ready\n"),
@@ -71,7 +104,45 @@ impl App {
         response
     }
 
-    async fn metrics(&self, headers: &hyper::HeaderMap) -> Response<Full<Bytes>> {
+    /// The collector `/probe?target=NAME` asks for, or why the request is refused.
+    fn probe_target(&self, query: Option<&str>) -> Result<Arc<dyn Collector>, String> {
+        let mut target = None;
+        for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match key.as_ref() {
+                "target" => target = Some(value.into_owned()),
+                other => {
+                    return Err(format!(
+                        "unknown parameter {other:?}; /probe takes only target=NAME (credentials are never accepted in the URL)\n"
+                    ));
+                }
+            }
+        }
+        let known = || {
+            if self.targets.is_empty() {
+                "none are configured".to_owned()
+            } else {
+                format!("configured targets: {}", self.targets.keys().cloned().collect::<Vec<_>>().join(", "))
+            }
+        };
+        let Some(target) = target else {
+            return Err(format!("missing target=NAME; {}\n", known()));
+        };
+        match self.targets.get(&target) {
+            Some(collector) => Ok(Arc::clone(collector)),
+            // Never echo a URL-looking target: it may carry credentials.
+            None if target.contains("://") || target.contains('@') => Err(format!(
+                "target must be the name of a configured target, not an address; credentials are never accepted in the URL; {}\n",
+                known()
+            )),
+            None => Err(format!("unknown target {target:?}; {}\n", known())),
+        }
+    }
+
+    async fn metrics(
+        &self,
+        headers: &hyper::HeaderMap,
+        only: Option<Arc<dyn Collector>>,
+    ) -> Response<Full<Bytes>> {
         let _slot = match &self.scrape_slots {
             Some(slots) => match Arc::clone(slots).try_acquire_owned() {
                 Ok(permit) => Some(permit),
@@ -90,7 +161,10 @@ impl App {
         };
         let header_value = headers.get(SCRAPE_TIMEOUT_HEADER).and_then(|v| v.to_str().ok());
         let budget = self.engine.policy().budget(header_value);
-        let metrics = self.engine.scrape(budget).await;
+        let metrics = match only {
+            Some(collector) => self.engine.scrape_with(&[collector], budget).await,
+            None => self.engine.scrape(budget).await,
+        };
 
         let openmetrics = wants_openmetrics(headers.get(header::ACCEPT));
         let (body, content_type) = if openmetrics {
@@ -120,11 +194,17 @@ impl App {
             "<!DOCTYPE html>\n<html><head><title>opsmon-exporter</title></head><body>\n\
              <h1>opsmon-exporter {version}</h1>\n\
              <ul><li><a href=\"{path}\">{path}</a> — metrics (Prometheus text, OpenMetrics by Accept, gzip)</li>\n\
+             <li>/probe?target=NAME — one configured target ({targets})</li>\n\
              <li><a href=\"/-/healthy\">/-/healthy</a> — liveness</li>\n\
              <li><a href=\"/-/ready\">/-/ready</a> — readiness</li></ul>\n\
              <h2>Enabled collectors</h2><ul>{collectors}</ul>\n</body></html>\n",
             version = env!("CARGO_PKG_VERSION"),
             path = self.telemetry_path,
+            targets = if self.targets.is_empty() {
+                "none configured".to_owned()
+            } else {
+                self.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+            },
         );
         let mut response = Response::new(Full::new(Bytes::from(page)));
         response

@@ -34,7 +34,8 @@ fn as_postgres(program: &Path) -> Command {
 
 fn check(mut command: Command, what: &str) -> String {
     let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{what} failed: {text}");
     text
 }
@@ -114,10 +115,16 @@ impl PgServer {
     /// unaligned, tuples-only output.
     pub fn psql(&self, database: &str, sql: &str) -> String {
         let mut psql = as_postgres(&pg_bin("psql"));
-        psql.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"])
-            .arg("-h")
-            .arg(self.dir.path())
-            .args(["-p", &self.port.to_string(), "-U", "postgres", "-d", database, "-c", sql]);
+        psql.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]).arg("-h").arg(self.dir.path()).args([
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+            "-c",
+            sql,
+        ]);
         check(psql, &format!("psql {sql:?}")).trim().to_owned()
     }
 
@@ -176,7 +183,16 @@ impl RedisServer {
     pub fn start_again(&mut self) {
         let mut command = Command::new("redis-server");
         command
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args([
+                "--port",
+                &self.port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
             .arg("--dir")
             .arg(self.dir.path())
             .args(&self.extra);

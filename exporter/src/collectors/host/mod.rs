@@ -242,10 +242,10 @@ mod tests {
         for def in opsmon_catalog::for_collector("host") {
             assert!(text.contains(&format!("\n{}", def.name)), "{} missing from:\n{text}", def.name);
         }
-        assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{open}\"}} 1.0")), "{text}");
-        assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{closed}\"}} 0.0")), "{text}");
+        assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{open}\"}} 1")), "{text}");
+        assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{closed}\"}} 0")), "{text}");
         assert!(
-            text.contains("opsmon_process_count{group=\"me\"} 0.0"),
+            text.contains("opsmon_process_count{group=\"me\"} 0\n"),
             "the test binary is never its own group: {text}"
         );
         drop(listener);

@@ -1,0 +1,550 @@
+//! The PostgreSQL collector: one instance per configured target. A lazy pool
+//! of at most two connections per target, each session with the configured
+//! `statement_timeout` and `lock_timeout`; every query also runs under the
+//! scrape deadline. A down server shows as `pg_up 0` and recovers by itself.
+//!
+//! Few, cheap queries: one per area, the same on every scrape, all against
+//! statistics views. Each is its own sub-collector (`opsmon_pg_query_success`),
+//! so one slow or blocked query fails alone.
+
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant as StdInstant};
+
+use opsmon_catalog::postgres as m;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
+use sqlx::{PgConnection, Row};
+use tokio::time::Instant;
+
+use crate::collector::{BoxFuture, CollectError, Collected, Collector};
+use crate::config::PostgresTargetConfig;
+use crate::logging::RateLimiter;
+use crate::metrics::{LabelValue, MetricSet};
+use crate::secret::{Secret, scrub};
+
+/// Connection options from a DSN (URI or libpq `key=value` form) and an
+/// optional separate password. Errors never contain the DSN or password.
+pub fn connect_options(dsn: &Secret, password: Option<&Secret>) -> Result<PgConnectOptions, String> {
+    let text = dsn.expose().trim();
+    let mut options = if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+        PgConnectOptions::from_str(text).map_err(|e| {
+            format!(
+                "the DSN is not a valid PostgreSQL URI ({}); expected postgresql://user@host:port/dbname?sslmode=disable",
+                scrub(&e.to_string(), [dsn])
+            )
+        })?
+    } else {
+        from_key_value(text).map_err(|e| {
+            format!("{e}; expected postgresql://user@host:port/dbname or host=… port=… user=… dbname=…")
+        })?
+    };
+    if let Some(password) = password {
+        options = options.password(password.expose());
+    }
+    Ok(options.application_name("opsmon-exporter").statement_cache_capacity(32))
+}
+
+/// libpq's `key=value` connection string (values may be single-quoted).
+fn from_key_value(text: &str) -> Result<PgConnectOptions, String> {
+    let mut options = PgConnectOptions::new_without_pgpass();
+    let mut chars = text.chars().peekable();
+    let mut seen_any = false;
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            break;
+        }
+        let key: String = chars.by_ref().take_while(|c| *c != '=').collect::<String>().trim().to_owned();
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        let mut value = String::new();
+        if chars.peek() == Some(&'\'') {
+            chars.next();
+            loop {
+                match chars.next() {
+                    Some('\\') => value.extend(chars.next()),
+                    Some('\'') => break,
+                    Some(c) => value.push(c),
+                    None => return Err(format!("the DSN has an unterminated quote in the value of {key}")),
+                }
+            }
+        } else {
+            while let Some(c) = chars.next_if(|c| !c.is_whitespace()) {
+                value.push(c);
+            }
+        }
+        seen_any = true;
+        options = match key.as_str() {
+            "host" | "hostaddr" if value.starts_with('/') => options.socket(&value),
+            "host" | "hostaddr" => options.host(&value),
+            "port" => options.port(value.parse().map_err(|_| "the DSN's port is not a number".to_owned())?),
+            "user" => options.username(&value),
+            "password" => options.password(&value),
+            "dbname" => options.database(&value),
+            "sslmode" => options.ssl_mode(
+                PgSslMode::from_str(&value).map_err(|_| format!("the DSN's sslmode {value:?} is not one of disable, allow, prefer, require, verify-ca, verify-full"))?,
+            ),
+            "sslrootcert" => options.ssl_root_cert(&value),
+            "application_name" | "connect_timeout" => options,
+            "" => return Err("the DSN has a value without a key".into()),
+            other => return Err(format!("the DSN has an unsupported key {other:?}")),
+        };
+    }
+    if !seen_any {
+        return Err("the DSN is empty".into());
+    }
+    Ok(options)
+}
+
+/// The `server` label: `host:port`, as postgres_exporter writes it.
+pub fn server_label(options: &PgConnectOptions) -> String {
+    match options.get_socket() {
+        Some(socket) => format!("{}:{}", socket.display(), options.get_port()),
+        None => format!("{}:{}", options.get_host(), options.get_port()),
+    }
+}
+
+/// One watched PostgreSQL server.
+pub struct PostgresTarget {
+    name: String,
+    server: String,
+    pool: PgPool,
+    secrets: Vec<Secret>,
+    tables: Vec<String>,
+    statements_limit: Option<u32>,
+    statements_missing_logged: AtomicBool,
+    failure_log: RateLimiter,
+}
+
+impl std::fmt::Debug for PostgresTarget {
+    // PgConnectOptions (inside the pool) prints its password in Debug; never show it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresTarget")
+            .field("name", &self.name)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The areas queried every scrape, in order; the label of `opsmon_pg_query_*`.
+const QUERIES: [&str; 8] =
+    ["settings", "activity", "database", "locks", "archiver", "replication", "tables", "statements"];
+
+impl PostgresTarget {
+    /// A target for `config`, whose secrets were resolved while loading.
+    pub fn new(config: &PostgresTargetConfig) -> Result<Self, String> {
+        let dsn = config.resolved_dsn.clone().ok_or("the DSN was not resolved")?;
+        let password = config.resolved_password.clone();
+        let statement_timeout = format!("{}ms", config.statement_timeout.0.as_millis());
+        let lock_timeout = format!("{}ms", config.lock_timeout.0.as_millis());
+        let options = connect_options(&dsn, password.as_ref())?.options([
+            ("statement_timeout", statement_timeout.as_str()),
+            ("lock_timeout", lock_timeout.as_str()),
+        ]);
+        let server = server_label(&options);
+        let pool = PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .acquire_timeout(config.connect_timeout.0)
+            .idle_timeout(Duration::from_secs(300))
+            .connect_lazy_with(options);
+        let mut secrets = vec![dsn];
+        secrets.extend(password);
+        Ok(Self {
+            name: config.name.value.clone(),
+            server,
+            pool,
+            secrets,
+            tables: config.tables.clone(),
+            statements_limit: config.stat_statements.enabled.then_some(config.stat_statements.limit),
+            statements_missing_logged: AtomicBool::new(false),
+            failure_log: RateLimiter::new(Duration::from_secs(60)),
+        })
+    }
+
+    /// The configured name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn scrubbed(&self, error: &sqlx::Error) -> String {
+        scrub(&error.to_string(), &self.secrets)
+    }
+
+    async fn scrape(&self, deadline: Instant) -> Collected {
+        let mut out = MetricSet::new();
+        let started = StdInstant::now();
+        let connected = tokio::time::timeout_at(deadline, async {
+            let mut conn = self.pool.acquire().await?;
+            sqlx::query("SELECT 1").execute(&mut *conn).await?;
+            Ok::<_, sqlx::Error>(conn)
+        })
+        .await;
+        let mut conn = match connected {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(error)) => return self.down(out, self.scrubbed(&error)),
+            Err(_) => return self.down(out, "connect or SELECT 1 missed the scrape deadline".into()),
+        };
+        let round_trip = started.elapsed().as_secs_f64();
+        out.single(&m::UP, 1.0);
+        out.family(&m::SELECT1).number(vec![self.server.clone().into()], round_trip);
+
+        let mut outcomes = Vec::with_capacity(QUERIES.len());
+        let mut first_error = None;
+        for query in QUERIES {
+            let started = StdInstant::now();
+            let result = tokio::time::timeout_at(deadline, self.run(query, &mut conn, &mut out)).await;
+            let ok = match result {
+                Ok(Ok(())) => true,
+                Ok(Err(error)) => {
+                    first_error.get_or_insert_with(|| format!("{query}: {}", self.scrubbed(&error)));
+                    false
+                }
+                Err(_) => {
+                    first_error.get_or_insert_with(|| format!("{query}: missed the scrape deadline"));
+                    false
+                }
+            };
+            outcomes.push((query, ok, started.elapsed().as_secs_f64()));
+            if !ok && deadline <= Instant::now() {
+                break;
+            }
+        }
+        let mut family = out.family(&m::QUERY_SUCCESS);
+        for (query, ok, _) in &outcomes {
+            family.number(vec![(*query).into(), self.server.clone().into()], if *ok { 1.0 } else { 0.0 });
+        }
+        let mut family = out.family(&m::QUERY_DURATION);
+        for (query, _, seconds) in &outcomes {
+            family.number(vec![(*query).into(), self.server.clone().into()], *seconds);
+        }
+        if let Some(error) = &first_error
+            && let Some(suppressed) = self.failure_log.allow("query")
+        {
+            tracing::warn!(target_name = %self.name, server = %self.server, %error, suppressed_since_last = suppressed, "postgres query failed");
+        }
+        Collected {
+            metrics: out,
+            error: first_error.map(|e| CollectError::Parse(format!("target {}: {e}", self.name))),
+        }
+    }
+
+    fn down(&self, mut out: MetricSet, error: String) -> Collected {
+        out.single(&m::UP, 0.0);
+        if let Some(suppressed) = self.failure_log.allow("connect") {
+            tracing::warn!(target_name = %self.name, server = %self.server, %error, suppressed_since_last = suppressed, "postgres is unreachable");
+        }
+        Collected { metrics: out, error: Some(CollectError::Parse(format!("target {}: {error}", self.name))) }
+    }
+
+    async fn run(
+        &self,
+        query: &str,
+        conn: &mut PgConnection,
+        out: &mut MetricSet,
+    ) -> Result<(), sqlx::Error> {
+        let server: LabelValue = self.server.clone().into();
+        match query {
+            "settings" => {
+                let row = sqlx::query(
+                    "SELECT current_setting('max_connections')::float8, version(), current_setting('server_version_num')::int",
+                )
+                .fetch_one(conn)
+                .await?;
+                out.family(&m::MAX_CONNECTIONS).number(vec![server.clone()], row.try_get(0)?);
+                let version: String = row.try_get(1)?;
+                let number: i32 = row.try_get(2)?;
+                out.family(&m::STATIC)
+                    .number(vec![server, short_version(number).into(), version.into()], 1.0);
+            }
+            "activity" => {
+                let rows = sqlx::query(ACTIVITY_SQL).fetch_all(conn).await?;
+                let mut count = out.family(&m::ACTIVITY_COUNT);
+                for row in &rows {
+                    count.number(vec![text(row, 0)?, server.clone(), text(row, 1)?], row.try_get(2)?);
+                }
+                let mut oldest = out.family(&m::ACTIVITY_MAX_TX);
+                for row in &rows {
+                    oldest.number(vec![text(row, 0)?, server.clone(), text(row, 1)?], row.try_get(3)?);
+                }
+            }
+            "database" => {
+                let rows = sqlx::query(DATABASE_SQL).fetch_all(conn).await?;
+                let mut size = out.family(&m::DATABASE_SIZE);
+                for row in &rows {
+                    size.number(vec![text(row, 1)?, server.clone()], row.try_get(9)?);
+                }
+                let columns = [
+                    (&m::NUMBACKENDS, 2),
+                    (&m::XACT_COMMIT, 3),
+                    (&m::XACT_ROLLBACK, 4),
+                    (&m::BLKS_READ, 5),
+                    (&m::BLKS_HIT, 6),
+                    (&m::DEADLOCKS, 7),
+                    (&m::TEMP_BYTES, 8),
+                ];
+                for (def, column) in columns {
+                    let mut family = out.family(def);
+                    for row in &rows {
+                        family
+                            .number(vec![text(row, 0)?, text(row, 1)?, server.clone()], row.try_get(column)?);
+                    }
+                }
+            }
+            "locks" => {
+                let rows = sqlx::query(LOCKS_SQL).fetch_all(conn).await?;
+                let mut family = out.family(&m::LOCKS);
+                for row in &rows {
+                    family.number(vec![text(row, 0)?, text(row, 1)?, server.clone()], row.try_get(2)?);
+                }
+            }
+            "archiver" => {
+                let row = sqlx::query(
+                    "SELECT archived_count::float8, failed_count::float8, \
+                     COALESCE(extract(epoch FROM now() - last_archived_time)::float8, 'NaN'::float8) FROM pg_stat_archiver",
+                )
+                .fetch_one(conn)
+                .await?;
+                out.family(&m::ARCHIVED).number(vec![server.clone()], row.try_get(0)?);
+                out.family(&m::ARCHIVE_FAILED).number(vec![server.clone()], row.try_get(1)?);
+                out.family(&m::ARCHIVE_AGE).number(vec![server], row.try_get(2)?);
+            }
+            "replication" => {
+                let row = sqlx::query(
+                    "SELECT pg_is_in_recovery(), CASE WHEN NOT pg_is_in_recovery() THEN 0 ELSE \
+                     GREATEST(0, COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0))::float8 END",
+                )
+                .fetch_one(conn)
+                .await?;
+                let replica: bool = row.try_get(0)?;
+                out.family(&m::IS_REPLICA).number(vec![server.clone()], if replica { 1.0 } else { 0.0 });
+                out.family(&m::REPLICATION_LAG).number(vec![server], row.try_get::<f64, _>(1)?);
+            }
+            "tables" if !self.tables.is_empty() => {
+                let rows = sqlx::query(TABLES_SQL).bind(&self.tables).fetch_all(conn).await?;
+                let columns = [
+                    (&m::TABLE_SEQ_SCAN, 3),
+                    (&m::TABLE_IDX_SCAN, 4),
+                    (&m::TABLE_LIVE, 5),
+                    (&m::TABLE_DEAD, 6),
+                    (&m::TABLE_AUTOVACUUM, 7),
+                    (&m::TABLE_AUTOANALYZE, 8),
+                    (&m::TABLE_SIZE, 9),
+                ];
+                for (def, column) in columns {
+                    let mut family = out.family(def);
+                    for row in &rows {
+                        family.number(
+                            vec![text(row, 0)?, text(row, 2)?, text(row, 1)?, server.clone()],
+                            row.try_get(column)?,
+                        );
+                    }
+                }
+            }
+            "statements" => {
+                if let Some(limit) = self.statements_limit {
+                    self.statements(limit, conn, out).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    async fn statements(
+        &self,
+        limit: u32,
+        conn: &mut PgConnection,
+        out: &mut MetricSet,
+    ) -> Result<(), sqlx::Error> {
+        let installed: Option<(i32,)> =
+            sqlx::query_as("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
+                .fetch_optional(&mut *conn)
+                .await?;
+        if installed.is_none() {
+            if !self.statements_missing_logged.swap(true, Ordering::Relaxed) {
+                tracing::warn!(
+                    target_name = %self.name,
+                    "stat_statements is enabled but the pg_stat_statements extension is not installed in this database; \
+                     add it to shared_preload_libraries and run CREATE EXTENSION pg_stat_statements (skipping until then)"
+                );
+            }
+            return Ok(());
+        }
+        let rows = sqlx::query(STATEMENTS_SQL).bind(i64::from(limit)).fetch_all(conn).await?;
+        let server: LabelValue = self.server.clone().into();
+        let labels = |row: &PgRow| -> Result<Vec<LabelValue>, sqlx::Error> {
+            Ok(vec![text(row, 1)?, text(row, 0)?, server.clone(), text(row, 2)?])
+        };
+        for (def, column) in [(&m::STATEMENT_CALLS, 4), (&m::STATEMENT_SECONDS, 5), (&m::STATEMENT_ROWS, 7)] {
+            let mut family = out.family(def);
+            for row in &rows {
+                family.number(labels(row)?, row.try_get(column)?);
+            }
+        }
+        let mut family = out.family(&m::STATEMENT_MEAN);
+        for row in &rows {
+            family.number(
+                vec![text(row, 1)?, text(row, 3)?, text(row, 0)?, server.clone(), text(row, 2)?],
+                row.try_get(6)?,
+            );
+        }
+        Ok(())
+    }
+}
+
+fn text(row: &PgRow, index: usize) -> Result<LabelValue, sqlx::Error> {
+    Ok(row.try_get::<Option<String>, _>(index)?.unwrap_or_default().into())
+}
+
+/// postgres_exporter's `short_version`: `150020` → `15.20.0`, `90624` → `9.6.24`.
+pub fn short_version(server_version_num: i32) -> String {
+    if server_version_num >= 100_000 {
+        format!("{}.{}.0", server_version_num / 10_000, server_version_num % 10_000)
+    } else {
+        format!(
+            "{}.{}.{}",
+            server_version_num / 10_000,
+            server_version_num / 100 % 100,
+            server_version_num % 100
+        )
+    }
+}
+
+/// Every database × state, so series do not come and go with activity.
+const ACTIVITY_SQL: &str = "\
+SELECT d.datname, s.state, COALESCE(a.count, 0)::float8, COALESCE(a.max_tx, 0)::float8
+FROM pg_database d
+CROSS JOIN (VALUES ('active'), ('idle'), ('idle in transaction'), ('idle in transaction (aborted)'),
+                   ('fastpath function call'), ('disabled')) AS s(state)
+LEFT JOIN (SELECT datname, state, count(*) AS count,
+                  max(GREATEST(0, extract(epoch FROM now() - xact_start))) AS max_tx
+           FROM pg_stat_activity WHERE datname IS NOT NULL GROUP BY datname, state) a
+       ON a.datname = d.datname AND a.state = s.state
+ORDER BY 1, 2";
+
+const DATABASE_SQL: &str = "\
+SELECT s.datid::text, s.datname, s.numbackends::float8, s.xact_commit::float8, s.xact_rollback::float8,
+       s.blks_read::float8, s.blks_hit::float8, s.deadlocks::float8, s.temp_bytes::float8,
+       pg_database_size(d.oid)::float8
+FROM pg_stat_database s JOIN pg_database d ON d.oid = s.datid
+ORDER BY s.datname";
+
+/// Every database × lock mode, as postgres_exporter reports them.
+const LOCKS_SQL: &str = "\
+SELECT d.datname, m.mode, COALESCE(l.count, 0)::float8
+FROM pg_database d
+CROSS JOIN (VALUES ('accesssharelock'), ('rowsharelock'), ('rowexclusivelock'), ('shareupdateexclusivelock'),
+                   ('sharelock'), ('sharerowexclusivelock'), ('exclusivelock'), ('accessexclusivelock'),
+                   ('sireadlock')) AS m(mode)
+LEFT JOIN (SELECT database, lower(mode) AS mode, count(*) AS count FROM pg_locks
+           WHERE database IS NOT NULL GROUP BY database, lower(mode)) l
+       ON l.database = d.oid AND l.mode = m.mode
+ORDER BY 1, 2";
+
+/// Configured tables, by `name` (any schema) or `schema.name`.
+const TABLES_SQL: &str = "\
+SELECT current_database(), t.schemaname::text, t.relname::text, t.seq_scan::float8, COALESCE(t.idx_scan, 0)::float8,
+       t.n_live_tup::float8, t.n_dead_tup::float8,
+       COALESCE(extract(epoch FROM t.last_autovacuum), 0)::float8,
+       COALESCE(extract(epoch FROM t.last_autoanalyze), 0)::float8,
+       pg_total_relation_size(t.relid)::float8
+FROM pg_stat_user_tables t
+WHERE t.relname = ANY($1) OR (t.schemaname || '.' || t.relname) = ANY($1)
+ORDER BY 2, 3";
+
+/// Top statements by mean time (PostgreSQL 13+ column names).
+const STATEMENTS_SQL: &str = "\
+SELECT s.queryid::text, d.datname::text, r.rolname::text,
+       left(regexp_replace(s.query, '\\s+', ' ', 'g'), 120),
+       s.calls::float8, (s.total_exec_time / 1000)::float8, (s.mean_exec_time / 1000)::float8, s.rows::float8
+FROM pg_stat_statements s
+JOIN pg_database d ON d.oid = s.dbid
+JOIN pg_roles r ON r.oid = s.userid
+WHERE s.queryid IS NOT NULL
+ORDER BY s.mean_exec_time DESC
+LIMIT $1";
+
+impl Collector for PostgresTarget {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
+        Box::pin(self.scrape(deadline))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uri_and_key_value_dsns() {
+        let uri = connect_options(
+            &Secret::new("postgresql://app@db.example:6543/smartalk_db?sslmode=disable"),
+            None,
+        )
+        .expect("valid URI");
+        assert_eq!(server_label(&uri), "db.example:6543");
+        assert_eq!(uri.get_database(), Some("smartalk_db"));
+        assert_eq!(uri.get_username(), "app");
+
+        let kv = connect_options(
+            &Secret::new("host=127.0.0.1 port=5433 user=smartalk_user dbname='smartalk db' sslmode=disable"),
+            None,
+        )
+        .expect("valid key=value");
+        assert_eq!(server_label(&kv), "127.0.0.1:5433");
+        assert_eq!(kv.get_database(), Some("smartalk db"));
+        assert_eq!(kv.get_ssl_mode(), PgSslMode::Disable);
+    }
+
+    #[test]
+    fn bad_dsns_are_explained_without_the_secret() {
+        let secret = Secret::new("postgresql://app:topsecretpw@db:notaport/x");
+        let error = connect_options(&secret, None).expect_err("bad port");
+        assert!(error.contains("not a valid PostgreSQL URI"), "{error}");
+        assert!(!error.contains("topsecretpw"), "{error}");
+        let error =
+            connect_options(&Secret::new("host=h port=x password=topsecretpw"), None).expect_err("bad port");
+        assert!(error.contains("port is not a number") && !error.contains("topsecretpw"), "{error}");
+        let error = connect_options(&Secret::new("host=h colour=blue"), None).expect_err("bad key");
+        assert!(error.contains("unsupported key \"colour\""), "{error}");
+    }
+
+    #[test]
+    fn debug_never_shows_the_password() {
+        let config = crate::config::Config::parse(
+            std::path::Path::new("t.yml"),
+            "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn_env: OPSMON_TEST_PG_DSN_DEBUG\n",
+        );
+        // The variable is unset in this test: resolution fails, naming the variable only.
+        let error = config.expect_err("unset variable").to_string();
+        assert!(error.contains("environment variable OPSMON_TEST_PG_DSN_DEBUG is not set"), "{error}");
+
+        let mut target_config = match crate::config::Config::parse(
+            std::path::Path::new("t.yml"),
+            "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn: postgresql://app@127.0.0.1:1/x\n",
+        ) {
+            Ok(config) => config.collectors.postgres.targets[0].clone(),
+            Err(e) => panic!("{e}"),
+        };
+        target_config.resolved_password = Some(Secret::new("hunter2-pg-password"));
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let _guard = rt.enter();
+        let target = PostgresTarget::new(&target_config).expect("target");
+        let shown = format!("{target:?} {target_config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    #[test]
+    fn short_versions_like_postgres_exporter() {
+        assert_eq!(short_version(150_020), "15.20.0");
+        assert_eq!(short_version(120_003), "12.3.0");
+        assert_eq!(short_version(90_624), "9.6.24");
+    }
+}
