@@ -500,7 +500,7 @@ mod tests {
         .expect("valid key=value");
         assert_eq!(server_label(&kv), "127.0.0.1:5433");
         assert_eq!(kv.get_database(), Some("smartalk db"));
-        assert_eq!(kv.get_ssl_mode(), PgSslMode::Disable);
+        assert!(matches!(kv.get_ssl_mode(), PgSslMode::Disable));
     }
 
     #[test]
