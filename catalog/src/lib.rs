@@ -28,6 +28,9 @@ pub enum MetricType {
     Gauge,
     /// Cumulative buckets plus `_sum` and `_count`.
     Histogram,
+    /// No declared type; only where a peer exporter emits its metric that way
+    /// (postgres_exporter's `pg_static`), so that its consumers see the same.
+    Untyped,
 }
 
 impl MetricType {
@@ -37,6 +40,7 @@ impl MetricType {
             MetricType::Counter => "counter",
             MetricType::Gauge => "gauge",
             MetricType::Histogram => "histogram",
+            MetricType::Untyped => "untyped",
         }
     }
 }

@@ -2,7 +2,7 @@
 //! (Debian's 0.11 adds `server="host:port"` to every query-derived family,
 //! so we do too), plus opsmon's round-trip, per-query and statement figures.
 
-use crate::MetricType::{Counter, Gauge};
+use crate::MetricType::{Counter, Gauge, Untyped};
 use crate::Unit::{Bytes, None, Seconds};
 use crate::{MetricDef, MetricType, Unit};
 
@@ -34,7 +34,7 @@ pub const UP: MetricDef = pg(
 /// Server version as labels.
 pub const STATIC: MetricDef = pg(
     "pg_static",
-    Gauge,
+    Untyped,
     None,
     &["server", "short_version", "version"],
     "Version string as reported by postgres.",

@@ -310,6 +310,7 @@ impl prometheus_client::collector::Collector for MetricSet {
                 MetricType::Counter => prometheus_client::metrics::MetricType::Counter,
                 MetricType::Gauge => prometheus_client::metrics::MetricType::Gauge,
                 MetricType::Histogram => prometheus_client::metrics::MetricType::Histogram,
+                MetricType::Untyped => prometheus_client::metrics::MetricType::Unknown,
             };
             let mut metric = encoder.encode_descriptor(name, def.help, unit.as_ref(), metric_type)?;
             for sample in &family.samples {

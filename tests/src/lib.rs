@@ -312,6 +312,29 @@ pub fn parse_sample(line: &str) -> Option<(String, BTreeMap<String, String>, f64
     Some((name, labels, value))
 }
 
+/// What `promtool check metrics` finds in `exposition`, except its naming
+/// lints on names a peer exporter dictates and compatibility requires us to
+/// keep: node_exporter's camelCase `node_memory_<Field>_bytes` and
+/// postgres_exporter's counters without `_total` and gauges ending in `_count`.
+/// Any finding on one of our own names, or of another kind, is returned.
+pub fn promtool_problems(exposition: &str) -> Vec<String> {
+    const PEER_NAMING_LINTS: [(&str, &str); 3] = [
+        ("node_memory_", "metric names should be written in 'snake_case' not 'camelCase'"),
+        ("pg_", "counter metrics should have \"_total\" suffix"),
+        ("pg_", "non-histogram and non-summary metrics should not have \"_count\" suffix"),
+    ];
+    let promtool = require_tool("promtool", "prometheus");
+    let (_status, output) = run_with_stdin(&promtool, &["check", "metrics"], exposition);
+    output
+        .lines()
+        .filter(|line| !line.trim().is_empty())
+        .filter(|line| {
+            !PEER_NAMING_LINTS.iter().any(|(prefix, lint)| line.starts_with(prefix) && line.ends_with(lint))
+        })
+        .map(str::to_owned)
+        .collect()
+}
+
 /// Runs `program args` with `stdin` and returns (exit status, stdout+stderr).
 pub fn run_with_stdin(program: &Path, args: &[&str], stdin: &str) -> (ExitStatus, String) {
     use std::io::Write;

@@ -73,7 +73,7 @@ impl PgServer {
             .args(["-U", "postgres", "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8"])
             .args(["--locale=C.UTF-8", "--no-sync"]);
         check(initdb, "initdb");
-        let mut server = PgServer { dir, port: free_port(), password: "s3cr3t-Pg-pw-4242".into() };
+        let server = PgServer { dir, port: free_port(), password: "s3cr3t-Pg-pw-4242".into() };
         let mut options = vec![
             format!("-p {}", server.port),
             "-c listen_addresses=127.0.0.1".into(),

@@ -170,6 +170,13 @@ impl PostgresTarget {
         &self.name
     }
 
+    /// The target's pool: at most two lazily opened connections whose sessions
+    /// carry the configured statement and lock timeouts. Other collectors that
+    /// query this database (business SQL) share it.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     fn scrubbed(&self, error: &sqlx::Error) -> String {
         scrub(&error.to_string(), &self.secrets)
     }

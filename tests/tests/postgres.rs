@@ -1,0 +1,420 @@
+//! The PostgreSQL collector against a real server started by the test:
+//! values against psql, faults and recovery, deadlines, secrets, /probe and
+//! compatibility beside Debian's prometheus-postgres-exporter.
+
+#![allow(clippy::unwrap_used)]
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use opsmon_e2e::servers::PgServer;
+use opsmon_e2e::{
+    FamilyInfo, Process, exporter_bin, free_port, get, get_with, parse_exposition, require_tool,
+};
+
+fn scrape(exporter: &Process, path: &str) -> BTreeMap<String, FamilyInfo> {
+    parse_exposition(&get(&exporter.url(path)).unwrap().text())
+}
+
+/// A server with `smartalk_db` and a populated `analytics_events` table.
+fn seeded_server(settings: &[&str]) -> PgServer {
+    let pg = PgServer::start(settings);
+    pg.psql("postgres", "CREATE DATABASE smartalk_db");
+    pg.psql(
+        "smartalk_db",
+        "CREATE TABLE analytics_events (id bigserial PRIMARY KEY, user_id int NOT NULL, event_type text NOT NULL, \
+         \"timestamp\" timestamptz NOT NULL DEFAULT now(), properties jsonb NOT NULL DEFAULT '{}');
+         INSERT INTO analytics_events (user_id, event_type) SELECT g % 500, 'signup' FROM generate_series(1, 20000) g;
+         ANALYZE analytics_events;",
+    );
+    pg
+}
+
+/// A config file for one target whose password comes from `password_env`.
+fn config_file(dir: &tempfile::TempDir, pg: &PgServer, extra: &str) -> String {
+    let path = dir.path().join("opsmon.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "collectors:\n  postgres:\n    targets:\n      - name: smartalk\n        dsn: {}\n        password_env: OPSMON_TEST_PG_PASSWORD\n        tables: [analytics_events]\n{extra}",
+            pg.url_without_password("smartalk_db")
+        ),
+    )
+    .unwrap();
+    path.to_str().unwrap().to_owned()
+}
+
+fn start_exporter(config: &str, pg: &PgServer, extra_args: &[&str]) -> Process {
+    let mut args = vec!["--config.file", config];
+    args.extend_from_slice(extra_args);
+    Process::exporter_with_env(&args, &[("OPSMON_TEST_PG_PASSWORD", &pg.password)])
+}
+
+fn psql_number(pg: &PgServer, database: &str, sql: &str) -> f64 {
+    pg.psql(database, sql).parse().unwrap()
+}
+
+#[test]
+fn values_match_what_psql_reports() {
+    let pg = seeded_server(&["max_connections=37"]);
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start_exporter(&config_file(&dir, &pg, ""), &pg, &[]);
+
+    // An active backend in smartalk_db for the activity figures.
+    let mut sleeper = Command::new("runuser")
+        .args(["-u", "postgres", "--", "psql", "-h", "127.0.0.1", "-p", &pg.port.to_string()])
+        .args(["-U", "postgres", "-d", "smartalk_db", "-c", "SELECT pg_sleep(30)"])
+        .env("PGPASSWORD", &pg.password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while psql_number(
+        &pg,
+        "postgres",
+        "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'",
+    ) < 1.0
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "pg_sleep backend did not show up");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let text = get(&exporter.url("/metrics")).unwrap().text();
+    let families = parse_exposition(&text);
+    sleeper.kill().unwrap();
+    let problems = opsmon_e2e::promtool_problems(&text);
+    assert!(problems.is_empty(), "promtool check metrics:\n{}", problems.join("\n"));
+    let _ = sleeper.wait();
+    let server = format!("127.0.0.1:{}", pg.port);
+
+    assert_eq!(families["pg_up"].value(&[]), Some(1.0));
+    assert_eq!(families["opsmon_exporter_collector_success"].value(&[("collector", "postgres")]), Some(1.0));
+    assert_eq!(families["pg_settings_max_connections"].value(&[("server", &server)]), Some(37.0));
+
+    let size = families["pg_database_size_bytes"].value(&[("datname", "smartalk_db")]).unwrap();
+    let expected = psql_number(&pg, "postgres", "SELECT pg_database_size('smartalk_db')");
+    assert!((size - expected).abs() / expected < 0.01, "database size {size} vs {expected}");
+
+    let active = families["pg_stat_activity_count"].value(&[("datname", "smartalk_db"), ("state", "active")]);
+    assert!(active.unwrap() >= 1.0, "the pg_sleep backend is active: {active:?}");
+    let max_tx = families["pg_stat_activity_max_tx_duration"]
+        .value(&[("datname", "smartalk_db"), ("state", "active")]);
+    assert!(max_tx.unwrap() > 0.0);
+    assert_eq!(
+        families["pg_stat_activity_count"].samples.len(),
+        families["pg_database_size_bytes"].samples.len() * 6,
+        "every database × state is reported, also zeros"
+    );
+
+    let table = [("relname", "analytics_events"), ("schemaname", "public"), ("datname", "smartalk_db")];
+    assert_eq!(families["pg_stat_user_tables_n_live_tup"].value(&table), Some(20_000.0));
+    let table_size = families["pg_stat_user_tables_size_bytes"].value(&table).unwrap();
+    assert_eq!(
+        table_size,
+        psql_number(&pg, "smartalk_db", "SELECT pg_total_relation_size('analytics_events')"),
+        "table size"
+    );
+    assert!(families["pg_stat_user_tables_last_autoanalyze"].value(&table).is_some());
+    assert!(
+        families["pg_locks_count"]
+            .value(&[("datname", "smartalk_db"), ("mode", "accesssharelock")])
+            .is_some()
+    );
+    assert_eq!(families["pg_replication_is_replica"].value(&[]), Some(0.0));
+    let version = &families["pg_static"].samples[0].1;
+    assert!(version["version"].starts_with("PostgreSQL "), "{version:?}");
+    assert!(families["opsmon_pg_select1_duration_seconds"].value(&[]).unwrap() > 0.0);
+    for (_, labels, ok) in &families["opsmon_pg_query_success"].samples {
+        assert_eq!(*ok, 1.0, "query {labels:?}");
+    }
+}
+
+#[test]
+fn stopped_server_means_pg_up_0_in_budget_and_recovers_without_restart() {
+    let pg = seeded_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start_exporter(&config_file(&dir, &pg, ""), &pg, &[]);
+    assert_eq!(scrape(&exporter, "/metrics")["pg_up"].value(&[]), Some(1.0));
+
+    pg.stop();
+    let started = Instant::now();
+    let response =
+        get_with(&exporter.url("/metrics"), &[("X-Prometheus-Scrape-Timeout-Seconds", "3")]).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "answered within the scrape budget");
+    let families = parse_exposition(&response.text());
+    assert_eq!(families["pg_up"].value(&[]), Some(0.0));
+    assert_eq!(families["opsmon_exporter_collector_success"].value(&[("collector", "postgres")]), Some(0.0));
+    assert_eq!(families["opsmon_exporter_collector_success"].value(&[("collector", "host")]), Some(1.0));
+    assert!(families.contains_key("node_load1"), "other collectors are intact");
+    assert!(!families.contains_key("pg_settings_max_connections"), "no stale values while down");
+
+    pg.start_again();
+    let families = scrape(&exporter, "/metrics");
+    assert_eq!(families["pg_up"].value(&[]), Some(1.0), "{}", exporter.log());
+    assert!(exporter.log().contains("postgres is unreachable"), "{}", exporter.log());
+}
+
+#[test]
+fn a_blocked_query_fails_only_its_own_sub_collector() {
+    let pg = seeded_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start_exporter(&config_file(&dir, &pg, "        lock_timeout: 300ms\n"), &pg, &[]);
+
+    // Hold an ACCESS EXCLUSIVE lock: sizing the table must wait for it and
+    // give up after lock_timeout, while every other query goes through.
+    let mut holder = Command::new("runuser")
+        .args(["-u", "postgres", "--", "psql", "-h", "127.0.0.1", "-p", &pg.port.to_string()])
+        .args(["-U", "postgres", "-d", "smartalk_db"])
+        .args(["-c", "BEGIN; LOCK TABLE analytics_events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);"])
+        .env("PGPASSWORD", &pg.password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while psql_number(
+        &pg,
+        "smartalk_db",
+        "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation = (SELECT oid FROM pg_class WHERE relname = 'analytics_events')",
+    ) < 1.0
+    {
+        assert!(started.elapsed() < Duration::from_secs(10), "lock was not taken");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let families = scrape(&exporter, "/metrics");
+    holder.kill().unwrap();
+    let _ = holder.wait();
+
+    let success = &families["opsmon_pg_query_success"];
+    assert_eq!(success.value(&[("query", "tables")]), Some(0.0), "{success:?}");
+    for query in ["settings", "activity", "database", "locks", "archiver", "replication", "statements"] {
+        assert_eq!(success.value(&[("query", query)]), Some(1.0), "{query}");
+    }
+    assert_eq!(families["pg_up"].value(&[]), Some(1.0));
+    assert_eq!(families["opsmon_exporter_collector_success"].value(&[("collector", "postgres")]), Some(0.0));
+    assert!(families.contains_key("pg_database_size_bytes"));
+    assert!(!families.contains_key("pg_stat_user_tables_size_bytes"));
+}
+
+#[test]
+fn sessions_carry_the_statement_timeout() {
+    let pg = seeded_server(&[]);
+    let yaml = format!(
+        "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn: {}\n        statement_timeout: 400ms\n",
+        pg.url("smartalk_db").replace(&pg.password, "PASSWORD")
+    );
+    // The inline DSN must not carry a password: the config loader refuses it.
+    let refused = opsmon_exporter::config::Config::parse(std::path::Path::new("pg.yml"), &yaml)
+        .expect_err("inline password");
+    assert!(refused.to_string().contains("contains a password; move it to password_env"), "{refused}");
+    assert!(!refused.to_string().contains("PASSWORD"), "{refused}");
+
+    let yaml = format!(
+        "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn: {}\n        password_file: {}\n        statement_timeout: 400ms\n",
+        pg.url_without_password("smartalk_db"),
+        {
+            let file = tempfile::NamedTempFile::new().unwrap();
+            std::fs::write(file.path(), &pg.password).unwrap();
+            file.into_temp_path().keep().unwrap().display().to_string()
+        }
+    );
+    let config = opsmon_exporter::config::Config::parse(std::path::Path::new("pg.yml"), &yaml).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let target = opsmon_exporter::collectors::postgres::PostgresTarget::new(
+            &config.collectors.postgres.targets[0],
+        )
+        .unwrap();
+        let started = Instant::now();
+        let error = sqlx::query("SELECT pg_sleep(5)").execute(target.pool()).await.expect_err("cancelled");
+        assert!(error.to_string().contains("statement timeout"), "{error}");
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+        let lock: (String,) = sqlx::query_as("SHOW lock_timeout").fetch_one(target.pool()).await.unwrap();
+        assert_eq!(lock.0, "1s");
+    });
+}
+
+#[test]
+fn passwords_never_appear_in_logs_metrics_errors_or_config_check() {
+    let pg = seeded_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_file(&dir, &pg, "");
+    let exporter = start_exporter(&config, &pg, &["--log.level=debug"]);
+    let metrics = get(&exporter.url("/metrics")).unwrap().text();
+    assert!(metrics.contains("pg_up 1"), "{metrics}");
+
+    // Peer convention: the whole DSN, password included, in DATA_SOURCE_NAME.
+    let dsn_exporter =
+        Process::exporter_with_env(&["--log.level=debug"], &[("DATA_SOURCE_NAME", &pg.url("smartalk_db"))]);
+    let dsn_metrics = get(&dsn_exporter.url("/metrics")).unwrap().text();
+    assert!(dsn_metrics.contains("pg_up 1"), "DATA_SOURCE_NAME enables the collector: {dsn_metrics}");
+    let landing = get(&dsn_exporter.url("/")).unwrap().text();
+
+    // A wrong password: pg_up 0 and a log line naming the target, not the secret.
+    let wrong = Process::exporter_with_env(
+        &["--config.file", &config, "--log.level=debug"],
+        &[("OPSMON_TEST_PG_PASSWORD", "wrong-password-1234")],
+    );
+    let wrong_metrics = get(&wrong.url("/metrics")).unwrap().text();
+    assert!(wrong_metrics.contains("pg_up 0"), "{wrong_metrics}");
+    assert!(wrong.log().contains("target_name=smartalk"), "{}", wrong.log());
+    assert!(wrong.log().contains("password authentication failed"), "{}", wrong.log());
+    assert!(!wrong.log().contains("wrong-password-1234"), "{}", wrong.log());
+
+    let check = Command::new(exporter_bin())
+        .args(["--config.check", "--config.file", &config])
+        .env("OPSMON_TEST_PG_PASSWORD", &pg.password)
+        .output()
+        .unwrap();
+    let check_text =
+        format!("{}{}", String::from_utf8_lossy(&check.stdout), String::from_utf8_lossy(&check.stderr));
+    assert!(check.status.success(), "{check_text}");
+    assert!(
+        check_text.contains(&format!("postgres target smartalk: server 127.0.0.1:{}", pg.port)),
+        "{check_text}"
+    );
+
+    let bad_dsn = Command::new(exporter_bin())
+        .arg("--config.check")
+        .env("DATA_SOURCE_NAME", format!("postgresql://postgres:{}@127.0.0.1:notaport/db", pg.password))
+        .output()
+        .unwrap();
+    let bad_text =
+        format!("{}{}", String::from_utf8_lossy(&bad_dsn.stdout), String::from_utf8_lossy(&bad_dsn.stderr));
+    assert_eq!(bad_dsn.status.code(), Some(2), "{bad_text}");
+    assert!(bad_text.contains("not a valid PostgreSQL URI"), "{bad_text}");
+
+    for (what, text) in [
+        ("exporter log", exporter.log()),
+        ("metrics", metrics),
+        ("DATA_SOURCE_NAME exporter log", dsn_exporter.log()),
+        ("DATA_SOURCE_NAME metrics", dsn_metrics),
+        ("landing page", landing),
+        ("config check", check_text),
+        ("bad DSN error", bad_text),
+    ] {
+        assert!(!text.contains(&pg.password), "the password leaked into the {what}:\n{text}");
+    }
+    assert!(
+        exporter.log().contains("level=debug") || exporter.log().contains("level=info"),
+        "logging was on"
+    );
+}
+
+#[test]
+fn probe_serves_one_named_target() {
+    let pg = seeded_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("two.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "collectors:\n  host:\n    enabled: false\n  postgres:\n    targets:\n      - name: main\n        dsn: {0}\n        password_env: OPSMON_TEST_PG_PASSWORD\n      - name: other\n        dsn: {1}\n        password_env: OPSMON_TEST_PG_PASSWORD\n",
+            pg.url_without_password("smartalk_db"),
+            pg.url_without_password("postgres")
+        ),
+    )
+    .unwrap();
+    let exporter = start_exporter(path.to_str().unwrap(), &pg, &[]);
+    let probe = scrape(&exporter, "/probe?target=other");
+    assert_eq!(probe["pg_up"].value(&[]), Some(1.0));
+    assert!(!probe.contains_key("node_load1"));
+    let metrics = scrape(&exporter, "/metrics");
+    assert!(!metrics.contains_key("pg_up"), "with two targets and no default, /metrics serves neither");
+
+    let unknown = get(&exporter.url("/probe?target=nope")).unwrap();
+    assert_eq!(unknown.status, 400);
+    assert_eq!(unknown.text(), "unknown target \"nope\"; configured targets: main, other\n");
+    let credentials = get(&exporter.url("/probe?target=postgresql://u:p@h/db")).unwrap();
+    assert_eq!(credentials.status, 400);
+    assert!(credentials.text().contains("credentials are never accepted in the URL"));
+    assert!(!credentials.text().contains("u:p@h"));
+}
+
+#[test]
+fn stat_statements_top_n_when_the_extension_exists() {
+    let pg = seeded_server(&["shared_preload_libraries=pg_stat_statements"]);
+    pg.psql("smartalk_db", "CREATE EXTENSION pg_stat_statements");
+    for i in 0..8 {
+        pg.psql("smartalk_db", &format!("SELECT count(*) FROM analytics_events WHERE user_id > {i}"));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let with = start_exporter(
+        &config_file(&dir, &pg, "        stat_statements: {enabled: true, limit: 3}\n"),
+        &pg,
+        &[],
+    );
+    let families = scrape(&with, "/metrics");
+    let mean = &families["opsmon_pg_statement_mean_seconds"];
+    assert_eq!(mean.samples.len(), 3, "limited to 3");
+    assert!(families["pg_stat_statements_calls_total"].samples.iter().all(|(_, _, v)| *v >= 1.0));
+
+    // Without the extension in the database: logged once, the query still succeeds.
+    pg.psql("smartalk_db", "DROP EXTENSION pg_stat_statements");
+    let families = scrape(&with, "/metrics");
+    let _ = scrape(&with, "/metrics");
+    assert!(!families.contains_key("opsmon_pg_statement_mean_seconds"));
+    assert_eq!(families["opsmon_pg_query_success"].value(&[("query", "statements")]), Some(1.0));
+    assert_eq!(
+        with.log().matches("pg_stat_statements extension is not installed").count(),
+        1,
+        "{}",
+        with.log()
+    );
+}
+
+#[test]
+fn shared_families_match_postgres_exporter() {
+    let peer_bin = require_tool("prometheus-postgres-exporter", "prometheus-postgres-exporter");
+    let pg = seeded_server(&[]);
+    let port = free_port();
+    let peer = Process::start_with_env(
+        &peer_bin,
+        &[format!("--web.listen-address=127.0.0.1:{port}")],
+        &[("DATA_SOURCE_NAME", &pg.url("smartalk_db"))],
+        port,
+        "/metrics",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let ours = start_exporter(&config_file(&dir, &pg, ""), &pg, &[]);
+    let theirs = scrape(&peer, "/metrics");
+    let mine = scrape(&ours, "/metrics");
+    assert_eq!(theirs["pg_up"].value(&[]), Some(1.0), "the peer reached the server");
+
+    let shared: Vec<&String> = mine.keys().filter(|name| theirs.contains_key(*name)).collect();
+    for required in [
+        "pg_up",
+        "pg_static",
+        "pg_settings_max_connections",
+        "pg_stat_activity_count",
+        "pg_stat_activity_max_tx_duration",
+        "pg_database_size_bytes",
+        "pg_stat_database_xact_commit",
+        "pg_stat_database_blks_hit",
+        "pg_stat_database_deadlocks",
+        "pg_stat_database_temp_bytes",
+        "pg_locks_count",
+        "pg_stat_archiver_archived_count",
+        "pg_stat_archiver_failed_count",
+        "pg_stat_archiver_last_archive_age",
+    ] {
+        assert!(shared.iter().any(|s| *s == required), "{required} is not shared");
+    }
+    for name in shared {
+        assert_eq!(mine[name].metric_type, theirs[name].metric_type, "{name}: type");
+        assert_eq!(mine[name].label_names, theirs[name].label_names, "{name}: label names");
+    }
+    let max = |f: &BTreeMap<String, FamilyInfo>| f["pg_settings_max_connections"].value(&[]).unwrap();
+    assert_eq!(max(&mine), max(&theirs));
+    let size = |f: &BTreeMap<String, FamilyInfo>| {
+        f["pg_database_size_bytes"].value(&[("datname", "smartalk_db")]).unwrap()
+    };
+    assert!(
+        (size(&mine) - size(&theirs)).abs() / size(&theirs) < 0.01,
+        "{} vs {}",
+        size(&mine),
+        size(&theirs)
+    );
+}
