@@ -128,6 +128,24 @@ impl PgServer {
         check(psql, &format!("psql {sql:?}")).trim().to_owned()
     }
 
+    /// Runs an SQL file through psql as `postgres`, with `-v name=value` variables.
+    pub fn psql_file(&self, database: &str, file: &Path, variables: &[(&str, &str)]) -> String {
+        let mut psql = as_postgres(&pg_bin("psql"));
+        psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]).arg("-h").arg(self.dir.path()).args([
+            "-p",
+            &self.port.to_string(),
+            "-U",
+            "postgres",
+            "-d",
+            database,
+        ]);
+        for (name, value) in variables {
+            psql.arg("-v").arg(format!("{name}={value}"));
+        }
+        psql.arg("-f").arg(file);
+        check(psql, &format!("psql -f {}", file.display()))
+    }
+
     /// `postgresql://postgres:PASSWORD@127.0.0.1:PORT/DATABASE?sslmode=disable`.
     pub fn url(&self, database: &str) -> String {
         format!("postgresql://postgres:{}@127.0.0.1:{}/{database}?sslmode=disable", self.password, self.port)

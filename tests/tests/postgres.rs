@@ -418,3 +418,39 @@ fn shared_families_match_postgres_exporter() {
         size(&theirs)
     );
 }
+
+#[test]
+fn the_shipped_monitoring_role_is_enough() {
+    let pg = seeded_server(&["shared_preload_libraries=pg_stat_statements"]);
+    pg.psql("smartalk_db", "CREATE EXTENSION pg_stat_statements");
+    let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/sql/monitoring-role.sql");
+    let copy = tempfile::NamedTempFile::new().unwrap();
+    std::fs::copy(&script, copy.path()).unwrap();
+    std::fs::set_permissions(copy.path(), std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
+    let password = "monitor-pw-5678";
+    pg.psql_file("postgres", copy.path(), &[("password", password)]);
+    pg.psql_file("postgres", copy.path(), &[("password", password)]); // idempotent
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opsmon.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "collectors:\n  postgres:\n    targets:\n      - name: smartalk\n        dsn: postgresql://opsmon@127.0.0.1:{}/smartalk_db?sslmode=disable\n        password_env: OPSMON_TEST_MONITOR_PASSWORD\n        tables: [analytics_events]\n        stat_statements: {{enabled: true}}\n",
+            pg.port
+        ),
+    )
+    .unwrap();
+    let exporter = Process::exporter_with_env(
+        &["--config.file", path.to_str().unwrap()],
+        &[("OPSMON_TEST_MONITOR_PASSWORD", password)],
+    );
+    let families = scrape(&exporter, "/metrics");
+    assert_eq!(families["pg_up"].value(&[]), Some(1.0), "{}", exporter.log());
+    for (_, labels, ok) in &families["opsmon_pg_query_success"].samples {
+        assert_eq!(*ok, 1.0, "query {labels:?} as the pg_monitor role: {}", exporter.log());
+    }
+    assert!(families.contains_key("pg_stat_user_tables_size_bytes"));
+    assert!(families.contains_key("opsmon_pg_statement_mean_seconds"));
+    assert_eq!(pg.psql("postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = 'opsmon'"), "f");
+}
