@@ -216,10 +216,25 @@ fn address_in_use_exits_2_naming_the_address() {
 #[test]
 fn config_check_validates_the_shipped_example() {
     let example = workspace_file("deploy/opsmon.yml");
-    let (code, output) = run_exporter(&["--config.check", &format!("--config.file={}", example.display())]);
-    assert_eq!(code, Some(0), "{output}");
-    assert!(output.contains("configuration OK"), "{output}");
-    assert!(output.contains("collectors enabled: host"), "{output}");
+    let output = Command::new(exporter_bin())
+        .args(["--config.check", &format!("--config.file={}", example.display())])
+        .env("DATA_SOURCE_NAME", "postgresql://opsmon@127.0.0.1:5432/smartalk_db?sslmode=disable")
+        .output()
+        .unwrap();
+    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert_eq!(output.status.code(), Some(0), "{text}");
+    assert!(text.contains("configuration OK"), "{text}");
+    assert!(text.contains("collectors enabled: host, postgres, redis"), "{text}");
+
+    // The example needs DATA_SOURCE_NAME, and says so by name.
+    let output = Command::new(exporter_bin())
+        .args(["--config.check", &format!("--config.file={}", example.display())])
+        .env_remove("DATA_SOURCE_NAME")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(text.contains("environment variable DATA_SOURCE_NAME is not set"), "{text}");
 
     let (code, output) = run_exporter(&["--config.check"]);
     assert_eq!(code, Some(0), "{output}");
