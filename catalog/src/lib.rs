@@ -12,8 +12,12 @@
 //! assert_eq!(cpu.labels, &["cpu", "mode"]);
 //! ```
 
+pub mod accesslog;
+pub mod business;
+pub mod files;
 pub mod host;
 pub mod postgres;
+pub mod probe;
 pub mod redis;
 pub mod selfmon;
 
@@ -96,7 +100,16 @@ pub struct MetricDef {
 
 /// Every metric family the exporter can emit, grouped by collector.
 pub fn all() -> impl Iterator<Item = &'static MetricDef> {
-    [host::METRICS, postgres::METRICS, redis::METRICS, selfmon::METRICS].into_iter().flatten()
+    [
+        host::METRICS,
+        postgres::METRICS,
+        redis::METRICS,
+        probe::METRICS,
+        accesslog::METRICS,
+        files::METRICS,
+        business::METRICS,
+        selfmon::METRICS,
+    ].into_iter().flatten()
 }
 
 /// The families one collector emits.

@@ -50,6 +50,14 @@ pub struct CollectorsConfig {
     pub postgres: PostgresConfig,
     /// Redis targets (none by default; `REDIS_ADDR` adds one).
     pub redis: RedisConfig,
+    /// HTTP/CDN probes.
+    pub probe: crate::collectors::probe::ProbeConfig,
+    /// nginx access logs and application-log pattern counts.
+    pub accesslog: crate::collectors::accesslog::AccesslogConfig,
+    /// File freshness for backups and job heartbeats.
+    pub files: crate::collectors::files::FilesConfig,
+    /// Business gauges from SQL.
+    pub business: crate::collectors::business::BusinessConfig,
 }
 
 /// PostgreSQL collector settings.

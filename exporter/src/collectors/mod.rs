@@ -2,8 +2,12 @@
 //! collectors the scrape engine runs on the telemetry path and the named
 //! targets `/probe?target=NAME` serves.
 
+pub mod accesslog;
+pub mod business;
+pub mod files;
 pub mod host;
 pub mod postgres;
+pub mod probe;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
