@@ -57,7 +57,7 @@ pub struct CollectorsConfig {
     /// File freshness for backups and job heartbeats.
     pub files: crate::collectors::files::FilesConfig,
     /// Business gauges from SQL.
-    pub business: crate::collectors::business::BusinessConfig,
+    pub business: opsmon_catalog::business::BusinessConfig,
 }
 
 /// PostgreSQL collector settings.
