@@ -2,7 +2,9 @@
 # bench/run.sh — self-contained scrape benchmark: installs the peer exporters
 # from Debian if missing (without letting Debian start them), builds
 # opsmon-exporter and opsmon-bench in release mode, and runs the bench.
-# All arguments go to opsmon-bench (see `bench/run.sh --help`).
+# All arguments go to opsmon-bench (see `bench/run.sh --help`); with --full it
+# also installs postgres_exporter, redis_exporter, PostgreSQL and Redis (whose
+# daemons stay stopped: the bench runs its own on free loopback ports).
 # The markdown report is on stdout, progress on stderr:
 #   bench/run.sh > /tmp/bench.md
 set -euo pipefail
@@ -10,11 +12,25 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
 # Debian packages of the exporters benched side by side. Add one here when
-# its Launch is added to opsmon-bench, e.g. prometheus-postgres-exporter,
-# prometheus-redis-exporter, prometheus-blackbox-exporter.
+# its Launch is added to opsmon-bench, e.g. prometheus-blackbox-exporter.
 PEER_PACKAGES=(
   prometheus-node-exporter
 )
+# --full also needs the PostgreSQL and Redis peers and the servers the bench
+# starts its own copies of (PostgreSQL's contrib, with pg_stat_statements, is
+# part of the server package since PostgreSQL 10).
+FULL_PACKAGES=(
+  prometheus-postgres-exporter
+  prometheus-redis-exporter
+  postgresql
+  redis-server
+)
+for arg in "$@"; do
+  if [[ $arg == --full ]]; then
+    PEER_PACKAGES+=("${FULL_PACKAGES[@]}")
+    break
+  fi
+done
 
 install_peers() {
   local missing=() pkg

@@ -7,16 +7,25 @@
 //! 2. sequential: `--scrapes` scrapes per target, interleaved one by one, timed;
 //! 3. load: `--clients` keep-alive clients for `--duration` s, one target at a time;
 //!    then RSS. CPU ticks are read around phases 2 and 3 only.
+//!
+//! `--full` (see [`full`]) also starts the bench's own PostgreSQL and Redis and
+//! the three peers opsmon-exporter replaces, measures the CPU of each
+//! exporter's PostgreSQL backends around phases 2 and 3 (see [`pgcpu`]), and
+//! ends with an isolated `pg_stat_statements` phase per PostgreSQL exporter.
 
 // A benchmark's whole job is printing: the report to stdout, progress to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod full;
+mod pgcpu;
 mod procfs;
 mod report;
 mod scrape;
+mod services;
 mod stats;
 mod target;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -25,22 +34,56 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Parser;
 use hyper::StatusCode;
 
-use report::{Figures, Row};
+use report::{Figures, FullGoal, Row};
 use target::{Fleet, Launch, Target};
 
 #[derive(Debug, Parser)]
 #[command(
     name = "opsmon-bench",
     version,
-    about = "Scrape benchmark: opsmon-exporter vs node_exporter (and any --target), as markdown tables"
+    about = "Scrape benchmark: opsmon-exporter vs node_exporter (and any --target), as markdown tables; \
+             --full: host + PostgreSQL + Redis vs node_exporter + postgres_exporter + redis_exporter"
 )]
 struct Args {
+    /// Full scrape: start an own PostgreSQL and Redis, opsmon-exporter with
+    /// host + postgres + redis, and node_exporter, postgres_exporter and
+    /// redis_exporter; also measure the CPU spent in PostgreSQL per scrape.
+    #[arg(long, conflicts_with = "no_peers")]
+    full: bool,
     /// opsmon-exporter binary to start.
     #[arg(long, env = "OPSMON_BENCH_EXPORTER", default_value = "target/release/opsmon-exporter")]
     exporter: PathBuf,
     /// node_exporter binary to start (Debian package prometheus-node-exporter).
     #[arg(long, default_value = "/usr/bin/prometheus-node-exporter")]
     node_exporter: PathBuf,
+    /// --full: postgres_exporter binary (Debian package prometheus-postgres-exporter).
+    #[arg(long, default_value = "/usr/bin/prometheus-postgres-exporter")]
+    postgres_exporter: PathBuf,
+    /// --full: redis_exporter binary (Debian package prometheus-redis-exporter).
+    #[arg(long, default_value = "/usr/bin/prometheus-redis-exporter")]
+    redis_exporter: PathBuf,
+    /// --full: PostgreSQL's bin dir (initdb, pg_ctl, psql); default the newest
+    /// /usr/lib/postgresql/<version>/bin.
+    #[arg(long, value_name = "DIR")]
+    pg_bin: Option<PathBuf>,
+    /// --full: redis-server binary.
+    #[arg(long, default_value = "/usr/bin/redis-server")]
+    redis_server: PathBuf,
+    /// --full: redis-cli binary (readiness check and seeding).
+    #[arg(long, default_value = "/usr/bin/redis-cli")]
+    redis_cli: PathBuf,
+    /// --full: leave Redis out (for opsmon-exporter and the peer alike).
+    #[arg(long)]
+    no_redis: bool,
+    /// --full: rows in smartalk_db.analytics_events.
+    #[arg(long, default_value_t = 50_000)]
+    pg_rows: u64,
+    /// --full: keys in the bench's Redis (db0 and db1).
+    #[arg(long, default_value_t = 4_000, value_parser = clap::value_parser!(u32).range(1..))]
+    redis_keys: u32,
+    /// --full: scrapes of each PostgreSQL exporter alone in the pg_stat_statements phase (0 = skip it).
+    #[arg(long, default_value_t = 50)]
+    statement_scrapes: u32,
     /// Extra, externally started target: NAME=URL[#PID]. Without a path the URL
     /// gets /metrics; without PID its RSS and CPU are n/a. Repeatable.
     #[arg(long = "target", value_name = "NAME=URL[#PID]", value_parser = target::parse_target_spec)]
@@ -63,7 +106,8 @@ struct Args {
     /// Unmeasured warm-up scrapes per target at the start of each run.
     #[arg(long, default_value_t = 20)]
     warmup: u32,
-    /// Target the ratio table compares against.
+    /// Target the ratio table compares against (host mode; --full compares
+    /// against the sum of its peers).
     #[arg(long, default_value = "node_exporter")]
     baseline: String,
     /// Per-scrape time-out in seconds (a time-out counts as an error).
@@ -89,7 +133,67 @@ struct Plan {
     clients: usize,
     duration: Duration,
     timeout: Duration,
+    ready_timeout: Duration,
     clock_hz: f64,
+}
+
+/// Full mode: where to find each watched exporter's PostgreSQL backends.
+#[derive(Debug)]
+struct PgAccounting<'a> {
+    setup: &'a full::Setup,
+    /// Indices into the targets of the exporters that talk to PostgreSQL.
+    watched: Vec<usize>,
+}
+
+impl PgAccounting<'_> {
+    /// Backends of the watched targets among `only` (all watched if `None`).
+    fn snapshot(&self, targets: &[Target], only: Option<usize>) -> Result<BTreeMap<usize, pgcpu::Backends>> {
+        let pids: Vec<(usize, u32)> = self
+            .watched
+            .iter()
+            .filter(|&&i| only.is_none_or(|o| o == i))
+            .filter_map(|&i| Some((i, targets.get(i)?.pid?)))
+            .collect();
+        if pids.is_empty() {
+            return Ok(BTreeMap::new());
+        }
+        pgcpu::snapshot(&self.setup.psql, self.setup.pg_port, &pids)
+    }
+}
+
+/// Waits until `t` answers 200 (naming it, with its log tail, if not), fills
+/// in its version from `*_build_info` if `--version` gave none, and returns
+/// the body of one scrape.
+async fn bring_up(
+    http: &scrape::HttpClient,
+    t: &mut Target,
+    fleet: &mut Fleet,
+    plan: &Plan,
+) -> Result<String> {
+    let name = t.name.clone();
+    let waited = scrape::wait_ready(http, &t.uri, plan.ready_timeout, || fleet.check_alive(&name))
+        .await
+        .map_err(|e| {
+            // An exited process's error already carries its log tail.
+            let tail = fleet.log_tail(&name, 20);
+            if tail.is_empty() || fleet.check_alive(&name).is_err() {
+                e
+            } else {
+                e.context(format!("{name} log tail:\n{tail}"))
+            }
+        })
+        .with_context(|| format!("{name} did not come up"))?;
+    let body = String::from_utf8_lossy(&scrape::scrape(http, &t.uri, plan.timeout).await?.body).into_owned();
+    if t.version.is_none() {
+        t.version = stats::build_info_version(&body);
+    }
+    eprintln!(
+        "opsmon-bench: {name} ready at {} after {:.0} ms (pid {})",
+        t.uri,
+        waited.as_secs_f64() * 1000.0,
+        t.pid.map_or_else(|| "n/a".to_owned(), |p| p.to_string())
+    );
+    Ok(body)
 }
 
 #[tokio::main]
@@ -132,12 +236,18 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         clients: args.clients as usize,
         duration: secs(args.duration, "duration")?,
         timeout: secs(args.timeout, "timeout")?,
+        ready_timeout: secs(args.ready_timeout, "ready-timeout")?,
         clock_hz: procfs::clock_ticks_per_second() as f64,
     };
-    let ready_timeout = secs(args.ready_timeout, "ready-timeout")?;
 
+    let http = scrape::client();
     let mut targets = Vec::new();
-    if !args.no_peers {
+    let mut setup = None;
+    if args.full {
+        let s = full::setup(args, fleet, &http, &plan).await?;
+        targets.clone_from(&s.targets);
+        setup = Some(s);
+    } else if !args.no_peers {
         // Later peers (postgres_exporter, redis_exporter, blackbox_exporter)
         // are one more Launch here, or a --target while they need setup.
         let launches = [
@@ -155,6 +265,8 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
             targets.push(fleet.spawn(launch)?);
         }
     }
+    // Full mode brought its own targets up already.
+    let already_up = targets.len() * usize::from(args.full);
     targets.extend(args.targets.iter().cloned());
     if targets.is_empty() {
         bail!("nothing to benchmark: --no-peers and no --target");
@@ -168,43 +280,32 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         }
     }
 
-    let http = scrape::client();
-    for t in &mut targets {
-        let name = t.name.clone();
-        let waited = scrape::wait_ready(&http, &t.uri, ready_timeout, || fleet.check_alive(&name))
-            .await
-            .map_err(|e| {
-                // An exited process's error already carries its log tail.
-                let tail = fleet.log_tail(&name, 20);
-                if tail.is_empty() || fleet.check_alive(&name).is_err() {
-                    e
-                } else {
-                    e.context(format!("{name} log tail:\n{tail}"))
-                }
-            })
-            .with_context(|| format!("{name} did not come up"))?;
-        if t.version.is_none() {
-            let body = scrape::scrape(&http, &t.uri, plan.timeout).await?.body;
-            t.version = stats::build_info_version(&String::from_utf8_lossy(&body));
-        }
-        eprintln!(
-            "opsmon-bench: {name} ready at {} after {:.0} ms (pid {})",
-            t.uri,
-            waited.as_secs_f64() * 1000.0,
-            t.pid.map_or_else(|| "n/a".to_owned(), |p| p.to_string())
-        );
+    for t in targets.iter_mut().skip(already_up) {
+        bring_up(&http, t, fleet, &plan).await?;
     }
 
-    let header = header(args, &targets);
+    let header = header(args, &targets, setup.as_ref().map_or(&[][..], |s| &s.header));
     eprintln!("{header}");
 
+    let pg = setup.as_ref().map(|s| PgAccounting {
+        setup: s,
+        watched: targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.name == full::OURS || t.name == full::POSTGRES)
+            .map(|(i, _)| i)
+            .collect(),
+    });
+    if setup.is_some() {
+        full::settle().await;
+    }
     let mut per_run: Vec<Vec<Figures>> = vec![Vec::new(); targets.len()];
     for run in 0..args.runs as usize {
         eprintln!("opsmon-bench: run {}/{}", run + 1, args.runs);
-        let figures = measure(&targets, &plan, run, fleet).await?;
+        let figures = measure(&targets, &plan, run, fleet, pg.as_ref()).await?;
         if args.runs > 1 {
             let rows = rows(&targets, &figures);
-            eprint!("{}", report::figures_table(&rows, plan.clients));
+            eprint!("{}", report::figures_table(&rows, plan.clients, args.full));
         }
         for (acc, f) in per_run.iter_mut().zip(figures) {
             acc.push(f);
@@ -215,12 +316,18 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
 
     let mut out = header;
     out.push('\n');
-    out.push_str(&report::figures_table(&rows, plan.clients));
+    out.push_str(&report::figures_table(&rows, plan.clients, args.full));
     out.push('\n');
-    match rows.iter().find(|r| r.name == args.baseline) {
-        Some(base) => out.push_str(&report::ratio_table(&rows, base)),
-        None => out
-            .push_str(&format!("(no ratio table: baseline {:?} is not among the targets)\n", args.baseline)),
+    if let Some(setup) = &setup {
+        out.push_str(&full_report(args, setup, &targets, &rows, &plan).await?);
+    } else {
+        match rows.iter().find(|r| r.name == args.baseline) {
+            Some(base) => out.push_str(&report::ratio_table(&rows, base)),
+            None => out.push_str(&format!(
+                "(no ratio table: baseline {:?} is not among the targets)\n",
+                args.baseline
+            )),
+        }
     }
     let loadgen: Vec<String> =
         rows.iter().filter_map(|r| Some(format!("{} {:.2}", r.name, r.figures.loadgen_cores?))).collect();
@@ -255,8 +362,88 @@ fn rows(targets: &[Target], figures: &[Figures]) -> Vec<Row> {
     targets.iter().zip(figures).map(|(t, f)| Row { name: t.name.clone(), figures: f.clone() }).collect()
 }
 
+/// The full mode's part of the report: the ratio table against the peers,
+/// how PostgreSQL CPU was attributed, and the isolated statements phase.
+async fn full_report(
+    args: &Args,
+    setup: &full::Setup,
+    targets: &[Target],
+    rows: &[Row],
+    plan: &Plan,
+) -> Result<String> {
+    let mut peers: Vec<String> = vec![full::NODE.into(), full::POSTGRES.into()];
+    if setup.redis {
+        peers.push(full::REDIS.into());
+    }
+    let goals = [
+        FullGoal {
+            figure: "exporter CPU ms/scrape",
+            get: |f| f.cpu_ms_per_scrape,
+            limit: 0.3,
+            peers: peers.clone(),
+        },
+        FullGoal {
+            figure: "PostgreSQL CPU ms/scrape",
+            get: |f| f.pg_cpu_ms_per_scrape,
+            limit: 0.5,
+            peers: vec![full::POSTGRES.into()],
+        },
+        FullGoal { figure: "RSS MiB (after load)", get: |f| f.rss_mib, limit: 0.3, peers },
+    ];
+    let mut out = report::full_ratio_table(rows, full::OURS, &goals);
+    out.push_str(
+        "\nPostgreSQL CPU: utime+stime (/proc/PID/stat) of the backends serving each exporter — \
+         the pg_stat_activity rows whose client_port is a socket the exporter process holds — \
+         read before and after the sequential phase and the exporter's own load phase, \
+         divided by the scrapes in those windows.\n",
+    );
+    for r in rows.iter().filter(|r| r.figures.pg_backends.is_some()) {
+        let f = &r.figures;
+        let apps: Vec<String> = f
+            .pg_app_names
+            .iter()
+            .map(|a| if a.is_empty() { "(none)".to_owned() } else { format!("`{a}`") })
+            .collect();
+        out.push_str(&format!(
+            "- {}: {} backend(s) at the end, application_name {}{}\n",
+            r.name,
+            f.pg_backends.map_or_else(|| "?".to_owned(), |n| format!("{n:.0}")),
+            apps.join(", "),
+            if f.pg_backends_exited > 0 {
+                format!(
+                    "; {} backend(s) exited mid-window, so its figure is a lower bound",
+                    f.pg_backends_exited
+                )
+            } else {
+                String::new()
+            }
+        ));
+    }
+    for note in &setup.notes {
+        out.push_str(&format!("- {note}\n"));
+    }
+    if args.statement_scrapes > 0 {
+        for name in [full::OURS, full::POSTGRES] {
+            let Some(t) = targets.iter().find(|t| t.name == name) else { continue };
+            eprintln!("opsmon-bench: pg_stat_statements phase: {name} alone × {}", args.statement_scrapes);
+            let phase = full::statements_phase(setup, t, args.statement_scrapes, plan).await?;
+            let total: f64 = phase.statements.iter().map(pgcpu::Statement::total_ms).sum();
+            out.push_str(&format!(
+                "\n**{name} alone, {} scrapes** — pg_stat_statements exec+plan {:.3} ms/scrape; \
+                 its backends' CPU {} ms/scrape{}\n\n",
+                phase.scrapes,
+                if phase.scrapes > 0 { total / f64::from(phase.scrapes) } else { f64::NAN },
+                phase.backend_cpu_ms_per_scrape.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}")),
+                if phase.backends_exited > 0 { " (lower bound: a backend exited)" } else { "" },
+            ));
+            out.push_str(&report::statements_table(&phase.statements, phase.scrapes, 12));
+        }
+    }
+    Ok(out)
+}
+
 /// Machine, date, versions and settings, as markdown lines.
-fn header(args: &Args, targets: &[Target]) -> String {
+fn header(args: &Args, targets: &[Target], extra: &[String]) -> String {
     let nproc = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
@@ -270,11 +457,18 @@ fn header(args: &Args, targets: &[Target]) -> String {
         .iter()
         .map(|t| format!("{}: `{}`", t.name, t.version.as_deref().unwrap_or("version unknown")))
         .collect();
+    let extra: String = extra.iter().map(|l| format!("{l}  \n")).collect();
+    let baseline = if args.full {
+        "ratios against the peers' sum".to_owned()
+    } else {
+        format!("baseline {}", args.baseline)
+    };
     format!(
         "**Machine:** nproc {nproc} ({cpu}), kernel {kernel}, {date}  \n\
          **Exporters:** {versions}  \n\
+         {extra}\
          **Settings:** {warmup} warm-up + {scrapes} sequential scrapes per target, \
-         {clients} clients × {duration} s load per target, {runs} run(s){median}, baseline {baseline}\n",
+         {clients} clients × {duration} s load per target, {runs} run(s){median}, {baseline}\n",
         date = report::format_utc(now),
         versions = versions.join("; "),
         warmup = args.warmup,
@@ -283,7 +477,6 @@ fn header(args: &Args, targets: &[Target]) -> String {
         duration = args.duration,
         runs = args.runs,
         median = if args.runs > 1 { " (medians)" } else { "" },
-        baseline = args.baseline,
     )
 }
 
@@ -303,7 +496,13 @@ fn check_all_alive(fleet: &mut Fleet, targets: &[Target]) -> Result<()> {
 }
 
 /// One full run over all targets; returns figures in `targets` order.
-async fn measure(targets: &[Target], plan: &Plan, run: usize, fleet: &mut Fleet) -> Result<Vec<Figures>> {
+async fn measure(
+    targets: &[Target],
+    plan: &Plan,
+    run: usize,
+    fleet: &mut Fleet,
+    pg: Option<&PgAccounting<'_>>,
+) -> Result<Vec<Figures>> {
     let n = targets.len();
     let clients: Vec<scrape::HttpClient> = targets.iter().map(|_| scrape::client()).collect();
     let mut figures = vec![Figures::default(); n];
@@ -318,6 +517,8 @@ async fn measure(targets: &[Target], plan: &Plan, run: usize, fleet: &mut Fleet)
 
     // 2. Sequential scrapes, interleaved one by one between targets.
     eprintln!("opsmon-bench:   sequential: {} scrapes × {n} target(s), interleaved", plan.scrapes);
+    // PostgreSQL snapshots go outside the exporter CPU windows: psql is ours.
+    let pg_seq_before = pg.map(|p| p.snapshot(targets, None)).transpose()?;
     let cpu_before = targets.iter().map(ticks).collect::<Result<Vec<_>>>()?;
     let mut latencies = vec![Vec::with_capacity(plan.scrapes as usize); n];
     let mut last_body = vec![None; n];
@@ -344,6 +545,7 @@ async fn measure(targets: &[Target], plan: &Plan, run: usize, fleet: &mut Fleet)
         }
     }
     let cpu_after = targets.iter().map(ticks).collect::<Result<Vec<_>>>()?;
+    let pg_seq_after = pg.map(|p| p.snapshot(targets, None)).transpose()?;
     check_all_alive(fleet, targets)?;
 
     // 3. Concurrent load, one target at a time; rotate who goes first per run.
@@ -353,11 +555,14 @@ async fn measure(targets: &[Target], plan: &Plan, run: usize, fleet: &mut Fleet)
             continue;
         };
         eprintln!("opsmon-bench:   load: {} × {} clients for {:?}", t.name, plan.clients, plan.duration);
+        let watched = pg.filter(|p| p.watched.contains(&i));
+        let pg_before = watched.map(|p| p.snapshot(targets, Some(i))).transpose()?;
         let before = ticks(t)?;
         let own_before = procfs::cpu_ticks(std::process::id())?;
         let load = scrape::load(&t.uri, plan.clients, plan.duration, plan.timeout).await;
         let own_after = procfs::cpu_ticks(std::process::id())?;
         let after = ticks(t)?;
+        let pg_after = watched.map(|p| p.snapshot(targets, Some(i))).transpose()?;
         let wall = load.elapsed.as_secs_f64();
         if wall > 0.0 {
             let cores = own_after.saturating_sub(own_before) as f64 / plan.clock_hz / wall;
@@ -388,6 +593,22 @@ async fn measure(targets: &[Target], plan: &Plan, run: usize, fleet: &mut Fleet)
             }
             _ => None,
         };
+        if watched.is_some() {
+            let delta = |b: &Option<BTreeMap<usize, pgcpu::Backends>>,
+                         a: &Option<BTreeMap<usize, pgcpu::Backends>>| {
+                Some(pgcpu::delta(b.as_ref()?.get(&i)?, a.as_ref()?.get(&i)?))
+            };
+            let (seq, load) = (delta(&pg_seq_before, &pg_seq_after), delta(&pg_before, &pg_after));
+            if let (Some(seq), Some(load)) = (seq, load) {
+                f.pg_backends_exited = (seq.exited + load.exited) as u64;
+                f.pg_backends = Some(load.backends as f64);
+                f.pg_cpu_ms_per_scrape = (scrapes > 0)
+                    .then(|| (seq.ticks + load.ticks) as f64 * 1000.0 / plan.clock_hz / scrapes as f64);
+            }
+            if let Some(b) = pg_after.as_ref().and_then(|a| a.get(&i)) {
+                f.pg_app_names.clone_from(&b.app_names);
+            }
+        }
     }
     Ok(figures)
 }

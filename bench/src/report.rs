@@ -2,8 +2,10 @@
 //! the machine/header line, and the two markdown tables (absolute figures and
 //! ratios to the baseline, checked against the project's goals).
 
+use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use crate::pgcpu::Statement;
 use crate::stats::median_of;
 
 /// Everything measured for one target in one run. `None` = not measurable
@@ -25,6 +27,16 @@ pub struct Figures {
     /// target's load phase: near the machine's core count means req/s is
     /// bounded by the client, not by the exporter.
     pub loadgen_cores: Option<f64>,
+    /// Full mode: CPU of this exporter's PostgreSQL backends per scrape, over
+    /// the same windows as `cpu_ms_per_scrape`.
+    pub pg_cpu_ms_per_scrape: Option<f64>,
+    /// Its PostgreSQL backends at the end of the run.
+    pub pg_backends: Option<f64>,
+    /// Backends that exited during a measured window (summed): the PostgreSQL
+    /// CPU figure is then a lower bound.
+    pub pg_backends_exited: u64,
+    /// `application_name`s of its backends (union across runs).
+    pub pg_app_names: BTreeSet<String>,
 }
 
 impl Figures {
@@ -43,6 +55,10 @@ impl Figures {
             errors: runs.iter().map(|r| r.errors).sum(),
             first_error: runs.iter().find_map(|r| r.first_error.clone()),
             loadgen_cores: m(|r| r.loadgen_cores),
+            pg_cpu_ms_per_scrape: m(|r| r.pg_cpu_ms_per_scrape),
+            pg_backends: m(|r| r.pg_backends),
+            pg_backends_exited: runs.iter().map(|r| r.pg_backends_exited).sum(),
+            pg_app_names: runs.iter().flat_map(|r| r.pg_app_names.iter().cloned()).collect(),
         }
     }
 }
@@ -61,15 +77,18 @@ fn fmt(v: Option<f64>, decimals: usize) -> String {
     }
 }
 
-/// The absolute-figures table.
-pub fn figures_table(rows: &[Row], clients: usize) -> String {
+/// The absolute-figures table; `with_pg` adds the PostgreSQL CPU column of
+/// the full mode (`≥` marks a lower bound: a backend exited mid-window).
+pub fn figures_table(rows: &[Row], clients: usize, with_pg: bool) -> String {
     let mut out = format!(
-        "| exporter | series | bytes | p50 ms | p90 ms | p99 ms | req/s @{clients} | RSS MiB | CPU ms/scrape |\n\
-         |---|--:|--:|--:|--:|--:|--:|--:|--:|\n"
+        "| exporter | series | bytes | p50 ms | p90 ms | p99 ms | req/s @{clients} | RSS MiB | CPU ms/scrape |"
     );
+    out.push_str(if with_pg { " PG CPU ms/scrape |\n" } else { "\n" });
+    out.push_str("|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+    out.push_str(if with_pg { "--:|\n" } else { "\n" });
     for r in rows {
         let f = &r.figures;
-        let _ = writeln!(
+        let _ = write!(
             out,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.name,
@@ -82,6 +101,12 @@ pub fn figures_table(rows: &[Row], clients: usize) -> String {
             fmt(f.rss_mib, 1),
             fmt(f.cpu_ms_per_scrape, 2),
         );
+        if with_pg {
+            let bound =
+                if f.pg_backends_exited > 0 && f.pg_cpu_ms_per_scrape.is_some() { "≥ " } else { "" };
+            let _ = write!(out, " {bound}{} |", fmt(f.pg_cpu_ms_per_scrape, 2));
+        }
+        out.push('\n');
     }
     out
 }
@@ -141,6 +166,101 @@ pub fn ratio_table(rows: &[Row], baseline: &Row) -> String {
         }
         out.push('\n');
     }
+    out
+}
+
+/// Sum of the figures, or `None` if any is missing (a partial sum would
+/// flatter the ratio).
+pub fn sum_all(values: &[Option<f64>]) -> Option<f64> {
+    values.iter().try_fold(0.0, |acc, v| Some(acc + (*v)?))
+}
+
+/// `PASS` / `MISS` for a ratio that must be at most `limit`.
+pub fn verdict(ratio: Option<f64>, limit: f64) -> &'static str {
+    match ratio {
+        Some(x) if x <= limit => "✅ PASS",
+        Some(_) => "❌ MISS",
+        None => "n/a",
+    }
+}
+
+/// One line of the full-mode ratio table: our figure against the peers'
+/// (summed when there are several), with the goal `≤ limit×`.
+#[derive(Debug, Clone)]
+pub struct FullGoal {
+    pub figure: &'static str,
+    pub get: fn(&Figures) -> Option<f64>,
+    pub limit: f64,
+    /// Names of the peer rows compared against (summed).
+    pub peers: Vec<String>,
+}
+
+/// The full-mode ratio table: `ours` against the sum of the named peers for
+/// each goal, with the peers' parts spelled out and PASS/MISS.
+pub fn full_ratio_table(rows: &[Row], ours: &str, goals: &[FullGoal]) -> String {
+    let mut out =
+        format!("| figure | {ours} | peers | ratio | goal | verdict |\n|---|--:|---|--:|--:|---|\n");
+    let ours_row = rows.iter().find(|r| r.name == ours);
+    for g in goals {
+        let mine = ours_row.and_then(|r| (g.get)(&r.figures));
+        let parts: Vec<(String, Option<f64>)> = g
+            .peers
+            .iter()
+            .map(|p| (p.clone(), rows.iter().find(|r| &r.name == p).and_then(|r| (g.get)(&r.figures))))
+            .collect();
+        let values: Vec<Option<f64>> = parts.iter().map(|(_, v)| *v).collect();
+        let peers = sum_all(&values);
+        let spelled: Vec<String> = parts.iter().map(|(n, v)| format!("{n} {}", fmt(*v, 2))).collect();
+        let peers_cell = if parts.len() > 1 {
+            format!("{} = {}", fmt(peers, 2), spelled.join(" + "))
+        } else {
+            spelled.join("")
+        };
+        let r = ratio(mine, peers);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {peers_cell} | {} | ≤ {}× | {} |",
+            g.figure,
+            fmt(mine, 2),
+            r.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}×")),
+            g.limit,
+            verdict(r, g.limit),
+        );
+    }
+    out
+}
+
+/// The heaviest statements one exporter ran during the isolated statements
+/// phase, per scrape: calls, executor and planner ms, rows, query text.
+pub fn statements_table(statements: &[Statement], scrapes: u32, top: usize) -> String {
+    let per = |v: f64| if scrapes > 0 { v / f64::from(scrapes) } else { f64::NAN };
+    let mut out = String::from(
+        "| calls/scrape | exec ms/scrape | plan ms/scrape | rows/scrape | query |\n|--:|--:|--:|--:|---|\n",
+    );
+    for s in statements.iter().take(top) {
+        let query = s.query.replace('|', "\\|").replace('`', "'");
+        let _ = writeln!(
+            out,
+            "| {:.2} | {:.3} | {:.3} | {:.1} | `{query}` |",
+            per(s.calls),
+            per(s.exec_ms),
+            per(s.plan_ms),
+            per(s.rows)
+        );
+    }
+    let (calls, exec, plan) =
+        statements.iter().fold((0.0, 0.0, 0.0), |(c, e, p), s| (c + s.calls, e + s.exec_ms, p + s.plan_ms));
+    if statements.len() > top {
+        let _ = writeln!(out, "| … | | | | ({} more statements) |", statements.len() - top);
+    }
+    let _ = writeln!(
+        out,
+        "| **{:.2}** | **{:.3}** | **{:.3}** | | **all {} statements** |",
+        per(calls),
+        per(exec),
+        per(plan),
+        statements.len()
+    );
     out
 }
 
@@ -242,9 +362,109 @@ mod tests {
     fn figures_table_formats_and_marks_missing() {
         let mut r = row("x", 1.234, 5.0, 6.0, 7.0);
         r.figures.series = Some(1500.0);
-        let t = figures_table(&[r], 8);
+        let t = figures_table(std::slice::from_ref(&r), 8, false);
         assert!(t.starts_with("| exporter | series | bytes | p50 ms | p90 ms | p99 ms | req/s @8 |"));
-        assert!(t.contains("| x | 1500 | n/a | n/a | n/a | 6.00 | 7.0 | 5.0 | 1.23 |"), "{t}");
+        assert!(t.contains("| x | 1500 | n/a | n/a | n/a | 6.00 | 7.0 | 5.0 | 1.23 |\n"), "{t}");
+
+        r.figures.pg_cpu_ms_per_scrape = Some(2.5);
+        let t = figures_table(std::slice::from_ref(&r), 8, true);
+        assert!(
+            t.contains("| CPU ms/scrape | PG CPU ms/scrape |\n|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n"),
+            "{t}"
+        );
+        assert!(t.contains("| 1.23 | 2.50 |\n"), "{t}");
+        r.figures.pg_backends_exited = 1;
+        let t = figures_table(&[r], 8, true);
+        assert!(t.contains("| 1.23 | ≥ 2.50 |\n"), "{t}");
+    }
+
+    #[test]
+    fn sums_and_verdicts() {
+        assert_eq!(sum_all(&[Some(1.0), Some(2.5)]), Some(3.5));
+        assert_eq!(sum_all(&[Some(1.0), None]), None);
+        assert_eq!(sum_all(&[]), Some(0.0));
+        assert_eq!(verdict(Some(0.3), 0.3), "✅ PASS");
+        assert_eq!(verdict(Some(0.31), 0.3), "❌ MISS");
+        assert_eq!(verdict(None, 0.3), "n/a");
+    }
+
+    #[test]
+    fn full_ratio_table_sums_peers() {
+        let mut ours = row("opsmon-exporter", 1.5, 12.0, 1.0, 1.0);
+        ours.figures.pg_cpu_ms_per_scrape = Some(6.0);
+        let node = row("node_exporter", 5.0, 22.0, 1.0, 1.0);
+        let mut pg = row("postgres_exporter", 7.0, 18.0, 1.0, 1.0);
+        pg.figures.pg_cpu_ms_per_scrape = Some(9.0);
+        let redis = row("redis_exporter", 2.5, 16.0, 1.0, 1.0);
+        let peers: Vec<String> =
+            ["node_exporter", "postgres_exporter", "redis_exporter"].map(String::from).to_vec();
+        let goals = [
+            FullGoal {
+                figure: "exporter CPU ms/scrape",
+                get: |f| f.cpu_ms_per_scrape,
+                limit: 0.3,
+                peers: peers.clone(),
+            },
+            FullGoal {
+                figure: "PostgreSQL CPU ms/scrape",
+                get: |f| f.pg_cpu_ms_per_scrape,
+                limit: 0.5,
+                peers: vec!["postgres_exporter".into()],
+            },
+            FullGoal { figure: "RSS MiB", get: |f| f.rss_mib, limit: 0.3, peers },
+        ];
+        let t = full_ratio_table(&[ours, node, pg, redis], "opsmon-exporter", &goals);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "| figure | opsmon-exporter | peers | ratio | goal | verdict |");
+        assert_eq!(
+            lines[2],
+            "| exporter CPU ms/scrape | 1.50 | 14.50 = node_exporter 5.00 + postgres_exporter 7.00 + redis_exporter 2.50 | 0.10× | ≤ 0.3× | ✅ PASS |"
+        );
+        assert_eq!(
+            lines[3],
+            "| PostgreSQL CPU ms/scrape | 6.00 | postgres_exporter 9.00 | 0.67× | ≤ 0.5× | ❌ MISS |"
+        );
+        assert!(
+            lines[4].starts_with("| RSS MiB | 12.00 | 56.00 = ")
+                && lines[4].ends_with("| 0.21× | ≤ 0.3× | ✅ PASS |")
+        );
+    }
+
+    #[test]
+    fn full_ratio_table_without_a_peer_is_na() {
+        let ours = row("opsmon-exporter", 1.5, 12.0, 1.0, 1.0);
+        let goals = [FullGoal {
+            figure: "RSS MiB",
+            get: |f| f.rss_mib,
+            limit: 0.3,
+            peers: vec!["node_exporter".into(), "missing".into()],
+        }];
+        let t =
+            full_ratio_table(&[ours, row("node_exporter", 1.0, 22.0, 1.0, 1.0)], "opsmon-exporter", &goals);
+        assert!(
+            t.contains("| RSS MiB | 12.00 | n/a = node_exporter 22.00 + missing n/a | n/a | ≤ 0.3× | n/a |"),
+            "{t}"
+        );
+    }
+
+    #[test]
+    fn statements_table_per_scrape_and_escaped() {
+        let st = |calls: f64, exec: f64, q: &str| Statement {
+            calls,
+            exec_ms: exec,
+            plan_ms: 1.0,
+            rows: 10.0,
+            query: q.into(),
+        };
+        let t = statements_table(
+            &[st(100.0, 50.0, "SELECT a || b"), st(100.0, 5.0, "SELECT 1"), st(1.0, 0.1, "x")],
+            100,
+            2,
+        );
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[2], "| 1.00 | 0.500 | 0.010 | 0.1 | `SELECT a \\|\\| b` |");
+        assert_eq!(lines[4], "| … | | | | (1 more statements) |");
+        assert_eq!(lines[5], "| **2.01** | **0.551** | **0.030** | | **all 3 statements** |");
     }
 
     #[test]

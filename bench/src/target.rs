@@ -69,8 +69,8 @@ fn with_default_path(uri: Uri, default_path: &str) -> Result<Uri> {
     Ok(Uri::from_parts(parts)?)
 }
 
-/// How to start one exporter the bench owns. `{addr}` in `args` is replaced
-/// by the `127.0.0.1:PORT` picked for it.
+/// How to start one process the bench owns. In `args`, `{addr}` is replaced
+/// by the `127.0.0.1:PORT` picked for it and `{port}` by the port alone.
 #[derive(Debug, Clone)]
 pub struct Launch {
     pub name: String,
@@ -94,8 +94,9 @@ impl Launch {
     }
 
     fn args_for(&self, addr: SocketAddr) -> Vec<String> {
+        let port = addr.port().to_string();
         let addr = addr.to_string();
-        self.args.iter().map(|a| a.replace("{addr}", &addr)).collect()
+        self.args.iter().map(|a| a.replace("{addr}", &addr).replace("{port}", &port)).collect()
     }
 
     /// First non-empty line of `PROGRAM --version` (stdout or stderr), if it works.
@@ -105,8 +106,19 @@ impl Launch {
             return None;
         }
         let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-        text.lines().map(str::trim).find(|l| !l.is_empty()).map(str::to_owned)
+        text.lines().map(str::trim).find(|l| !l.is_empty()).map(clean_version_line)
     }
+}
+
+/// A `--version` line as shown in the header. redis_exporter prints its
+/// version as a logrus line (`time="…" level=info msg="Redis Metrics Exporter
+/// 1.45.0 …"`): keep just the message, with runs of spaces collapsed.
+pub fn clean_version_line(line: &str) -> String {
+    let text = line
+        .split_once("msg=\"")
+        .and_then(|(_, rest)| rest.split_once('"').map(|(msg, _)| msg))
+        .unwrap_or(line);
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
 /// The child runs in its own work dir, so a relative program path
@@ -136,11 +148,14 @@ struct Member {
 }
 
 /// The processes this bench started, plus their scratch dir. Dropping it stops
-/// them (SIGTERM, then SIGKILL after a grace period) and deletes the dir.
+/// them, newest first (SIGTERM, then SIGKILL after a grace period), then drops
+/// the [`Fleet::keep`] guards (e.g. the bench's own PostgreSQL, which lives in
+/// the dir), newest first, and deletes the dir.
 #[derive(Default)]
 pub struct Fleet {
     dir: Option<PathBuf>,
     members: Vec<Member>,
+    guards: Vec<Box<dyn Send>>,
 }
 
 impl std::fmt::Debug for Fleet {
@@ -148,12 +163,14 @@ impl std::fmt::Debug for Fleet {
         f.debug_struct("Fleet")
             .field("dir", &self.dir)
             .field("members", &self.members.iter().map(|m| (&m.name, m.child.id())).collect::<Vec<_>>())
+            .field("guards", &self.guards.len())
             .finish()
     }
 }
 
 impl Fleet {
-    fn dir(&mut self) -> Result<PathBuf> {
+    /// The fleet's scratch dir (created on first use, removed on drop).
+    pub fn dir(&mut self) -> Result<PathBuf> {
         if let Some(dir) = &self.dir {
             return Ok(dir.clone());
         }
@@ -191,6 +208,21 @@ impl Fleet {
         let uri: Uri =
             format!("http://{addr}{}", launch.metrics_path).parse().context("building metrics URL")?;
         Ok(Target { name: launch.name.clone(), uri, pid: Some(pid), version: launch.version() })
+    }
+
+    /// Keeps `guard` alive until the fleet is dropped: after the members are
+    /// stopped, before the dir is removed.
+    pub fn keep(&mut self, guard: impl Send + 'static) {
+        self.guards.push(Box::new(guard));
+    }
+
+    /// Stops the member called `name` now (e.g. to restart it with another config).
+    pub fn stop_member(&mut self, name: &str) -> Result<()> {
+        if let Some(i) = self.members.iter().position(|m| m.name == name) {
+            let mut m = self.members.remove(i);
+            stop(&mut m.child, Duration::from_secs(3)).with_context(|| format!("stopping {name}"))?;
+        }
+        Ok(())
     }
 
     /// Errors (with the tail of its log) if the member called `name` has exited.
@@ -240,10 +272,14 @@ fn stop(child: &mut Child, grace: Duration) -> Result<ExitStatus> {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        for m in &mut self.members {
+        // Newest first: exporters before the databases they watch.
+        for m in self.members.iter_mut().rev() {
             if let Err(e) = stop(&mut m.child, Duration::from_secs(3)) {
                 eprintln!("opsmon-bench: stopping {}: {e:#}", m.name);
             }
+        }
+        while let Some(guard) = self.guards.pop() {
+            drop(guard);
         }
         if let Some(dir) = &self.dir {
             let _ = std::fs::remove_dir_all(dir);
@@ -305,6 +341,46 @@ mod tests {
         let l = Launch::standard("n", Path::new("/bin/true"));
         let addr: SocketAddr = "127.0.0.1:4567".parse()?;
         assert_eq!(l.args_for(addr), vec!["--web.listen-address=127.0.0.1:4567"]);
+        let mut redis = Launch::standard("redis", Path::new("/usr/bin/redis-server"));
+        redis.args = vec!["--port".into(), "{port}".into(), "--bind".into(), "127.0.0.1".into()];
+        assert_eq!(redis.args_for(addr), vec!["--port", "4567", "--bind", "127.0.0.1"]);
+        Ok(())
+    }
+
+    #[test]
+    fn version_lines_are_cleaned() {
+        assert_eq!(
+            clean_version_line(
+                "time=\"2026-11-25T20:26:59Z\" level=info msg=\"Redis Metrics Exporter 1.45.0-2+b4    build date: 20230409\""
+            ),
+            "Redis Metrics Exporter 1.45.0-2+b4 build date: 20230409"
+        );
+        assert_eq!(
+            clean_version_line("postgres_exporter, version 0.11.1 (branch: debian/sid)"),
+            "postgres_exporter, version 0.11.1 (branch: debian/sid)"
+        );
+    }
+
+    #[test]
+    fn fleet_stops_members_by_name_and_drops_guards() -> Result<()> {
+        struct Flag(std::sync::Arc<std::sync::atomic::AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        }
+        let dropped = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let mut fleet = Fleet::default();
+        fleet.keep(Flag(std::sync::Arc::clone(&dropped)));
+        let mut launch = Launch::standard("sleeper", Path::new("/bin/sleep"));
+        launch.args = vec!["30".to_owned()];
+        let pid = fleet.spawn(&launch)?.pid.context("pid")?;
+        fleet.stop_member("sleeper")?;
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+        fleet.check_alive("sleeper")?; // no longer a member: nothing to check
+        assert!(!dropped.load(std::sync::atomic::Ordering::SeqCst));
+        drop(fleet);
+        assert!(dropped.load(std::sync::atomic::Ordering::SeqCst));
         Ok(())
     }
 

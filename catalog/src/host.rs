@@ -151,7 +151,7 @@ pub const PROCESS_RESIDENT: MetricDef = host(
 );
 /// Number of processes in a configured group.
 pub const PROCESS_COUNT: MetricDef = host(
-    "opsmon_process_count",
+    "opsmon_processes",
     Gauge,
     None,
     GROUP,

@@ -391,6 +391,12 @@ impl Config {
         config.add_peer_environment_targets();
         let mut problems = config.semantic_problems();
         problems.extend(config.resolve_targets());
+        let pg_names: Vec<&str> = config.collectors.postgres.targets.iter().map(|t| t.name.value.as_str()).collect();
+        if let Err(business) = crate::collectors::business::check(&config.collectors.business, &pg_names) {
+            problems.extend(
+                business.into_iter().map(|p| Problem { line: p.line, column: p.column, message: p.message, snippet: None }),
+            );
+        }
         if problems.is_empty() { Ok(config) } else { Err(ConfigError { path: path.to_owned(), problems }) }
     }
 
@@ -634,6 +640,15 @@ impl Config {
                 );
             }
         }
+        let mut file_names = std::collections::HashSet::new();
+        for (index, glob) in self.collectors.files.paths.iter().enumerate() {
+            if !file_names.insert(glob.name.value.as_str()) {
+                at(&glob.name.referenced, format!(
+                    "collectors.files.paths[{index}].name: duplicate name {:?}; names must be unique",
+                    glob.name.value
+                ));
+            }
+        }
         let mut ports = std::collections::HashSet::new();
         for port in &host.listen_ports {
             if !ports.insert(port) || *port == 0 {
@@ -644,6 +659,9 @@ impl Config {
                     snippet: None,
                 });
             }
+        }
+        for (location, message) in self.collectors.probe.problems() {
+            problems.push(Problem { line: location.line(), column: location.column(), message, snippet: None });
         }
         if self.scrape.max_timeout.0.is_zero() {
             problems.push(Problem {
@@ -667,6 +685,18 @@ impl Config {
         }
         if !self.collectors.redis.targets.is_empty() {
             names.push("redis");
+        }
+        if !self.collectors.probe.targets.is_empty() {
+            names.push("probe");
+        }
+        if !self.collectors.files.paths.is_empty() {
+            names.push("files");
+        }
+        if self.collectors.accesslog.is_enabled() {
+            names.push("accesslog");
+        }
+        if !self.collectors.business.queries.is_empty() {
+            names.push("business");
         }
         names
     }

@@ -77,11 +77,30 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Ok(enabled) => enabled,
         Err(error) => return Ok(usage_error(&format!("invalid configuration: {error}"))),
     };
+    if let Some(business) = &enabled.business {
+        let source = cli.config_file.as_ref().map_or_else(|| "<built-in defaults>".to_owned(), |p| p.display().to_string());
+        match business.prepare().await {
+            Ok(true) => tracing::info!("business queries prepared on the database"),
+            Ok(false) => tracing::warn!("database unreachable at start-up; business SQL will be checked on first run"),
+            Err(problems) => {
+                let lines: Vec<String> = problems
+                    .iter()
+                    .map(|(query, problem)| {
+                        let (line, column) = query.sql_location;
+                        format!("{source}:{line}:{column}: collectors.business query {:?}: {problem}", query.name)
+                    })
+                    .collect();
+                return Ok(usage_error(&format!("invalid configuration:\n{}", lines.join("\n"))));
+            }
+        }
+    }
     let engine = ScrapeEngine::new(enabled.metrics, policy);
     let collector_names = engine.collector_names().join(",");
     let target_names = enabled.targets.keys().cloned().collect::<Vec<_>>().join(",");
     let app = Arc::new(
-        App::new(engine, cli.telemetry_path.clone(), cli.max_requests).with_targets(enabled.targets),
+        App::new(engine, cli.telemetry_path.clone(), cli.max_requests)
+            .with_targets(enabled.targets)
+            .with_prober(enabled.probe),
     );
     for listener in &listeners {
         let address = listener.local_addr().context("reading a listener's address")?;

@@ -29,6 +29,7 @@ pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; versio
 pub struct App {
     engine: ScrapeEngine,
     targets: std::collections::BTreeMap<String, Arc<dyn Collector>>,
+    prober: Option<Arc<crate::collectors::probe::ProbeCollector>>,
     telemetry_path: String,
     scrape_slots: Option<Arc<Semaphore>>,
     max_requests: usize,
@@ -49,12 +50,18 @@ impl App {
     /// `max_requests == 0` means no limit on concurrent scrapes.
     pub fn new(engine: ScrapeEngine, telemetry_path: String, max_requests: usize) -> Self {
         let scrape_slots = (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests)));
-        Self { engine, targets: Default::default(), telemetry_path, scrape_slots, max_requests }
+        Self { engine, targets: Default::default(), prober: None, telemetry_path, scrape_slots, max_requests }
     }
 
     /// Adds the named targets `/probe?target=NAME` serves.
     pub fn with_targets(mut self, targets: std::collections::BTreeMap<String, Arc<dyn Collector>>) -> Self {
         self.targets = targets;
+        self
+    }
+
+    /// Adds the probe modules `/probe?target=URL&module=NAME` uses.
+    pub fn with_prober(mut self, prober: Option<Arc<crate::collectors::probe::ProbeCollector>>) -> Self {
+        self.prober = prober;
         self
     }
 
@@ -107,15 +114,30 @@ impl App {
     /// The collector `/probe?target=NAME` asks for, or why the request is refused.
     fn probe_target(&self, query: Option<&str>) -> Result<Arc<dyn Collector>, String> {
         let mut target = None;
+        let mut module = None;
         for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             match key.as_ref() {
                 "target" => target = Some(value.into_owned()),
+                "module" => module = Some(value.into_owned()),
                 other => {
                     return Err(format!(
-                        "unknown parameter {other:?}; /probe takes only target=NAME (credentials are never accepted in the URL)\n"
+                        "unknown parameter {other:?}; /probe takes target=NAME, or target=URL&module=NAME for an HTTP probe (credentials are never accepted in the URL)\n"
                     ));
                 }
             }
+        }
+        // With a module it is an HTTP probe of a URL, as in blackbox_exporter.
+        if let Some(module) = module {
+            let Some(prober) = &self.prober else {
+                return Err("the probe collector is not available\n".into());
+            };
+            let Some(target) = target else {
+                return Err(format!(
+                    "missing target=URL; configured modules: {}\n",
+                    prober.module_names().join(", ")
+                ));
+            };
+            return prober.one_off(&target, &module);
         }
         let known = || {
             if self.targets.is_empty() {
@@ -195,6 +217,7 @@ impl App {
              <h1>opsmon-exporter {version}</h1>\n\
              <ul><li><a href=\"{path}\">{path}</a> — metrics (Prometheus text, OpenMetrics by Accept, gzip)</li>\n\
              <li>/probe?target=NAME — one configured target ({targets})</li>\n\
+             <li>/probe?target=URL&amp;module=NAME — one HTTP probe, blackbox_exporter style</li>\n\
              <li><a href=\"/-/healthy\">/-/healthy</a> — liveness</li>\n\
              <li><a href=\"/-/ready\">/-/ready</a> — readiness</li></ul>\n\
              <h2>Enabled collectors</h2><ul>{collectors}</ul>\n</body></html>\n",

@@ -36,7 +36,7 @@ fn emitted_families_match_the_catalog() {
     }
     // With no config the host collector runs with defaults: every host family
     // that needs no configuration must be there, and the self metrics.
-    let needs_config = ["opsmon_process_", "opsmon_tcp_port_", "opsmon_directory_"];
+    let needs_config = ["opsmon_process", "opsmon_tcp_port_", "opsmon_directory_"];
     for def in opsmon_catalog::for_collector("host").chain(opsmon_catalog::for_collector("exporter")) {
         if needs_config.iter().any(|prefix| def.name.starts_with(prefix)) {
             continue;
@@ -75,11 +75,11 @@ fn configured_host_features_are_emitted() {
     }
     assert_eq!(families["opsmon_tcp_port_listening"].value(&[("port", &port.to_string())]), Some(1.0));
     assert_eq!(
-        families["opsmon_process_count"].value(&[("group", "itself")]),
+        families["opsmon_processes"].value(&[("group", "itself")]),
         Some(0.0),
         "never counts itself"
     );
-    assert_eq!(families["opsmon_process_count"].value(&[("group", "sleeper")]), Some(1.0));
+    assert_eq!(families["opsmon_processes"].value(&[("group", "sleeper")]), Some(1.0));
     let rss = families["opsmon_process_resident_memory_bytes"].value(&[("group", "sleeper")]).unwrap();
     assert!(rss > 100_000.0, "sleep has some resident memory: {rss}");
     let size = families["opsmon_directory_size_bytes"].value(&[]).unwrap();
@@ -239,4 +239,24 @@ fn config_check_validates_the_shipped_example() {
     let (code, output) = run_exporter(&["--config.check"]);
     assert_eq!(code, Some(0), "{output}");
     assert!(output.contains("built-in defaults"), "{output}");
+}
+
+#[test]
+fn every_catalog_name_passes_promtools_lints() {
+    // One sample per declared family, so names only configured collectors
+    // emit are linted too.
+    let mut set = opsmon_exporter::metrics::MetricSet::new();
+    for def in opsmon_catalog::all() {
+        let labels = def.labels.iter().map(|_| "x".into()).collect::<Vec<_>>();
+        match def.metric_type {
+            opsmon_catalog::MetricType::Histogram => {
+                set.family(def).histogram(labels, 1.0, 1, vec![(1.0, 1)]);
+            }
+            _ => {
+                set.family(def).number(labels, 1.0);
+            }
+        }
+    }
+    let problems = promtool_problems(&set.encode_text());
+    assert!(problems.is_empty(), "promtool lints on catalog names:\n{}", problems.join("\n"));
 }

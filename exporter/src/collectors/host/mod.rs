@@ -245,7 +245,7 @@ mod tests {
         assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{open}\"}} 1")), "{text}");
         assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{closed}\"}} 0")), "{text}");
         assert!(
-            text.contains("opsmon_process_count{group=\"me\"} 0\n"),
+            text.contains("opsmon_processes{group=\"me\"} 0\n"),
             "the test binary is never its own group: {text}"
         );
         drop(listener);
