@@ -7,8 +7,8 @@
 -- Funnel: every user signs up; about 45% activate within a day; activated
 -- users start lessons every few hours (70% of them completed); 12% of the
 -- activated buy a plan; 25% leave in-app feedback rated 1–5 (1–2 negative).
--- The last hour gets a burst of recent activity so the 5-minute and 1-hour
--- windows are never empty. Re-running adds another batch of users.
+-- The last hour gets recent activity so the 5-minute and 1-hour windows are
+-- not empty. Re-running adds another batch of users.
 \set ON_ERROR_STOP on
 \if :{?users}
 \else
@@ -61,14 +61,14 @@ SELECT user_id, 'feedback', least(signed_up + random() * interval '14 days', now
        jsonb_build_object('rating', 1 + (random() * 4)::int, 'channel', 'in_app')
 FROM demo_users WHERE activates < 0.45 AND random() < 0.25;
 
--- Recent activity: a tenth of the users active in the last hour, some of
--- them in the last five minutes.
+-- Recent activity: 3% of the users active in the last hour, a few of them
+-- in the last five minutes.
 INSERT INTO analytics_events (user_id, event_type, "timestamp", properties)
 SELECT user_id, 'lesson_started', now() - random() * interval '1 hour', '{"lesson_id": 0}'
-FROM demo_users WHERE engagement > 0.9;
+FROM demo_users WHERE engagement > 0.97;
 INSERT INTO analytics_events (user_id, event_type, "timestamp", properties)
 SELECT user_id, 'lesson_completed', now() - random() * interval '5 minutes', '{"lesson_id": 0}'
-FROM demo_users WHERE engagement > 0.97;
+FROM demo_users WHERE engagement > 0.995;
 COMMIT;
 
 ANALYZE analytics_events;

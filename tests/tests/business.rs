@@ -250,12 +250,12 @@ fn twenty_scrapes_in_one_interval_run_each_query_once() {
     let calls: f64 = pg
         .psql(
             "smartalk_db",
-            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%count(DISTINCT e.user_id)%' AND query NOT LIKE '%pg_stat_statements%'",
+            "SELECT coalesce(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%FROM analytics_events%' AND query NOT LIKE '%pg_stat_statements%'",
         )
         .parse()
         .unwrap();
-    // active_users, activation and funnel contain that text: one execution each.
-    assert_eq!(calls, 3.0, "pg_stat_statements counts one execution per query");
+    // Five default queries read analytics_events: one execution each.
+    assert_eq!(calls, 5.0, "pg_stat_statements counts one execution per query");
 }
 
 #[test]
