@@ -74,11 +74,7 @@ fn configured_host_features_are_emitted() {
         assert!(families.contains_key(def.name), "{} missing with a full host config", def.name);
     }
     assert_eq!(families["opsmon_tcp_port_listening"].value(&[("port", &port.to_string())]), Some(1.0));
-    assert_eq!(
-        families["opsmon_processes"].value(&[("group", "itself")]),
-        Some(0.0),
-        "never counts itself"
-    );
+    assert_eq!(families["opsmon_processes"].value(&[("group", "itself")]), Some(0.0), "never counts itself");
     assert_eq!(families["opsmon_processes"].value(&[("group", "sleeper")]), Some(1.0));
     let rss = families["opsmon_process_resident_memory_bytes"].value(&[("group", "sleeper")]).unwrap();
     assert!(rss > 100_000.0, "sleep has some resident memory: {rss}");
@@ -221,7 +217,8 @@ fn config_check_validates_the_shipped_example() {
         .env("DATA_SOURCE_NAME", "postgresql://opsmon@127.0.0.1:5432/smartalk_db?sslmode=disable")
         .output()
         .unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("configuration OK"), "{text}");
     assert!(text.contains("collectors enabled: host, postgres, redis"), "{text}");
@@ -259,4 +256,18 @@ fn every_catalog_name_passes_promtools_lints() {
     }
     let problems = promtool_problems(&set.encode_text());
     assert!(problems.is_empty(), "promtool lints on catalog names:\n{}", problems.join("\n"));
+}
+
+#[test]
+fn systemd_unit_verifies() {
+    let analyze = opsmon_e2e::require_tool("systemd-analyze", "systemd");
+    let unit = std::fs::read_to_string(workspace_file("deploy/systemd/opsmon-exporter.service")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opsmon-exporter.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/opsmon-exporter", exporter_bin().to_str().unwrap()))
+        .unwrap();
+    let output = Command::new(analyze).arg("verify").arg(&path).output().unwrap();
+    let text =
+        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success() && text.trim().is_empty(), "systemd-analyze verify:\n{text}");
 }
