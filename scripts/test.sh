@@ -15,7 +15,13 @@ cd "$(dirname "$0")/.."
 declare -A PACKAGES=(
   [promtool]=prometheus
   [prometheus-node-exporter]=prometheus-node-exporter
+  [prometheus-postgres-exporter]=prometheus-postgres-exporter
+  [prometheus-redis-exporter]=prometheus-redis-exporter
+  [prometheus-blackbox-exporter]=prometheus-blackbox-exporter
   [amtool]=prometheus-alertmanager
+  [systemd-analyze]=systemd
+  [node]=nodejs
+  [npm]=npm
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [psql]=postgresql-client
