@@ -448,6 +448,10 @@ fn header(args: &Args, targets: &[Target], extra: &[String]) -> String {
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
         .map(|s| s.trim().to_owned())
         .unwrap_or_else(|_| "?".to_owned());
+    // Other work on the machine skews absolute figures (ratios less so).
+    let load = std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".to_owned());
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| report::cpu_model(&s))
@@ -464,7 +468,7 @@ fn header(args: &Args, targets: &[Target], extra: &[String]) -> String {
         format!("baseline {}", args.baseline)
     };
     format!(
-        "**Machine:** nproc {nproc} ({cpu}), kernel {kernel}, {date}  \n\
+        "**Machine:** nproc {nproc} ({cpu}), kernel {kernel}, {date}, load average {load} before measuring  \n\
          **Exporters:** {versions}  \n\
          {extra}\
          **Settings:** {warmup} warm-up + {scrapes} sequential scrapes per target, \

@@ -210,11 +210,12 @@ impl Statement {
     }
 }
 
-/// Everything `pg_stat_statements` holds except the bench's own reset,
-/// heaviest first, query text on one line.
-pub const STATEMENTS_SQL: &str = "SELECT calls, total_exec_time, total_plan_time, rows, \
+/// Everything `pg_stat_statements` holds except the bench's own reset and
+/// this read (whose planning is recorded before it runs; the comment marks
+/// it), heaviest first, query text on one line.
+pub const STATEMENTS_SQL: &str = "/* opsmon-bench-read */ SELECT calls, total_exec_time, total_plan_time, rows, \
      left(regexp_replace(query, '\\s+', ' ', 'g'), 300) FROM pg_stat_statements \
-     WHERE query NOT LIKE '%pg_stat_statements_reset%' \
+     WHERE query NOT LIKE '%pg_stat_statements_reset%' AND query NOT LIKE '%opsmon-bench-read%' \
      ORDER BY total_exec_time + total_plan_time DESC";
 
 /// Parses `psql` output of [`STATEMENTS_SQL`].
@@ -285,6 +286,18 @@ mod tests {
         // The server side (remote port = the client's) is not a client socket.
         assert!(client_ports(&sockets, &[123904].into(), 55432).is_empty());
         assert!(client_ports(&sockets, &inodes, 5432).is_empty());
+    }
+
+    #[test]
+    fn finds_own_client_socket_through_proc() -> Result<()> {
+        // Live check of the fd → inode → /proc/net/tcp path on this process.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let server_port = listener.local_addr()?.port();
+        let client = std::net::TcpStream::connect(("127.0.0.1", server_port))?;
+        let (_accepted, _) = listener.accept()?;
+        let ports = client_ports(&tcp_sockets()?, &socket_inodes(std::process::id())?, server_port);
+        assert!(ports.contains(&client.local_addr()?.port()), "{ports:?}");
+        Ok(())
     }
 
     #[test]

@@ -238,7 +238,7 @@ pub fn statements_table(statements: &[Statement], scrapes: u32, top: usize) -> S
         "| calls/scrape | exec ms/scrape | plan ms/scrape | rows/scrape | query |\n|--:|--:|--:|--:|---|\n",
     );
     for s in statements.iter().take(top) {
-        let query = s.query.replace('|', "\\|").replace('`', "'");
+        let query = shorten(&s.query, 110).replace('|', "\\|").replace('`', "'");
         let _ = writeln!(
             out,
             "| {:.2} | {:.3} | {:.3} | {:.1} | `{query}` |",
@@ -261,6 +261,16 @@ pub fn statements_table(statements: &[Statement], scrapes: u32, top: usize) -> S
         per(plan),
         statements.len()
     );
+    out
+}
+
+/// At most `max` characters of `text`, ending in `…` when cut.
+pub fn shorten(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
     out
 }
 
@@ -445,6 +455,13 @@ mod tests {
             t.contains("| RSS MiB | 12.00 | n/a = node_exporter 22.00 + missing n/a | n/a | ≤ 0.3× | n/a |"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn shortens_on_char_boundaries() {
+        assert_eq!(shorten("abc", 3), "abc");
+        assert_eq!(shorten("abcd", 3), "ab…");
+        assert_eq!(shorten("ééééé", 4), "ééé…");
     }
 
     #[test]

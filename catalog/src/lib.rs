@@ -109,7 +109,9 @@ pub fn all() -> impl Iterator<Item = &'static MetricDef> {
         files::METRICS,
         business::METRICS,
         selfmon::METRICS,
-    ].into_iter().flatten()
+    ]
+    .into_iter()
+    .flatten()
 }
 
 /// The families one collector emits.

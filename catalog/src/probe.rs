@@ -42,18 +42,14 @@ pub const DNS_LOOKUP: MetricDef = probe(
 pub const STATUS_CODE: MetricDef =
     probe("probe_http_status_code", Gauge, None, TARGET, "Response HTTP status code");
 /// HTTP version of the final response (1.1, 1.0; 0 without one).
-pub const HTTP_VERSION: MetricDef = probe(
-    "probe_http_version",
-    Gauge,
-    None,
-    TARGET,
-    "Returns the version of HTTP of the probe response",
-);
+pub const HTTP_VERSION: MetricDef =
+    probe("probe_http_version", Gauge, None, TARGET, "Returns the version of HTTP of the probe response");
 /// `Content-Length` of the final response; -1 when it has none (chunked), as blackbox reports it.
 pub const CONTENT_LENGTH: MetricDef =
     probe("probe_http_content_length", Gauge, None, TARGET, "Length of http content response");
 /// Redirects followed (or the one refused when following is off).
-pub const REDIRECTS: MetricDef = probe("probe_http_redirects", Gauge, None, TARGET, "The number of redirects");
+pub const REDIRECTS: MetricDef =
+    probe("probe_http_redirects", Gauge, None, TARGET, "The number of redirects");
 /// 1 when a body regex made the probe fail.
 pub const FAILED_DUE_TO_REGEX: MetricDef =
     probe("probe_failed_due_to_regex", Gauge, None, TARGET, "Indicates if probe failed due to regex");

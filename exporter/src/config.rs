@@ -391,11 +391,15 @@ impl Config {
         config.add_peer_environment_targets();
         let mut problems = config.semantic_problems();
         problems.extend(config.resolve_targets());
-        let pg_names: Vec<&str> = config.collectors.postgres.targets.iter().map(|t| t.name.value.as_str()).collect();
+        let pg_names: Vec<&str> =
+            config.collectors.postgres.targets.iter().map(|t| t.name.value.as_str()).collect();
         if let Err(business) = crate::collectors::business::check(&config.collectors.business, &pg_names) {
-            problems.extend(
-                business.into_iter().map(|p| Problem { line: p.line, column: p.column, message: p.message, snippet: None }),
-            );
+            problems.extend(business.into_iter().map(|p| Problem {
+                line: p.line,
+                column: p.column,
+                message: p.message,
+                snippet: None,
+            }));
         }
         if problems.is_empty() { Ok(config) } else { Err(ConfigError { path: path.to_owned(), problems }) }
     }
@@ -573,7 +577,14 @@ impl Config {
                 (Some(_), Some(_)) => Err("set only one of password_env and password_file".into()),
             };
             match (address, password) {
-                (Ok(address), Ok(password)) => match check_redis_address(&address) {
+                (Ok(address), Ok(password)) => match check_redis_address(&address).and_then(|()| {
+                    crate::collectors::redis::connection_info(
+                        &address,
+                        target.username.as_deref(),
+                        password.as_ref(),
+                    )
+                    .map(|_| ())
+                }) {
                     Ok(()) => {
                         target.resolved_address = Some(address);
                         target.resolved_password = password;
@@ -643,10 +654,13 @@ impl Config {
         let mut file_names = std::collections::HashSet::new();
         for (index, glob) in self.collectors.files.paths.iter().enumerate() {
             if !file_names.insert(glob.name.value.as_str()) {
-                at(&glob.name.referenced, format!(
-                    "collectors.files.paths[{index}].name: duplicate name {:?}; names must be unique",
-                    glob.name.value
-                ));
+                at(
+                    &glob.name.referenced,
+                    format!(
+                        "collectors.files.paths[{index}].name: duplicate name {:?}; names must be unique",
+                        glob.name.value
+                    ),
+                );
             }
         }
         let mut ports = std::collections::HashSet::new();
@@ -661,7 +675,12 @@ impl Config {
             }
         }
         for (location, message) in self.collectors.probe.problems() {
-            problems.push(Problem { line: location.line(), column: location.column(), message, snippet: None });
+            problems.push(Problem {
+                line: location.line(),
+                column: location.column(),
+                message,
+                snippet: None,
+            });
         }
         if self.scrape.max_timeout.0.is_zero() {
             problems.push(Problem {

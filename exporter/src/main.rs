@@ -78,16 +78,24 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         Err(error) => return Ok(usage_error(&format!("invalid configuration: {error}"))),
     };
     if let Some(business) = &enabled.business {
-        let source = cli.config_file.as_ref().map_or_else(|| "<built-in defaults>".to_owned(), |p| p.display().to_string());
+        let source = cli
+            .config_file
+            .as_ref()
+            .map_or_else(|| "<built-in defaults>".to_owned(), |p| p.display().to_string());
         match business.prepare().await {
             Ok(true) => tracing::info!("business queries prepared on the database"),
-            Ok(false) => tracing::warn!("database unreachable at start-up; business SQL will be checked on first run"),
+            Ok(false) => {
+                tracing::warn!("database unreachable at start-up; business SQL will be checked on first run")
+            }
             Err(problems) => {
                 let lines: Vec<String> = problems
                     .iter()
                     .map(|(query, problem)| {
                         let (line, column) = query.sql_location;
-                        format!("{source}:{line}:{column}: collectors.business query {:?}: {problem}", query.name)
+                        format!(
+                            "{source}:{line}:{column}: collectors.business query {:?}: {problem}",
+                            query.name
+                        )
                     })
                     .collect();
                 return Ok(usage_error(&format!("invalid configuration:\n{}", lines.join("\n"))));
@@ -144,6 +152,20 @@ fn config_check(cli: &Cli, config: &Config) -> ExitCode {
             target.lock_timeout.0,
             target.tables.len(),
             if target.stat_statements.enabled { ", pg_stat_statements top-N" } else { "" }
+        );
+    }
+    for target in &config.collectors.redis.targets {
+        // Only scheme and host: the address may carry a database number but never a password.
+        let address = target.resolved_address.as_deref().unwrap_or_default();
+        let shown = address.split_once("://").map_or("", |(scheme, rest)| {
+            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+            if scheme.starts_with("unix") { rest } else { host.split(['/', '?']).next().unwrap_or_default() }
+        });
+        println!(
+            "redis target {}: {shown}, timeout {:?}{}",
+            target.name.value,
+            target.timeout.0,
+            if target.resolved_password.is_some() { ", with password" } else { "" }
         );
     }
     let host = &config.collectors.host;

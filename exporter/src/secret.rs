@@ -133,7 +133,7 @@ mod tests {
         std::fs::create_dir_all(&dir).expect("mkdir");
         let file = dir.join("pw");
         std::fs::write(&file, "from-file\n").expect("write");
-        assert_eq!(SecretSource::File(file.clone()).resolve().expect("reads").expose(), "from-file");
+        assert_eq!(SecretSource::File(file).resolve().expect("reads").expose(), "from-file");
         let error = SecretSource::File(dir.join("nope")).resolve().expect_err("missing");
         assert!(
             error.starts_with(&format!("cannot read secret file {}", dir.join("nope").display())),

@@ -221,7 +221,13 @@ fn config_check_validates_the_shipped_example() {
         format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert_eq!(output.status.code(), Some(0), "{text}");
     assert!(text.contains("configuration OK"), "{text}");
-    assert!(text.contains("collectors enabled: host, postgres, redis"), "{text}");
+    assert!(text.contains("collectors enabled: host, postgres, redis, "), "{text}");
+    for collector in ["probe", "accesslog", "files", "business"] {
+        assert!(
+            text.lines().any(|l| l.starts_with("collectors enabled:") && l.contains(collector)),
+            "{text}"
+        );
+    }
 
     // The example needs DATA_SOURCE_NAME, and says so by name.
     let output = Command::new(exporter_bin())

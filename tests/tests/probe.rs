@@ -40,7 +40,8 @@ const HEALTH_BODY: &str = r#"{"status":"ok"}"#;
 
 /// An API and CDN stand-in: plain HTTP, TLS, and a port that never answers.
 struct StandIn {
-    runtime: tokio::runtime::Runtime,
+    /// Runs the servers; dropping it ends them and closes held sockets.
+    _runtime: tokio::runtime::Runtime,
     http: SocketAddr,
     https: SocketAddr,
     hang: SocketAddr,
@@ -61,7 +62,10 @@ fn full(status: u16, body: impl Into<Bytes>) -> Response<Body> {
     response
 }
 
-async fn handle(request: Request<hyper::body::Incoming>, state: Arc<State>) -> Result<Response<Body>, Infallible> {
+async fn handle(
+    request: Request<hyper::body::Incoming>,
+    state: Arc<State>,
+) -> Result<Response<Body>, Infallible> {
     let path = request.uri().path().to_owned();
     let response = match path.as_str() {
         "/api/v1/health" => {
@@ -102,6 +106,15 @@ async fn handle(request: Request<hyper::body::Incoming>, state: Arc<State>) -> R
             headers.insert("age", "42".parse().unwrap());
             response
         }
+        "/to-localhost" => {
+            // Same server, but by a name a narrower allow-list may not cover.
+            let host = request.headers().get("host").and_then(|h| h.to_str().ok()).unwrap_or_default();
+            let port = host.rsplit(':').next().unwrap_or_default();
+            let mut response = full(302, "");
+            let location = format!("http://localhost:{port}/api/v1/health");
+            response.headers_mut().insert("location", location.parse().unwrap());
+            response
+        }
         "/cdn/cf" => {
             let mut response = full(200, vec![0u8; 64 << 10]);
             response.headers_mut().insert("cf-cache-status", "DYNAMIC".parse().unwrap());
@@ -136,12 +149,13 @@ fn tls_acceptor() -> tokio_rustls::TlsAcceptor {
     let key = rcgen::KeyPair::generate().unwrap();
     let cert = params.self_signed(&key).unwrap();
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into());
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(vec![cert.der().clone()], key)
-        .unwrap();
+    let config =
+        rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert.der().clone()], key)
+            .unwrap();
     tokio_rustls::TlsAcceptor::from(Arc::new(config))
 }
 
@@ -179,7 +193,7 @@ impl StandIn {
                 held.push(stream);
             }
         });
-        StandIn { runtime, http: addresses.0, https: addresses.1, hang: addresses.2, state }
+        StandIn { _runtime: runtime, http: addresses.0, https: addresses.1, hang: addresses.2, state }
     }
 
     fn url(&self, path: &str) -> String {
@@ -188,13 +202,6 @@ impl StandIn {
 
     fn tls_url(&self, path: &str) -> String {
         format!("https://{}{path}", self.https)
-    }
-}
-
-impl Drop for StandIn {
-    fn drop(&mut self) {
-        // Ends the accept loops and held sockets with the runtime.
-        let _ = &self.runtime;
     }
 }
 
@@ -226,7 +233,8 @@ fn assert_matches_catalog(families: &BTreeMap<String, FamilyInfo>) {
         let def =
             opsmon_catalog::find(name).unwrap_or_else(|| panic!("{name} is emitted but not in the catalog"));
         assert_eq!(family.metric_type, def.metric_type.as_str(), "{name}: type");
-        let expected: std::collections::BTreeSet<String> = def.labels.iter().map(|l| (*l).to_owned()).collect();
+        let expected: std::collections::BTreeSet<String> =
+            def.labels.iter().map(|l| (*l).to_owned()).collect();
         assert_eq!(family.label_names, expected, "{name}: label names");
     }
 }
@@ -280,16 +288,23 @@ fn http_targets_report_status_regex_redirects_and_caps() {
     assert_eq!(v("probe_dns_lookup_time_seconds", "health"), 0.0, "an IP address needs no lookup");
     assert!(v("probe_duration_seconds", "health") > 0.0);
     for phase in ["connect", "processing"] {
-        let seconds = value(&families, "probe_http_duration_seconds", &[("phase", phase), ("target", "health")]);
+        let seconds =
+            value(&families, "probe_http_duration_seconds", &[("phase", phase), ("target", "health")]);
         assert!(seconds > 0.0 && seconds < 1.0, "{phase}: {seconds}");
     }
-    assert_eq!(value(&families, "probe_http_duration_seconds", &[("phase", "tls"), ("target", "health")]), 0.0);
+    assert_eq!(
+        value(&families, "probe_http_duration_seconds", &[("phase", "tls"), ("target", "health")]),
+        0.0
+    );
     assert!(!families.contains_key("probe_ssl_earliest_cert_expiry"), "no TLS, no expiry");
 
     assert_eq!(v("probe_success", "health_by_name"), 1.0, "{}", exporter.log());
     assert!(v("probe_dns_lookup_time_seconds", "health_by_name") > 0.0, "localhost is looked up");
-    let resolve =
-        value(&families, "probe_http_duration_seconds", &[("phase", "resolve"), ("target", "health_by_name")]);
+    let resolve = value(
+        &families,
+        "probe_http_duration_seconds",
+        &[("phase", "resolve"), ("target", "health_by_name")],
+    );
     assert_eq!(resolve, v("probe_dns_lookup_time_seconds", "health_by_name"));
 
     assert_eq!(v("probe_success", "down"), 0.0);
@@ -335,7 +350,9 @@ fn slow_transfer_is_timed_as_transfer() {
         stand_in.url("/slow")
     ));
     let families = scrape(&exporter);
-    let phase = |phase: &str| value(&families, "probe_http_duration_seconds", &[("phase", phase), ("target", "slow")]);
+    let phase = |phase: &str| {
+        value(&families, "probe_http_duration_seconds", &[("phase", phase), ("target", "slow")])
+    };
     assert_eq!(value(&families, "probe_success", &[("target", "slow")]), 1.0, "{}", exporter.log());
     assert_eq!(value(&families, "probe_http_content_length", &[("target", "slow")]), 2048.0);
     assert!(phase("transfer") >= SLOW_GAP.as_secs_f64(), "transfer {}", phase("transfer"));
@@ -399,7 +416,9 @@ fn tls_with_a_self_signed_certificate() {
     ));
     let families = scrape(&exporter);
     let v = |name: &str, target: &str| value(&families, name, &[("target", target)]);
-    let tls_phase = |target: &str| value(&families, "probe_http_duration_seconds", &[("phase", "tls"), ("target", target)]);
+    let tls_phase = |target: &str| {
+        value(&families, "probe_http_duration_seconds", &[("phase", "tls"), ("target", target)])
+    };
 
     assert_eq!(v("probe_success", "verified"), 0.0, "a self-signed certificate fails verification");
     assert_eq!(v("probe_http_status_code", "verified"), 0.0);
@@ -444,7 +463,11 @@ fn cdn_results_are_counted_exactly_with_age_and_throughput() {
     }
     assert_eq!(count(&first, "cdn_sample", "hit"), 1.0);
     assert_eq!(
-        first["opsmon_cdn_cache_requests_total"].samples.iter().filter(|(_, l, _)| l["target"] == "api").count(),
+        first["opsmon_cdn_cache_requests_total"]
+            .samples
+            .iter()
+            .filter(|(_, l, _)| l["target"] == "api")
+            .count(),
         0,
         "no CDN families for a target without a cache header"
     );
@@ -453,7 +476,8 @@ fn cdn_results_are_counted_exactly_with_age_and_throughput() {
     for _ in 1..CDN_SEQUENCE.len() {
         last = scrape(&exporter);
     }
-    let expected = [("hit", 3.0), ("miss", 1.0), ("expired", 1.0), ("stale", 0.0), ("bypass", 0.0), ("other", 0.0)];
+    let expected =
+        [("hit", 3.0), ("miss", 1.0), ("expired", 1.0), ("stale", 0.0), ("bypass", 0.0), ("other", 0.0)];
     for (result, n) in expected {
         assert_eq!(count(&last, "cdn_sample", result), n, "cdn_sample {result}");
     }
@@ -472,8 +496,7 @@ fn cdn_results_are_counted_exactly_with_age_and_throughput() {
 }
 
 fn probe_url(exporter: &Process, target: &str, module: &str) -> String {
-    let query: String =
-        form_urlencoded_pairs(&[("target", target), ("module", module)]);
+    let query: String = form_urlencoded_pairs(&[("target", target), ("module", module)]);
     exporter.url(&format!("/probe?{query}"))
 }
 
@@ -484,7 +507,9 @@ fn form_urlencoded_pairs(pairs: &[(&str, &str)]) -> String {
             let encoded: String = v
                 .bytes()
                 .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                        (b as char).to_string()
+                    }
                     _ => format!("%{b:02X}"),
                 })
                 .collect();
@@ -533,21 +558,31 @@ fn probe_endpoint_runs_modules_on_allowed_urls_only() {
     assert_eq!(response.status, 400);
     assert!(!response.text().contains("pw-9876"), "{}", response.text());
     // Without a module, target is still a configured target's name.
-    let response = get(&exporter.url(&format!("/probe?{}", form_urlencoded_pairs(&[("target", &health)])))).unwrap();
+    let response =
+        get(&exporter.url(&format!("/probe?{}", form_urlencoded_pairs(&[("target", &health)])))).unwrap();
     assert_eq!(response.status, 400);
     assert!(response.text().contains("name of a configured target"), "{}", response.text());
 
     // A redirect may not lead a request-supplied probe off the allow-list.
-    let (exporter_with_list, _dir) = exporter_with_allow_list(&stand_in);
-    let families =
-        parse_exposition(&get(&probe_url(&exporter_with_list, &stand_in.url("/redirect/1"), "http_2xx")).unwrap().text());
-    assert_eq!(value(&families, "probe_success", &[("target", &stand_in.url("/redirect/1"))]), 1.0);
+    let (narrow, _dir) = exporter_with_allow_list(&stand_in);
+    let same_host = stand_in.url("/redirect/1");
+    let families = parse_exposition(&get(&probe_url(&narrow, &same_host, "http_2xx")).unwrap().text());
+    assert_eq!(value(&families, "probe_success", &[("target", &same_host)]), 1.0);
+    assert_eq!(value(&families, "probe_http_redirects", &[("target", &same_host)]), 1.0);
+    let elsewhere = stand_in.url("/to-localhost");
+    let families = parse_exposition(&get(&probe_url(&narrow, &elsewhere, "http_2xx")).unwrap().text());
+    assert_eq!(value(&families, "probe_success", &[("target", &elsewhere)]), 0.0);
+    assert!(narrow.log().contains("redirected to a target not allowed"), "{}", narrow.log());
+    let response =
+        get(&probe_url(&narrow, &format!("http://localhost:{}/", stand_in.http.port()), "http_2xx")).unwrap();
+    assert_eq!(response.status, 400, "localhost is not on this list");
 
     // The scrape timeout header bounds a /probe request too.
     let hang = format!("http://{}/", stand_in.hang);
     let started = Instant::now();
     let response =
-        get_with(&probe_url(&exporter, &hang, "http_2xx"), &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")]).unwrap();
+        get_with(&probe_url(&exporter, &hang, "http_2xx"), &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")])
+            .unwrap();
     let took = started.elapsed();
     assert!(took >= Duration::from_millis(900) && took < Duration::from_millis(1500), "took {took:?}");
     let families = parse_exposition(&response.text());
@@ -648,7 +683,14 @@ fn blackbox_exporter_agrees_on_names_types_labels_and_values() {
         }
         let ours_value = |name: &str| our_families[name].value(&[("target", target)]).unwrap();
         let theirs_value = |name: &str| their_families[name].value(&[]).unwrap();
-        for name in ["probe_success", "probe_http_status_code", "probe_http_content_length", "probe_http_version", "probe_http_redirects", "probe_failed_due_to_regex"] {
+        for name in [
+            "probe_success",
+            "probe_http_status_code",
+            "probe_http_content_length",
+            "probe_http_version",
+            "probe_http_redirects",
+            "probe_failed_due_to_regex",
+        ] {
             assert_eq!(ours_value(name), theirs_value(name), "{target}: {name}");
         }
         if target.starts_with("https") {
@@ -656,7 +698,11 @@ fn blackbox_exporter_agrees_on_names_types_labels_and_values() {
             assert_eq!(theirs_value("probe_ssl_earliest_cert_expiry"), CERT_NOT_AFTER, "{target}");
         }
         let phases = |families: &BTreeMap<String, FamilyInfo>| -> std::collections::BTreeSet<String> {
-            families["probe_http_duration_seconds"].samples.iter().map(|(_, l, _)| l["phase"].clone()).collect()
+            families["probe_http_duration_seconds"]
+                .samples
+                .iter()
+                .map(|(_, l, _)| l["phase"].clone())
+                .collect()
         };
         assert_eq!(phases(&our_families), phases(&their_families), "{target}: phases");
     }

@@ -276,7 +276,7 @@ fn passwords_never_appear_in_logs_metrics_errors_or_config_check() {
     );
     assert_eq!(code, Some(2), "{malformed_text}");
     assert!(
-        malformed_text.contains("redis target redis: the address is not a valid Redis URL"),
+        malformed_text.contains("collectors.redis.targets[0] (redis): the address is not a valid Redis URL"),
         "{malformed_text}"
     );
 

@@ -240,9 +240,8 @@ pub async fn prepare_all(
     pool: &PgPool,
     queries: &[Arc<CheckedQuery>],
 ) -> Result<bool, Vec<(Arc<CheckedQuery>, String)>> {
-    let mut conn = match tokio::time::timeout(Duration::from_secs(5), pool.acquire()).await {
-        Ok(Ok(conn)) => conn,
-        _ => return Ok(false),
+    let Ok(Ok(mut conn)) = tokio::time::timeout(Duration::from_secs(5), pool.acquire()).await else {
+        return Ok(false);
     };
     let mut problems = Vec::new();
     for query in queries {
@@ -333,52 +332,44 @@ impl BusinessCollector {
         prepare_all(&self.pool, &self.queries).await
     }
 
-    /// The current result of query `index`: fresh from the cache, or from a
-    /// run started now (or already in flight), waited for until `deadline`.
-    async fn current(
-        &self,
-        index: usize,
-        deadline: Instant,
-    ) -> (Option<Arc<RunResult>>, Option<Arc<RunResult>>) {
+    /// Starts a run of query `index` unless its last run is fresh or one is
+    /// already in flight; returns the run to wait for, if any.
+    fn begin(&self, index: usize) -> Option<watch::Receiver<Option<Arc<RunResult>>>> {
         let query = &self.queries[index];
         let state = &self.states[index];
-        let mut receiver = {
-            let mut guard = lock(state);
-            let fresh = guard.last_run.as_ref().is_some_and(|(at, _)| at.elapsed() < query.interval);
-            if fresh {
-                return (
-                    guard.last_good.as_ref().map(|(_, r)| Arc::clone(r)),
-                    guard.last_run.as_ref().map(|(_, r)| Arc::clone(r)),
-                );
-            }
-            match &guard.running {
-                Some(receiver) => receiver.clone(),
+        let mut guard = lock(state);
+        if guard.last_run.as_ref().is_some_and(|(at, _)| at.elapsed() < query.interval) {
+            return None;
+        }
+        if let Some(receiver) = &guard.running {
+            return Some(receiver.clone());
+        }
+        let (sender, receiver) = watch::channel(None);
+        guard.running = Some(receiver.clone());
+        guard.runs += 1;
+        let (pool, query, state) = (self.pool.clone(), Arc::clone(query), Arc::clone(state));
+        tokio::spawn(async move {
+            let result = Arc::new(run(&pool, &query).await);
+            let mut guard = lock(&state);
+            let now = std::time::Instant::now();
+            match &result.error {
                 None => {
-                    let (sender, receiver) = watch::channel(None);
-                    guard.running = Some(receiver.clone());
-                    guard.runs += 1;
-                    let (pool, query, state) = (self.pool.clone(), Arc::clone(query), Arc::clone(state));
-                    tokio::spawn(async move {
-                        let result = Arc::new(run(&pool, &query).await);
-                        let mut guard = lock(&state);
-                        let now = std::time::Instant::now();
-                        if result.error.is_none() {
-                            guard.last_good = Some((now, Arc::clone(&result)));
-                            guard.last_success_unix = unix_now();
-                        } else if let Some(error) = &result.error {
-                            tracing::warn!(query = %query.name, %error, "business query failed");
-                        }
-                        guard.last_run = Some((now, Arc::clone(&result)));
-                        guard.running = None;
-                        drop(guard);
-                        let _ = sender.send(Some(result));
-                    });
-                    receiver
+                    guard.last_good = Some((now, Arc::clone(&result)));
+                    guard.last_success_unix = unix_now();
                 }
+                Some(error) => tracing::warn!(query = %query.name, %error, "business query failed"),
             }
-        };
-        let _ = tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some)).await;
-        let guard = lock(state);
+            guard.last_run = Some((now, Arc::clone(&result)));
+            guard.running = None;
+            drop(guard);
+            let _ = sender.send(Some(result));
+        });
+        Some(receiver)
+    }
+
+    /// Last good and last (good or failed) result of query `index`.
+    fn results(&self, index: usize) -> (Option<Arc<RunResult>>, Option<Arc<RunResult>>) {
+        let guard = lock(&self.states[index]);
         (
             guard.last_good.as_ref().map(|(_, r)| Arc::clone(r)),
             guard.last_run.as_ref().map(|(_, r)| Arc::clone(r)),
@@ -493,10 +484,13 @@ impl Collector for BusinessCollector {
 
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
         Box::pin(async move {
-            let mut results = Vec::with_capacity(self.queries.len());
-            for index in 0..self.queries.len() {
-                results.push(self.current(index, deadline).await);
+            // Start every stale query first so they run side by side, then wait
+            // for each until this scrape's deadline (the runs go on regardless).
+            let pending: Vec<_> = (0..self.queries.len()).filter_map(|i| self.begin(i)).collect();
+            for mut receiver in pending {
+                let _ = tokio::time::timeout_at(deadline, receiver.wait_for(Option::is_some)).await;
             }
+            let results: Vec<_> = (0..self.queries.len()).map(|i| self.results(i)).collect();
             let mut out = MetricSet::new();
             let mut first_error = None;
             let mut self_rows: BTreeMap<&str, [f64; 5]> = BTreeMap::new();

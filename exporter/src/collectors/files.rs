@@ -102,6 +102,9 @@ pub fn summarise(pattern: &str, max_files: usize, until: std::time::Instant) -> 
     Ok(summary)
 }
 
+/// Picks one figure out of a summary.
+type Figure = fn(&GlobSummary) -> f64;
+
 /// Collects the configured globs.
 #[derive(Debug)]
 pub struct FilesCollector {
@@ -154,7 +157,7 @@ impl Collector for FilesCollector {
                 })
                 .collect();
             let mut out = MetricSet::new();
-            let columns: [(&'static opsmon_catalog::MetricDef, fn(&GlobSummary) -> f64); 4] = [
+            let columns: [(&'static opsmon_catalog::MetricDef, Figure); 4] = [
                 (&m::NEWEST_TIMESTAMP, |s| s.newest_mtime),
                 (&m::NEWEST_SIZE, |s| s.newest_bytes as f64),
                 (&m::TOTAL_SIZE, |s| s.total_bytes as f64),

@@ -70,7 +70,10 @@ pub fn from_config(config: &Config) -> Result<Enabled, String> {
         let queries = business::check(&config.collectors.business, &names)
             .map_err(|problems| problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))?;
         let target = config.collectors.business.target.as_ref().map(|t| t.value.clone()).unwrap_or_default();
-        let pool = pg_pools.get(&target).cloned().ok_or_else(|| format!("business target {target:?} is not configured"))?;
+        let pool = pg_pools
+            .get(&target)
+            .cloned()
+            .ok_or_else(|| format!("business target {target:?} is not configured"))?;
         let collector = Arc::new(business::BusinessCollector::new(pool, queries));
         enabled.business = Some(Arc::clone(&collector));
         enabled.metrics.push(collector);

@@ -192,8 +192,8 @@ impl PostgresTarget {
         .await;
         let mut conn = match connected {
             Ok(Ok(conn)) => conn,
-            Ok(Err(error)) => return self.down(out, self.scrubbed(&error)),
-            Err(_) => return self.down(out, "connect or SELECT 1 missed the scrape deadline".into()),
+            Ok(Err(error)) => return self.down(out, &self.scrubbed(&error)),
+            Err(_) => return self.down(out, "connect or SELECT 1 missed the scrape deadline"),
         };
         let round_trip = started.elapsed().as_secs_f64();
         out.single(&m::UP, 1.0);
@@ -239,7 +239,7 @@ impl PostgresTarget {
         }
     }
 
-    fn down(&self, mut out: MetricSet, error: String) -> Collected {
+    fn down(&self, mut out: MetricSet, error: &str) -> Collected {
         out.single(&m::UP, 0.0);
         if let Some(suppressed) = self.failure_log.allow("connect") {
             tracing::warn!(target_name = %self.name, server = %self.server, %error, suppressed_since_last = suppressed, "postgres is unreachable");

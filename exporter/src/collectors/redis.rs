@@ -661,10 +661,10 @@ mod tests {
         let error = RedisTarget::new(&config).expect_err("password in URL");
         assert!(error.contains("contains a password") && !error.contains("hunter2"), "{error}");
 
-        let mut config = target_config("        address: redis://127.0.0.1:6390\n        username: app\n");
-        config.resolved_password = None;
-        let error = RedisTarget::new(&config).expect_err("username without password");
-        assert!(error.contains("no password"), "{error}");
+        // A user name without a password is refused while the config is read.
+        let yaml = "collectors:\n  redis:\n    targets:\n      - name: cache\n        address: redis://127.0.0.1:6390\n        username: app\n";
+        let error = crate::config::Config::parse(std::path::Path::new("t.yml"), yaml).expect_err("no password");
+        assert!(error.to_string().contains("username is set but no password"), "{error}");
 
         let mut config = target_config("        address: redis://127.0.0.1:6390\n");
         config.resolved_address = Some("redis://127.0.0.1:notaport".into());

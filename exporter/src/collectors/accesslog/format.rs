@@ -228,7 +228,8 @@ impl LogFormat {
                 let close = source[i + 2..].find('}').ok_or(FormatError::Unclosed(at))? + i + 2;
                 (&source[i + 2..close], close + 1)
             } else {
-                let len = bytes[i + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
+                let len =
+                    bytes[i + 1..].iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count();
                 (&source[i + 1..i + 1 + len], i + 1 + len)
             };
             if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -440,9 +441,13 @@ mod tests {
     use super::*;
 
     fn fixture(name: &str) -> String {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/accesslog").join(name);
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/accesslog").join(name);
         std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
+
+    type Fields<'a> = (Method, &'a str, u16, Option<f64>);
+    type Parsed = Option<(Method, String, u16, Option<f64>)>;
 
     fn parse<'a>(format: &LogFormat, line: &'a str) -> Option<Request<'a>> {
         format.parse(line.as_bytes())
@@ -472,10 +477,7 @@ mod tests {
             ("$request $status $", FormatError::BadVariable(18)),
             ("$request ${status", FormatError::Unclosed(10)),
             ("$request ${sta tus}", FormatError::BadVariable(10)),
-            (
-                "no variables here",
-                FormatError::Missing("variables at all; expected nginx `$name` variables"),
-            ),
+            ("no variables here", FormatError::Missing("variables at all; expected nginx `$name` variables")),
         ];
         for (format, expected) in cases {
             assert_eq!(LogFormat::compile(format).expect_err(format), *expected, "{format}");
@@ -488,15 +490,14 @@ mod tests {
         let text = fixture("default.log");
         // Split on `\n` only: `str::lines` would hide the CRLF line from the parser.
         let lines: Vec<&str> = text.strip_suffix('\n').unwrap_or(&text).split('\n').collect();
-        let parsed: Vec<Option<(Method, String, u16, Option<f64>)>> = lines
+        let parsed: Vec<Parsed> = lines
             .iter()
             .map(|line| {
-                parse(&format, line).map(|r| {
-                    (r.method, String::from_utf8_lossy(r.path).into_owned(), r.status, r.duration)
-                })
+                parse(&format, line)
+                    .map(|r| (r.method, String::from_utf8_lossy(r.path).into_owned(), r.status, r.duration))
             })
             .collect();
-        let expected: Vec<Option<(Method, &str, u16, Option<f64>)>> = vec![
+        let expected: Vec<Option<Fields<'_>>> = vec![
             Some((Method::Get, "/api/v1/users?page=2", 200, Some(0.012))),
             Some((Method::Post, "/api/v1/login", 401, Some(0.104))),
             Some((Method::Get, "/videos/intro.mp4", 206, Some(1.734))),
@@ -526,7 +527,8 @@ mod tests {
             None,
             None,
         ];
-        let expected: Vec<_> = expected.into_iter().map(|e| e.map(|(m, p, s, d)| (m, p.to_owned(), s, d))).collect();
+        let expected: Vec<_> =
+            expected.into_iter().map(|e| e.map(|(m, p, s, d)| (m, p.to_owned(), s, d))).collect();
         assert_eq!(parsed.len(), expected.len(), "fixture line count");
         for (i, (got, want)) in parsed.iter().zip(&expected).enumerate() {
             assert_eq!(got, want, "line {} of default.log: {}", i + 1, lines[i]);
@@ -569,7 +571,8 @@ mod tests {
 
         let json = LogFormat::compile(r#"{"status":"$status","request":"$request","rt":$request_time}"#)
             .expect("json-like formats work");
-        let request = parse(&json, r#"{"status":"503","request":"GET /a HTTP/2.0","rt":2.5}"#).expect("matches");
+        let request =
+            parse(&json, r#"{"status":"503","request":"GET /a HTTP/2.0","rt":2.5}"#).expect("matches");
         assert_eq!((request.method, request.path, request.status), (Method::Get, &b"/a"[..], 503));
         assert!(parse(&json, r#"{"status":"503","request":"GET /a HTTP/2.0","rt":2.5} trailing"#).is_none());
     }

@@ -236,7 +236,9 @@ impl<'de> Deserialize<'de> for Patterns {
         let mut seen = HashSet::new();
         for pattern in &patterns {
             if pattern.name.is_empty() {
-                return Err(serde::de::Error::custom("pattern name must not be empty; it is the `pattern` label"));
+                return Err(serde::de::Error::custom(
+                    "pattern name must not be empty; it is the `pattern` label",
+                ));
             }
             if !seen.insert((&pattern.file, pattern.name.as_str())) {
                 return Err(serde::de::Error::custom(format!(
@@ -503,6 +505,20 @@ impl AccesslogCollector {
             runtime.spawn(background(Arc::downgrade(&inner)));
         }
         Ok(Self { inner })
+    }
+}
+
+impl AccesslogCollector {
+    /// Reads every file until caught up or `stop_at`, as a scrape does before
+    /// it reads the counters; returns whether all files are caught up.
+    /// Blocking: call it from a blocking thread (tools and benchmarks).
+    pub fn catch_up(&self, stop_at: StdInstant) -> bool {
+        self.inner.poll_all(stop_at)
+    }
+
+    /// This moment's families, without reading anything new.
+    pub fn snapshot(&self) -> Collected {
+        self.inner.snapshot()
     }
 }
 

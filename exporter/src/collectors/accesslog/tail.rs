@@ -263,7 +263,8 @@ impl Tailer {
             if !at_eof {
                 return Ok(false);
             }
-            if now.duration_since(self.retired[index].1) >= ROTATED_GRACE || index + MAX_RETIRED < self.retired.len()
+            if now.duration_since(self.retired[index].1) >= ROTATED_GRACE
+                || index + MAX_RETIRED < self.retired.len()
             {
                 let (mut done, _) = self.retired.remove(index);
                 done.finish(sink);

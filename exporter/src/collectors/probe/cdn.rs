@@ -71,9 +71,7 @@ pub fn classify(value: Option<&str>) -> CacheResult {
         "expired" | "refreshhit" | "refresh_hit" | "refresh_miss" | "refresh_modified"
         | "refresh_unmodified" | "revalidated" => CacheResult::Expired,
         "stale" | "updating" | "stale_hit" | "refresh_fail_hit" | "refresh_fail_old" => CacheResult::Stale,
-        "bypass" | "dynamic" | "pass" | "client_refresh_miss" | "nocache" | "no-cache" => {
-            CacheResult::Bypass
-        }
+        "bypass" | "dynamic" | "pass" | "client_refresh_miss" | "nocache" | "no-cache" => CacheResult::Bypass,
         // Vendor spellings not listed above still say what they are.
         s if s.contains("stale") => CacheResult::Stale,
         s if s.contains("hit") => CacheResult::Hit,

@@ -58,7 +58,7 @@ impl ProbeConfig {
     /// file does not define a module of that name.
     pub fn all_modules(&self) -> BTreeMap<String, ModuleConfig> {
         let mut modules = self.modules.clone();
-        modules.entry(HTTP_2XX.into()).or_insert_with(ModuleConfig::default);
+        modules.entry(HTTP_2XX.into()).or_default();
         modules.entry(CDN.into()).or_insert_with(ModuleConfig::cdn);
         modules
     }
@@ -410,8 +410,10 @@ impl AllowedTarget {
             None => (false, text),
         };
         let host = host.trim_end_matches('.').to_ascii_lowercase();
-        let valid_label =
-            |label: &str| (1..=63).contains(&label.len()) && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        let valid_label = |label: &str| {
+            (1..=63).contains(&label.len())
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
         if host.is_empty() || host.len() > 253 || !host.split('.').all(valid_label) {
             return Err(invalid());
         }

@@ -232,16 +232,19 @@ async fn run(
         let port = url.port_or_known_default().ok_or("the URL has no port")?;
 
         *stage = "resolving";
-        let began = Instant::now();
-        let addresses: Vec<SocketAddr> = match host {
-            Host::Ipv4(ip) => vec![SocketAddr::new(IpAddr::V4(ip), port)],
-            Host::Ipv6(ip) => vec![SocketAddr::new(IpAddr::V6(ip), port)],
-            Host::Domain(name) => tokio::net::lookup_host((name, port))
-                .await
-                .map_err(|e| format!("resolving {name}: {e}"))?
-                .collect(),
+        // An IP address needs no lookup: its resolve phase is exactly 0.
+        let (addresses, lookup): (Vec<SocketAddr>, f64) = match host {
+            Host::Ipv4(ip) => (vec![SocketAddr::new(IpAddr::V4(ip), port)], 0.0),
+            Host::Ipv6(ip) => (vec![SocketAddr::new(IpAddr::V6(ip), port)], 0.0),
+            Host::Domain(name) => {
+                let began = Instant::now();
+                let found = tokio::net::lookup_host((name, port))
+                    .await
+                    .map_err(|e| format!("resolving {name}: {e}"))?
+                    .collect();
+                (found, began.elapsed().as_secs_f64())
+            }
         };
-        let lookup = began.elapsed().as_secs_f64();
         outcome.phases[RESOLVE] += lookup;
         if hop == 0 {
             outcome.dns_lookup = lookup;
@@ -404,11 +407,15 @@ async fn finish(
         Version::HTTP_3 => 3.0,
         _ => 0.0,
     };
-    let header_text =
-        |name: &header::HeaderName| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned);
-    // Go reports an unknown length (chunked, or up to the close) as -1.
-    outcome.content_length =
-        header_text(&header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<f64>().ok()).unwrap_or(-1.0);
+    let header_text = |name: &header::HeaderName| {
+        response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
+    };
+    // Go reports an unknown length (chunked, or up to the close) as -1, and 0
+    // for the statuses that never have a body.
+    let bodiless = status.is_informational() || matches!(status.as_u16(), 204 | 304);
+    outcome.content_length = header_text(&header::CONTENT_LENGTH)
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(if bodiless { 0.0 } else { -1.0 });
     if let Some(cache_header) = &module.cache_status_header {
         outcome.cdn = Some(CdnObservation {
             cache_status: header_text(&cache_header.0),
@@ -424,7 +431,8 @@ async fn finish(
     };
     // Like blackbox, the body is matched only when the status is acceptable.
     let check_body = status_ok
-        && !(module.fail_if_body_matches_regexp.is_empty() && module.fail_if_body_not_matches_regexp.is_empty());
+        && !(module.fail_if_body_matches_regexp.is_empty()
+            && module.fail_if_body_not_matches_regexp.is_empty());
     let limit = module.body_size_limit.0;
     let mut body = response.into_body();
     let mut kept = Vec::new();

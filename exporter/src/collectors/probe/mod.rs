@@ -26,8 +26,8 @@ use url::Url;
 
 pub use cdn::{CacheResult, classify};
 pub use config::{
-    AllowedTarget, ByteSize, CDN, ConfigHeaderName, ConfigHeaderValue, ConfigHeaders, ConfigMethod, ConfigUrl,
-    HTTP_2XX, ModuleConfig, ProbeConfig, StatusCode, TargetConfig, check_url,
+    AllowedTarget, ByteSize, CDN, ConfigHeaderName, ConfigHeaderValue, ConfigHeaders, ConfigMethod,
+    ConfigUrl, HTTP_2XX, ModuleConfig, ProbeConfig, StatusCode, TargetConfig, check_url,
 };
 pub use http::{CdnObservation, Outcome, PHASES};
 
@@ -225,11 +225,14 @@ async fn probe_target(
     http::probe(&shared.tls, &target.url, &target.module, allowed, deadline).await
 }
 
+/// A one-sample-per-target family and how to read its value from an outcome.
+type OutcomeGauge = (&'static opsmon_catalog::MetricDef, fn(&Outcome) -> f64);
+
 /// The families for `results`, in catalog order.
 fn encode(results: &[(&Target, Outcome)]) -> MetricSet {
     let mut out = MetricSet::new();
     let label = |target: &Target| -> LabelValue { target.label.clone().into() };
-    let gauges: [(&'static opsmon_catalog::MetricDef, fn(&Outcome) -> f64); 8] = [
+    let gauges: [OutcomeGauge; 8] = [
         (&m::SUCCESS, |o| f64::from(u8::from(o.success))),
         (&m::DURATION, |o| o.duration),
         (&m::DNS_LOOKUP, |o| o.dns_lookup),
