@@ -454,3 +454,27 @@ fn the_shipped_monitoring_role_is_enough() {
     assert!(families.contains_key("opsmon_pg_statement_mean_seconds"));
     assert_eq!(pg.psql("postgres", "SELECT rolsuper FROM pg_roles WHERE rolname = 'opsmon'"), "f");
 }
+
+#[test]
+fn tls_required_against_a_plain_server_is_named_and_bounded() {
+    let pg = seeded_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tls.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "collectors:\n  postgres:\n    targets:\n      - name: needs_tls\n        dsn: postgresql://postgres@127.0.0.1:{}/smartalk_db?sslmode=require\n        password_env: OPSMON_TEST_PG_PASSWORD\n",
+            pg.port
+        ),
+    )
+    .unwrap();
+    let exporter = start_exporter(path.to_str().unwrap(), &pg, &[]);
+    let started = Instant::now();
+    let families = scrape(&exporter, "/metrics");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    assert_eq!(families["pg_up"].value(&[]), Some(0.0));
+    let log = exporter.log();
+    assert!(log.contains("target_name=needs_tls") && log.contains("postgres is unreachable"), "{log}");
+    assert!(log.to_lowercase().contains("tls") || log.to_lowercase().contains("ssl"), "{log}");
+    assert!(!log.contains(&pg.password), "{log}");
+}
