@@ -663,7 +663,8 @@ mod tests {
 
         // A user name without a password is refused while the config is read.
         let yaml = "collectors:\n  redis:\n    targets:\n      - name: cache\n        address: redis://127.0.0.1:6390\n        username: app\n";
-        let error = crate::config::Config::parse(std::path::Path::new("t.yml"), yaml).expect_err("no password");
+        let error =
+            crate::config::Config::parse(std::path::Path::new("t.yml"), yaml).expect_err("no password");
         assert!(error.to_string().contains("username is set but no password"), "{error}");
 
         let mut config = target_config("        address: redis://127.0.0.1:6390\n");
