@@ -103,6 +103,10 @@ pub struct PostgresTargetConfig {
     /// `lock_timeout` of the exporter's sessions.
     #[serde(default = "default_lock_timeout")]
     pub lock_timeout: ConfigDuration,
+    /// Measure database sizes at most this often (`pg_database_size` reads every
+    /// file of every database, the most expensive part of a scrape); `0s` = every scrape.
+    #[serde(default = "default_database_size_interval")]
+    pub database_size_interval: ConfigDuration,
     /// Tables (`name` or `schema.name`) to report scans, tuples, vacuum and size for.
     #[serde(default)]
     pub tables: Vec<String>,
@@ -187,6 +191,9 @@ fn default_statement_timeout() -> ConfigDuration {
 }
 fn default_lock_timeout() -> ConfigDuration {
     ConfigDuration(Duration::from_secs(1))
+}
+fn default_database_size_interval() -> ConfigDuration {
+    ConfigDuration(Duration::from_secs(60))
 }
 fn default_redis_timeout() -> ConfigDuration {
     ConfigDuration(Duration::from_secs(2))
@@ -427,6 +434,7 @@ impl Config {
                 connect_timeout: default_connect_timeout(),
                 statement_timeout: default_statement_timeout(),
                 lock_timeout: default_lock_timeout(),
+                database_size_interval: default_database_size_interval(),
                 tables: Vec::new(),
                 stat_statements: StatStatementsConfig::default(),
                 resolved_dsn: None,

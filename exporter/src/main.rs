@@ -85,7 +85,7 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
         match business.prepare().await {
             Ok(true) => tracing::info!("business queries prepared on the database"),
             Ok(false) => {
-                tracing::warn!("database unreachable at start-up; business SQL will be checked on first run")
+                tracing::warn!("database unreachable at start-up; business SQL will be checked on first run");
             }
             Err(problems) => {
                 let lines: Vec<String> = problems

@@ -478,3 +478,22 @@ fn tls_required_against_a_plain_server_is_named_and_bounded() {
     assert!(log.to_lowercase().contains("tls") || log.to_lowercase().contains("ssl"), "{log}");
     assert!(!log.contains(&pg.password), "{log}");
 }
+
+#[test]
+fn database_sizes_are_measured_at_most_once_per_interval() {
+    let pg = seeded_server(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let cached = start_exporter(&config_file(&dir, &pg, ""), &pg, &[]);
+    let dir_live = tempfile::tempdir().unwrap();
+    let live = start_exporter(&config_file(&dir_live, &pg, "        database_size_interval: 0s\n"), &pg, &[]);
+    let size = |exporter: &Process| {
+        scrape(exporter, "/metrics")["pg_database_size_bytes"].value(&[("datname", "smartalk_db")]).unwrap()
+    };
+    let (cached_before, live_before) = (size(&cached), size(&live));
+    pg.psql(
+        "smartalk_db",
+        "CREATE TABLE filler AS SELECT g, repeat('x', 200) AS pad FROM generate_series(1, 50000) g",
+    );
+    assert_eq!(size(&cached), cached_before, "the default 60s interval serves the measured size");
+    assert!(size(&live) > live_before + 5_000_000.0, "0s measures on every scrape");
+}

@@ -107,6 +107,9 @@ pub fn server_label(options: &PgConnectOptions) -> String {
     }
 }
 
+/// `(datname, bytes)` of every database.
+type DatabaseSizes = Vec<(String, f64)>;
+
 /// One watched PostgreSQL server.
 pub struct PostgresTarget {
     name: String,
@@ -117,6 +120,9 @@ pub struct PostgresTarget {
     statements_limit: Option<u32>,
     statements_missing_logged: AtomicBool,
     failure_log: RateLimiter,
+    size_interval: Duration,
+    /// Database sizes and when they were measured.
+    sizes: std::sync::Mutex<Option<(StdInstant, DatabaseSizes)>>,
 }
 
 impl std::fmt::Debug for PostgresTarget {
@@ -162,6 +168,8 @@ impl PostgresTarget {
             statements_limit: config.stat_statements.enabled.then_some(config.stat_statements.limit),
             statements_missing_logged: AtomicBool::new(false),
             failure_log: RateLimiter::new(Duration::from_secs(60)),
+            size_interval: config.database_size_interval.0,
+            sizes: std::sync::Mutex::new(None),
         })
     }
 
@@ -279,10 +287,11 @@ impl PostgresTarget {
                 }
             }
             "database" => {
-                let rows = sqlx::query(DATABASE_SQL).fetch_all(conn).await?;
+                let rows = sqlx::query(DATABASE_SQL).fetch_all(&mut *conn).await?;
+                let sizes = self.database_sizes(conn).await?;
                 let mut size = out.family(&m::DATABASE_SIZE);
-                for row in &rows {
-                    size.number(vec![text(row, 1)?, server.clone()], row.try_get(9)?);
+                for (datname, bytes) in sizes {
+                    size.number(vec![datname.into(), server.clone()], bytes);
                 }
                 let columns = [
                     (&m::NUMBACKENDS, 2),
@@ -361,6 +370,21 @@ impl PostgresTarget {
         Ok(())
     }
 
+    /// Sizes of every database, measured at most once per `database_size_interval`.
+    async fn database_sizes(&self, conn: &mut PgConnection) -> Result<Vec<(String, f64)>, sqlx::Error> {
+        let cached = {
+            let guard = self.sizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            guard.as_ref().filter(|(at, _)| at.elapsed() < self.size_interval).map(|(_, sizes)| sizes.clone())
+        };
+        if let Some(sizes) = cached {
+            return Ok(sizes);
+        }
+        let sizes: Vec<(String, f64)> = sqlx::query_as(SIZES_SQL).fetch_all(conn).await?;
+        *self.sizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
+            Some((StdInstant::now(), sizes.clone()));
+        Ok(sizes)
+    }
+
     async fn statements(
         &self,
         limit: u32,
@@ -435,10 +459,13 @@ ORDER BY 1, 2";
 
 const DATABASE_SQL: &str = "\
 SELECT s.datid::text, s.datname, s.numbackends::float8, s.xact_commit::float8, s.xact_rollback::float8,
-       s.blks_read::float8, s.blks_hit::float8, s.deadlocks::float8, s.temp_bytes::float8,
-       pg_database_size(d.oid)::float8
-FROM pg_stat_database s JOIN pg_database d ON d.oid = s.datid
+       s.blks_read::float8, s.blks_hit::float8, s.deadlocks::float8, s.temp_bytes::float8
+FROM pg_stat_database s WHERE s.datname IS NOT NULL
 ORDER BY s.datname";
+
+/// `pg_database_size` stats every file of a database: cached per `database_size_interval`.
+const SIZES_SQL: &str =
+    "SELECT datname::text, pg_database_size(oid)::float8 FROM pg_database ORDER BY datname";
 
 /// Every database × lock mode, as postgres_exporter reports them.
 const LOCKS_SQL: &str = "\
