@@ -510,12 +510,7 @@ impl Config {
                 0 => Err("set one of dsn, dsn_env or dsn_file".into()),
                 _ => Err("set only one of dsn, dsn_env and dsn_file".into()),
             };
-            let password = match (&target.password_env, &target.password_file) {
-                (Some(env), None) => SecretSource::Env(env.clone()).resolve().map(Some),
-                (None, Some(file)) => SecretSource::File(file.clone()).resolve().map(Some),
-                (None, None) => Ok(None),
-                (Some(_), Some(_)) => Err("set only one of password_env and password_file".into()),
-            };
+            let password = resolve_password(target.password_env.as_ref(), target.password_file.as_ref());
             match (dsn, password) {
                 (Ok(dsn), Ok(password)) => {
                     if let Err(e) = crate::collectors::postgres::connect_options(&dsn, password.as_ref()) {
@@ -578,12 +573,7 @@ impl Config {
                 (None, None) => Err("set address or address_env".into()),
                 (Some(_), Some(_)) => Err("set only one of address and address_env".into()),
             };
-            let password = match (&target.password_env, &target.password_file) {
-                (Some(env), None) => SecretSource::Env(env.clone()).resolve().map(Some),
-                (None, Some(file)) => SecretSource::File(file.clone()).resolve().map(Some),
-                (None, None) => Ok(None),
-                (Some(_), Some(_)) => Err("set only one of password_env and password_file".into()),
-            };
+            let password = resolve_password(target.password_env.as_ref(), target.password_file.as_ref());
             match (address, password) {
                 (Ok(address), Ok(password)) => match check_redis_address(&address).and_then(|()| {
                     crate::collectors::redis::connection_info(
@@ -753,6 +743,16 @@ fn strip_position(message: &str) -> String {
         message = &message[..at];
     }
     message.to_owned()
+}
+
+/// A target's optional password from `password_env` or `password_file`.
+fn resolve_password(env: Option<&String>, file: Option<&PathBuf>) -> Result<Option<Secret>, String> {
+    match (env, file) {
+        (Some(env), None) => SecretSource::Env(env.clone()).resolve().map(Some),
+        (None, Some(file)) => SecretSource::File(file.clone()).resolve().map(Some),
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err("set only one of password_env and password_file".into()),
+    }
 }
 
 /// Whether a PostgreSQL connection string carries a password inline.
