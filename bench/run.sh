@@ -4,15 +4,17 @@
 # opsmon-exporter and opsmon-bench in release mode, and runs the bench.
 # All arguments go to opsmon-bench (see `bench/run.sh --help`); with --full it
 # also installs postgres_exporter, redis_exporter, PostgreSQL and Redis (whose
-# daemons stay stopped: the bench runs its own on free loopback ports).
+# daemons stay stopped: the bench runs its own on free loopback ports); with
+# --probe it installs blackbox_exporter instead (the bench serves the probed
+# HTTP target itself).
 # The markdown report is on stdout, progress on stderr:
 #   bench/run.sh > /tmp/bench.md
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
-# Debian packages of the exporters benched side by side. Add one here when
-# its Launch is added to opsmon-bench, e.g. prometheus-blackbox-exporter.
+# Debian packages of the exporters benched side by side (host mode). Add one
+# here when its Launch is added to opsmon-bench.
 PEER_PACKAGES=(
   prometheus-node-exporter
 )
@@ -25,11 +27,21 @@ FULL_PACKAGES=(
   postgresql
   redis-server
 )
+# --probe compares /probe against blackbox_exporter only.
+PROBE_PACKAGES=(
+  prometheus-blackbox-exporter
+)
 for arg in "$@"; do
-  if [[ $arg == --full ]]; then
-    PEER_PACKAGES+=("${FULL_PACKAGES[@]}")
-    break
-  fi
+  case $arg in
+    --full)
+      PEER_PACKAGES+=("${FULL_PACKAGES[@]}")
+      break
+      ;;
+    --probe)
+      PEER_PACKAGES=("${PROBE_PACKAGES[@]}")
+      break
+      ;;
+  esac
 done
 
 install_peers() {

@@ -78,7 +78,7 @@ fn require(program: &Path, what: &str, flag: &str) -> Result<()> {
 }
 
 /// `opsmon-exporter --config.file=CFG --config.check`: `Ok(Err(output))` when the config is rejected.
-fn config_check(exporter: &Path, config: &Path) -> Result<Result<(), String>> {
+pub fn config_check(exporter: &Path, config: &Path) -> Result<Result<(), String>> {
     let out = Command::new(exporter)
         .arg(format!("--config.file={}", config.display()))
         .arg("--config.check")

@@ -12,12 +12,17 @@
 //! the three peers opsmon-exporter replaces, measures the CPU of each
 //! exporter's PostgreSQL backends around phases 2 and 3 (see [`pgcpu`]), and
 //! ends with an isolated `pg_stat_statements` phase per PostgreSQL exporter.
+//!
+//! `--probe` (see [`probe`]) benchmarks `/probe?target=URL&module=http_2xx` of
+//! opsmon-exporter against blackbox_exporter's, both probing a static HTTP
+//! target the bench serves itself; every probe body must say `probe_success 1`.
 
 // A benchmark's whole job is printing: the report to stdout, progress to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod full;
 mod pgcpu;
+mod probe;
 mod procfs;
 mod report;
 mod scrape;
@@ -34,7 +39,7 @@ use anyhow::{Context as _, Result, anyhow, bail};
 use clap::Parser;
 use hyper::StatusCode;
 
-use report::{Figures, FullGoal, Row};
+use report::{Comparison, Figures, FullGoal, Row};
 use target::{Fleet, Launch, Target};
 
 #[derive(Debug, Parser)]
@@ -42,7 +47,8 @@ use target::{Fleet, Launch, Target};
     name = "opsmon-bench",
     version,
     about = "Scrape benchmark: opsmon-exporter vs node_exporter (and any --target), as markdown tables; \
-             --full: host + PostgreSQL + Redis vs node_exporter + postgres_exporter + redis_exporter"
+             --full: host + PostgreSQL + Redis vs node_exporter + postgres_exporter + redis_exporter; \
+             --probe: /probe?module=http_2xx vs blackbox_exporter"
 )]
 struct Args {
     /// Full scrape: start an own PostgreSQL and Redis, opsmon-exporter with
@@ -50,12 +56,20 @@ struct Args {
     /// redis_exporter; also measure the CPU spent in PostgreSQL per scrape.
     #[arg(long, conflicts_with = "no_peers")]
     full: bool,
+    /// HTTP probe: start a static HTTP target inside the bench, opsmon-exporter
+    /// (host collector off) and blackbox_exporter, and scrape both on
+    /// /probe?target=http://127.0.0.1:PORT/&module=http_2xx.
+    #[arg(long, conflicts_with_all = ["no_peers", "full"])]
+    probe: bool,
     /// opsmon-exporter binary to start.
     #[arg(long, env = "OPSMON_BENCH_EXPORTER", default_value = "target/release/opsmon-exporter")]
     exporter: PathBuf,
     /// node_exporter binary to start (Debian package prometheus-node-exporter).
     #[arg(long, default_value = "/usr/bin/prometheus-node-exporter")]
     node_exporter: PathBuf,
+    /// --probe: blackbox_exporter binary (Debian package prometheus-blackbox-exporter).
+    #[arg(long, default_value = "/usr/bin/prometheus-blackbox-exporter")]
+    blackbox_exporter: PathBuf,
     /// --full: postgres_exporter binary (Debian package prometheus-postgres-exporter).
     #[arg(long, default_value = "/usr/bin/prometheus-postgres-exporter")]
     postgres_exporter: PathBuf,
@@ -107,7 +121,7 @@ struct Args {
     #[arg(long, default_value_t = 20)]
     warmup: u32,
     /// Target the ratio table compares against (host mode; --full compares
-    /// against the sum of its peers).
+    /// against the sum of its peers, --probe against blackbox_exporter).
     #[arg(long, default_value = "node_exporter")]
     baseline: String,
     /// Per-scrape time-out in seconds (a time-out counts as an error).
@@ -243,13 +257,18 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
     let http = scrape::client();
     let mut targets = Vec::new();
     let mut setup = None;
+    let mut probe_setup = None;
     if args.full {
         let s = full::setup(args, fleet, &http, &plan).await?;
         targets.clone_from(&s.targets);
         setup = Some(s);
+    } else if args.probe {
+        let s = probe::setup(args, fleet, &http, &plan).await?;
+        targets.clone_from(&s.targets);
+        probe_setup = Some(s);
     } else if !args.no_peers {
-        // Later peers (postgres_exporter, redis_exporter, blackbox_exporter)
-        // are one more Launch here, or a --target while they need setup.
+        // A peer that needs no setup is one more Launch here; one that does
+        // gets a mode of its own (see full and probe) or starts as a --target.
         let launches = [
             Launch::standard("opsmon-exporter", &args.exporter),
             Launch::standard("node_exporter", &args.node_exporter),
@@ -265,8 +284,8 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
             targets.push(fleet.spawn(launch)?);
         }
     }
-    // Full mode brought its own targets up already.
-    let already_up = targets.len() * usize::from(args.full);
+    // Full and probe modes brought their own targets up already.
+    let already_up = targets.len() * usize::from(args.full || args.probe);
     targets.extend(args.targets.iter().cloned());
     if targets.is_empty() {
         bail!("nothing to benchmark: --no-peers and no --target");
@@ -284,7 +303,12 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         bring_up(&http, t, fleet, &plan).await?;
     }
 
-    let header = header(args, &targets, setup.as_ref().map_or(&[][..], |s| &s.header));
+    let extra_header = match (&setup, &probe_setup) {
+        (Some(s), _) => &s.header[..],
+        (_, Some(s)) => &s.header[..],
+        _ => &[],
+    };
+    let header = header(args, &targets, extra_header);
     eprintln!("{header}");
 
     let pg = setup.as_ref().map(|s| PgAccounting {
@@ -299,10 +323,11 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
     if setup.is_some() {
         full::settle().await;
     }
+    let static_target = probe_setup.as_ref().map(|s| &s.target);
     let mut per_run: Vec<Vec<Figures>> = vec![Vec::new(); targets.len()];
     for run in 0..args.runs as usize {
         eprintln!("opsmon-bench: run {}/{}", run + 1, args.runs);
-        let figures = measure(&targets, &plan, run, fleet, pg.as_ref()).await?;
+        let figures = measure(&targets, &plan, run, fleet, pg.as_ref(), static_target).await?;
         if args.runs > 1 {
             let rows = rows(&targets, &figures);
             eprint!("{}", report::figures_table(&rows, plan.clients, args.full));
@@ -320,6 +345,8 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
     out.push('\n');
     if let Some(setup) = &setup {
         out.push_str(&full_report(args, setup, &targets, &rows, &plan).await?);
+    } else if probe_setup.is_some() {
+        out.push_str(&probe_report(&rows));
     } else {
         match rows.iter().find(|r| r.name == args.baseline) {
             Some(base) => out.push_str(&report::ratio_table(&rows, base)),
@@ -356,6 +383,44 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// The probe mode's part of the report: ours against blackbox_exporter, and
+/// what the static target saw of each.
+fn probe_report(rows: &[Row]) -> String {
+    let comparisons = [
+        Comparison {
+            figure: "CPU ms/probe",
+            get: |f| f.cpu_ms_per_scrape,
+            decimals: 3,
+            goal: Some((true, 0.5)),
+        },
+        Comparison { figure: "RSS MiB (after load)", get: |f| f.rss_mib, decimals: 1, goal: None },
+        Comparison { figure: "p50 ms", get: |f| f.p50_ms, decimals: 2, goal: None },
+        Comparison { figure: "p99 ms", get: |f| f.p99_ms, decimals: 2, goal: None },
+        Comparison { figure: "req/s", get: |f| f.req_per_sec, decimals: 1, goal: None },
+    ];
+    let mut out = report::pair_table(rows, probe::OURS, probe::BLACKBOX, &comparisons);
+    out.push_str(
+        "
+Static target (the bench's own HTTP server thread; counted for neither exporter), \
+         during each exporter's load phase: requests it answered per successful probe, its CPU per probe, \
+         and its CPU in cores:\n",
+    );
+    for r in rows {
+        let f = &r.figures;
+        if f.static_requests_per_probe.is_none() {
+            continue;
+        }
+        out.push_str(&format!(
+            "- {}: {} requests/probe, {} ms CPU/probe, {} cores\n",
+            r.name,
+            f.static_requests_per_probe.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}")),
+            f.static_cpu_ms_per_probe.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.3}")),
+            f.static_cores.map_or_else(|| "n/a".to_owned(), |v| format!("{v:.2}")),
+        ));
+    }
+    out
 }
 
 fn rows(targets: &[Target], figures: &[Figures]) -> Vec<Row> {
@@ -464,6 +529,8 @@ fn header(args: &Args, targets: &[Target], extra: &[String]) -> String {
     let extra: String = extra.iter().map(|l| format!("{l}  \n")).collect();
     let baseline = if args.full {
         "ratios against the peers' sum".to_owned()
+    } else if args.probe {
+        format!("ratios against {}", probe::BLACKBOX)
     } else {
         format!("baseline {}", args.baseline)
     };
@@ -506,6 +573,7 @@ async fn measure(
     run: usize,
     fleet: &mut Fleet,
     pg: Option<&PgAccounting<'_>>,
+    static_target: Option<&probe::StaticTarget>,
 ) -> Result<Vec<Figures>> {
     let n = targets.len();
     let clients: Vec<scrape::HttpClient> = targets.iter().map(|_| scrape::client()).collect();
@@ -532,6 +600,15 @@ async fn measure(
                 continue;
             };
             let err = match scrape::scrape(c, &t.uri, plan.timeout).await {
+                // Probe mode: an answered probe that failed is a failed scrape.
+                Ok(s)
+                    if s.status == StatusCode::OK
+                        && static_target.is_some()
+                        && t.uri.path() == "/probe"
+                        && !probe::succeeded(&s.body) =>
+                {
+                    "sequential: the probe failed (probe_success is not 1)".to_owned()
+                }
                 Ok(s) if s.status == StatusCode::OK => {
                     if let Some(l) = latencies.get_mut(i) {
                         l.push(s.elapsed.as_secs_f64() * 1000.0);
@@ -561,16 +638,33 @@ async fn measure(
         eprintln!("opsmon-bench:   load: {} × {} clients for {:?}", t.name, plan.clients, plan.duration);
         let watched = pg.filter(|p| p.watched.contains(&i));
         let pg_before = watched.map(|p| p.snapshot(targets, Some(i))).transpose()?;
+        let static_before = static_target.map(|s| anyhow::Ok((s.cpu_ticks()?, s.requests()))).transpose()?;
         let before = ticks(t)?;
         let own_before = procfs::cpu_ticks(std::process::id())?;
         let load = scrape::load(&t.uri, plan.clients, plan.duration, plan.timeout).await;
         let own_after = procfs::cpu_ticks(std::process::id())?;
         let after = ticks(t)?;
+        let static_after = static_target.map(|s| anyhow::Ok((s.cpu_ticks()?, s.requests()))).transpose()?;
+        // The static target's thread is part of this process: not load generation.
+        let static_ticks = match (static_before, static_after) {
+            (Some((cpu_b, req_b)), Some((cpu_a, req_a))) => {
+                let ticks = cpu_a.saturating_sub(cpu_b);
+                if load.ok > 0 {
+                    f.static_requests_per_probe = Some(req_a.saturating_sub(req_b) as f64 / load.ok as f64);
+                    f.static_cpu_ms_per_probe = Some(ticks as f64 * 1000.0 / plan.clock_hz / load.ok as f64);
+                }
+                ticks
+            }
+            _ => 0,
+        };
         let pg_after = watched.map(|p| p.snapshot(targets, Some(i))).transpose()?;
         let wall = load.elapsed.as_secs_f64();
         if wall > 0.0 {
-            let cores = own_after.saturating_sub(own_before) as f64 / plan.clock_hz / wall;
-            f.loadgen_cores = Some(cores);
+            let own = own_after.saturating_sub(own_before).saturating_sub(static_ticks);
+            f.loadgen_cores = Some(own as f64 / plan.clock_hz / wall);
+            if static_target.is_some() {
+                f.static_cores = Some(static_ticks as f64 / plan.clock_hz / wall);
+            }
         }
         fleet.check_alive(&t.name)?;
         f.rss_mib =

@@ -44,6 +44,13 @@ pub fn cpu_ticks(pid: u32) -> Result<u64> {
     parse_stat_cpu_ticks(&text).with_context(|| format!("parsing {path}"))
 }
 
+/// CPU ticks (user + system) consumed so far by thread `tid` of this process.
+pub fn thread_cpu_ticks(tid: u32) -> Result<u64> {
+    let path = format!("/proc/self/task/{tid}/stat");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    parse_stat_cpu_ticks(&text).with_context(|| format!("parsing {path}"))
+}
+
 /// Resident set size of `pid` in MiB.
 pub fn rss_mib(pid: u32) -> Result<f64> {
     let path = format!("/proc/{pid}/status");

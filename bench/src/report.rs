@@ -37,6 +37,14 @@ pub struct Figures {
     pub pg_backends_exited: u64,
     /// `application_name`s of its backends (union across runs).
     pub pg_app_names: BTreeSet<String>,
+    /// Probe mode: requests the bench's static target answered per successful
+    /// probe during this exporter's load phase (1.00 when every probe reached it once).
+    pub static_requests_per_probe: Option<f64>,
+    /// Probe mode: the static target's CPU per successful probe in that phase.
+    pub static_cpu_ms_per_probe: Option<f64>,
+    /// Probe mode: the static target's CPU in that phase, in cores (taken out
+    /// of `loadgen_cores`, which is the same process).
+    pub static_cores: Option<f64>,
 }
 
 impl Figures {
@@ -59,6 +67,9 @@ impl Figures {
             pg_backends: m(|r| r.pg_backends),
             pg_backends_exited: runs.iter().map(|r| r.pg_backends_exited).sum(),
             pg_app_names: runs.iter().flat_map(|r| r.pg_app_names.iter().cloned()).collect(),
+            static_requests_per_probe: m(|r| r.static_requests_per_probe),
+            static_cpu_ms_per_probe: m(|r| r.static_cpu_ms_per_probe),
+            static_cores: m(|r| r.static_cores),
         }
     }
 }
@@ -225,6 +236,56 @@ pub fn full_ratio_table(rows: &[Row], ours: &str, goals: &[FullGoal]) -> String 
             r.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}×")),
             g.limit,
             verdict(r, g.limit),
+        );
+    }
+    out
+}
+
+/// One line of [`pair_table`]: a figure of two exporters, their ratio, and
+/// optionally a goal on it.
+#[derive(Debug, Clone)]
+pub struct Comparison {
+    pub figure: &'static str,
+    pub get: fn(&Figures) -> Option<f64>,
+    /// Decimals of the two absolute figures.
+    pub decimals: usize,
+    /// The ratio must be at most (`true`) or at least (`false`) the limit;
+    /// `None`: shown for information, without a verdict.
+    pub goal: Option<(bool, f64)>,
+}
+
+/// `PASS` / `MISS` for a ratio against a goal `at_most` (or at least) `limit`.
+pub fn goal_verdict(ratio: Option<f64>, at_most: bool, limit: f64) -> &'static str {
+    match ratio {
+        Some(x) if (at_most && x <= limit) || (!at_most && x >= limit) => "✅ PASS",
+        Some(_) => "❌ MISS",
+        None => "n/a",
+    }
+}
+
+/// `ours` against one peer, figure by figure: both values, `ours ÷ peer`, and
+/// the goal and verdict where there is one.
+pub fn pair_table(rows: &[Row], ours: &str, peer: &str, comparisons: &[Comparison]) -> String {
+    let mut out =
+        format!("| figure | {ours} | {peer} | ratio | goal | verdict |\n|---|--:|--:|--:|--:|---|\n");
+    let get =
+        |name: &str, c: &Comparison| rows.iter().find(|r| r.name == name).and_then(|r| (c.get)(&r.figures));
+    for c in comparisons {
+        let (mine, theirs) = (get(ours, c), get(peer, c));
+        let r = ratio(mine, theirs);
+        let (goal, verdict) = match c.goal {
+            Some((at_most, limit)) => {
+                (format!("{} {limit}×", if at_most { "≤" } else { "≥" }), goal_verdict(r, at_most, limit))
+            }
+            None => ("—".to_owned(), "—"),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {goal} | {verdict} |",
+            c.figure,
+            fmt(mine, c.decimals),
+            fmt(theirs, c.decimals),
+            r.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}×")),
         );
     }
     out
@@ -455,6 +516,54 @@ mod tests {
             t.contains("| RSS MiB | 12.00 | n/a = node_exporter 22.00 + missing n/a | n/a | ≤ 0.3× | n/a |"),
             "{t}"
         );
+    }
+
+    #[test]
+    fn pair_table_compares_two_rows() {
+        let ours = row("opsmon-exporter", 0.25, 8.0, 2.0, 900.0);
+        let peer = row("blackbox_exporter", 1.0, 20.0, 4.0, 300.0);
+        let comparisons = [
+            Comparison {
+                figure: "CPU ms/probe",
+                get: |f| f.cpu_ms_per_scrape,
+                decimals: 3,
+                goal: Some((true, 0.5)),
+            },
+            Comparison { figure: "RSS MiB", get: |f| f.rss_mib, decimals: 1, goal: None },
+            Comparison { figure: "req/s", get: |f| f.req_per_sec, decimals: 1, goal: Some((false, 4.0)) },
+            Comparison { figure: "series", get: |f| f.series, decimals: 0, goal: Some((true, 1.0)) },
+        ];
+        let t = pair_table(&[peer, ours], "opsmon-exporter", "blackbox_exporter", &comparisons);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines[0], "| figure | opsmon-exporter | blackbox_exporter | ratio | goal | verdict |");
+        assert_eq!(lines[1], "|---|--:|--:|--:|--:|---|");
+        assert_eq!(lines[2], "| CPU ms/probe | 0.250 | 1.000 | 0.25× | ≤ 0.5× | ✅ PASS |");
+        assert_eq!(lines[3], "| RSS MiB | 8.0 | 20.0 | 0.40× | — | — |");
+        assert_eq!(lines[4], "| req/s | 900.0 | 300.0 | 3.00× | ≥ 4× | ❌ MISS |");
+        assert_eq!(lines[5], "| series | n/a | n/a | n/a | ≤ 1× | n/a |");
+        assert_eq!(lines.len(), 6);
+    }
+
+    #[test]
+    fn goal_verdicts_both_ways() {
+        assert_eq!(goal_verdict(Some(0.5), true, 0.5), "✅ PASS");
+        assert_eq!(goal_verdict(Some(0.51), true, 0.5), "❌ MISS");
+        assert_eq!(goal_verdict(Some(3.0), false, 3.0), "✅ PASS");
+        assert_eq!(goal_verdict(Some(2.9), false, 3.0), "❌ MISS");
+        assert_eq!(goal_verdict(None, false, 3.0), "n/a");
+    }
+
+    #[test]
+    fn median_keeps_static_target_figures() {
+        let run = |v: f64| Figures {
+            static_cpu_ms_per_probe: Some(v),
+            static_requests_per_probe: Some(1.0),
+            ..Figures::default()
+        };
+        let m = Figures::median(&[run(0.3), run(0.1), run(0.2)]);
+        assert_eq!(m.static_cpu_ms_per_probe, Some(0.2));
+        assert_eq!(m.static_requests_per_probe, Some(1.0));
+        assert_eq!(m.static_cores, None);
     }
 
     #[test]

@@ -1,0 +1,265 @@
+//! The validated model: everything renderers may rely on, already checked,
+//! resolved and laid out. Renderers read only this, never the raw spec.
+
+use crate::synth::Scenario;
+use crate::template::Template;
+use opsmon_catalog::Unit;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// The whole validated definition.
+#[derive(Debug, Clone)]
+pub struct Model {
+    /// Path of the threshold file as given (for "generated from" headers).
+    pub source: String,
+    /// Base URL of runbook pages.
+    pub runbook_base: String,
+    /// Base URL of Grafana.
+    pub grafana_base: String,
+    /// Alertmanager settings.
+    pub alertmanager: Alertmanager,
+    /// PrometheusRule metadata.
+    pub kubernetes: Kubernetes,
+    /// Severity tiers in declared order.
+    pub severities: Vec<Severity>,
+    /// Recording rules, in first-use order.
+    pub records: Vec<Record>,
+    /// Alerts in file order.
+    pub alerts: Vec<Alert>,
+    /// Dashboards with laid-out panels.
+    pub boards: Vec<Board>,
+}
+
+/// Alertmanager settings beyond the tiers.
+#[derive(Debug, Clone)]
+pub struct Alertmanager {
+    /// Grouping labels.
+    pub group_by: Vec<String>,
+    /// Fallback receiver.
+    pub default_receiver: String,
+    /// `global.resolve_timeout`.
+    pub resolve_timeout: String,
+}
+
+/// PrometheusRule metadata.
+#[derive(Debug, Clone)]
+pub struct Kubernetes {
+    /// metadata.name.
+    pub name: String,
+    /// metadata.namespace.
+    pub namespace: String,
+    /// metadata.labels, sorted.
+    pub labels: Vec<(String, String)>,
+}
+
+/// A severity tier.
+#[derive(Debug, Clone)]
+pub struct Severity {
+    /// Name (the `severity` label).
+    pub name: String,
+    /// Response time in words.
+    pub respond: String,
+    /// Escalation step.
+    pub escalate_after: Option<String>,
+    /// Receiver.
+    pub receiver: String,
+    /// Alertmanager `group_wait`.
+    pub group_wait: String,
+    /// Alertmanager `group_interval`.
+    pub group_interval: String,
+    /// Alertmanager `repeat_interval`.
+    pub repeat_interval: String,
+    /// Tiers silenced by this one for the same thing.
+    pub inhibits: Vec<String>,
+    /// Grafana colour.
+    pub color: String,
+}
+
+/// A recording rule.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// `level:metric:operations`.
+    pub name: String,
+    /// Expression.
+    pub expr: String,
+    /// Component of the first alert using it (its rule group).
+    pub component: String,
+}
+
+/// Which way a threshold is crossed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Fires above.
+    Above,
+    /// Fires below.
+    Below,
+}
+
+impl Direction {
+    /// PromQL operator.
+    pub fn op(self) -> &'static str {
+        match self {
+            Direction::Above => ">",
+            Direction::Below => "<",
+        }
+    }
+    /// The word.
+    pub fn word(self) -> &'static str {
+        match self {
+            Direction::Above => "above",
+            Direction::Below => "below",
+        }
+    }
+}
+
+/// An alert's threshold on its plotted signal.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Threshold {
+    /// Value in the signal's unit.
+    pub value: f64,
+    /// Direction.
+    pub direction: Direction,
+    /// Unit of the signal.
+    pub unit: Unit,
+}
+
+/// A runbook step.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// What to do.
+    pub title: String,
+    /// Commands.
+    pub commands: Option<String>,
+}
+
+/// An alert's runbook content.
+#[derive(Debug, Clone, Default)]
+pub struct Runbook {
+    /// Alert-specific first steps.
+    pub first: Vec<Step>,
+    /// Shared procedure title.
+    pub procedure: Option<String>,
+    /// Guide section it comes from.
+    pub source: Option<String>,
+    /// Symptoms.
+    pub symptoms: Option<String>,
+    /// Diagnosis steps.
+    pub diagnosis: Vec<Step>,
+    /// Resolution steps.
+    pub resolution: Vec<Step>,
+}
+
+/// A validated alert.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    /// CamelCase name.
+    pub name: String,
+    /// Kind word.
+    pub kind: String,
+    /// Severity tier name.
+    pub severity: String,
+    /// Component label.
+    pub component: String,
+    /// `for`.
+    pub for_: Duration,
+    /// The alerting expression (normalised PromQL).
+    pub expr: String,
+    /// The value plotted on dashboards (a record name or an expression).
+    pub signal: String,
+    /// Threshold on `signal`.
+    pub threshold: Threshold,
+    /// Volume guard as text, for runbooks.
+    pub guard: Option<(String, f64)>,
+    /// Static labels (severity, component, extra), sorted.
+    pub labels: BTreeMap<String, String>,
+    /// Labels the expression's series carry, when known.
+    pub series_labels: Option<Vec<String>>,
+    /// Summary template.
+    pub summary: Template,
+    /// Summary source text.
+    pub summary_text: String,
+    /// Description template.
+    pub description: Template,
+    /// Description source text.
+    pub description_text: String,
+    /// Runbook content.
+    pub runbook: Runbook,
+    /// Link to its runbook page.
+    pub runbook_url: String,
+    /// Link to its dashboard panel.
+    pub dashboard_url: String,
+    /// Dashboard title and panel title.
+    pub dashboard_place: (String, String),
+    /// The promtool test scenario.
+    pub scenario: Scenario,
+}
+
+/// A dashboard.
+#[derive(Debug, Clone)]
+pub struct Board {
+    /// Identifier in the threshold file.
+    pub id: String,
+    /// Grafana uid.
+    pub uid: String,
+    /// Title.
+    pub title: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Rows in order.
+    pub rows: Vec<Row>,
+}
+
+/// A dashboard row.
+#[derive(Debug, Clone)]
+pub struct Row {
+    /// Panel id of the row itself.
+    pub id: u32,
+    /// Title.
+    pub title: String,
+    /// Y of the row header.
+    pub y: u32,
+    /// Panels.
+    pub panels: Vec<Panel>,
+}
+
+/// A laid-out panel.
+#[derive(Debug, Clone)]
+pub struct Panel {
+    /// Panel id, unique in its dashboard.
+    pub id: u32,
+    /// Title.
+    pub title: String,
+    /// Grafana panel type.
+    pub kind: String,
+    /// Grafana unit.
+    pub unit: String,
+    /// Description.
+    pub description: String,
+    /// Queries.
+    pub queries: Vec<Query>,
+    /// Threshold steps in the panel's unit, ascending; `base` colours below the first.
+    pub steps: Vec<(f64, String)>,
+    /// Colour below the first step.
+    pub base: String,
+    /// Alerts whose thresholds are shown.
+    pub alerts: Vec<String>,
+    /// Grid position.
+    pub x: u32,
+    /// Grid position.
+    pub y: u32,
+    /// Grid size.
+    pub w: u32,
+    /// Grid size.
+    pub h: u32,
+    /// Value range (min, max) when fixed.
+    pub range: Option<(f64, f64)>,
+}
+
+/// A panel query.
+#[derive(Debug, Clone)]
+pub struct Query {
+    /// PromQL.
+    pub expr: String,
+    /// Legend template.
+    pub legend: String,
+}

@@ -1,0 +1,156 @@
+//! Alertmanager routing: one route per severity tier with the tier's
+//! timings and receiver, inhibit rules (a tier silences the tiers it names
+//! for the same component) on labels every involved alert really carries,
+//! empty receivers for the user to fill, and an `amtool config routes test`
+//! script with one case per tier plus the fallback.
+
+use crate::model::{Alert, Model};
+use crate::render::yamlw::{Y, map, s, write};
+use std::collections::BTreeSet;
+
+/// Labels an alert surely carries (series labels when known, plus static ones).
+fn carried(alert: &Alert) -> BTreeSet<String> {
+    let mut labels: BTreeSet<String> = alert.labels.keys().cloned().collect();
+    if let Some(series) = &alert.series_labels {
+        labels.extend(series.iter().cloned());
+    }
+    labels.remove("severity");
+    labels
+}
+
+/// (source tier, target tier, component, equal labels) of each inhibit rule.
+pub fn inhibitions(model: &Model) -> Vec<(String, String, String, Vec<String>)> {
+    let mut out = Vec::new();
+    let mut components: Vec<&str> = Vec::new();
+    for a in &model.alerts {
+        if !components.contains(&a.component.as_str()) {
+            components.push(&a.component);
+        }
+    }
+    for tier in &model.severities {
+        for target in &tier.inhibits {
+            for component in &components {
+                let involved: Vec<&Alert> = model
+                    .alerts
+                    .iter()
+                    .filter(|a| {
+                        a.component == *component && (a.severity == tier.name || a.severity == *target)
+                    })
+                    .collect();
+                let has = |sev: &str| involved.iter().any(|a| a.severity == sev);
+                if !has(&tier.name) || !has(target) {
+                    continue;
+                }
+                let mut equal = carried(involved[0]);
+                for a in &involved[1..] {
+                    equal = equal.intersection(&carried(a)).cloned().collect();
+                }
+                out.push((
+                    tier.name.clone(),
+                    target.clone(),
+                    (*component).to_owned(),
+                    equal.into_iter().collect(),
+                ));
+            }
+        }
+    }
+    out
+}
+
+fn receivers(model: &Model) -> Vec<String> {
+    let mut out = vec![model.alertmanager.default_receiver.clone()];
+    for tier in &model.severities {
+        if !out.contains(&tier.receiver) {
+            out.push(tier.receiver.clone());
+        }
+    }
+    out
+}
+
+/// `deploy/alertmanager/alertmanager.yml`.
+pub fn render(model: &Model) -> String {
+    let am = &model.alertmanager;
+    let routes = model
+        .severities
+        .iter()
+        .map(|t| {
+            map([
+                ("matchers", Y::Seq(vec![s(format!("severity=\"{}\"", t.name))])),
+                ("receiver", s(&t.receiver)),
+                ("group_wait", s(&t.group_wait)),
+                ("group_interval", s(&t.group_interval)),
+                ("repeat_interval", s(&t.repeat_interval)),
+            ])
+        })
+        .collect();
+    let inhibit = inhibitions(model)
+        .into_iter()
+        .map(|(source, target, component, equal)| {
+            map([
+                (
+                    "source_matchers",
+                    Y::Seq(vec![
+                        s(format!("severity=\"{source}\"")),
+                        s(format!("component=\"{component}\"")),
+                    ]),
+                ),
+                (
+                    "target_matchers",
+                    Y::Seq(vec![
+                        s(format!("severity=\"{target}\"")),
+                        s(format!("component=\"{component}\"")),
+                    ]),
+                ),
+                ("equal", Y::Seq(equal.into_iter().map(s).collect())),
+            ])
+        })
+        .collect();
+    let doc = map([
+        ("global", map([("resolve_timeout", s(&am.resolve_timeout))])),
+        (
+            "route",
+            map([
+                ("receiver", s(&am.default_receiver)),
+                ("group_by", Y::Seq(am.group_by.iter().map(s).collect())),
+                ("group_wait", s("30s")),
+                ("group_interval", s("5m")),
+                ("repeat_interval", s("4h")),
+                ("routes", Y::Seq(routes)),
+            ]),
+        ),
+        ("inhibit_rules", Y::Seq(inhibit)),
+        ("receivers", Y::Seq(receivers(model).into_iter().map(|r| map([("name", s(r))])).collect())),
+    ]);
+    let mut tiers = String::new();
+    for t in &model.severities {
+        let escalate = t.escalate_after.as_ref().map(|e| format!(", escalate after {e}")).unwrap_or_default();
+        tiers.push_str(&format!(
+            "#   {}: respond {}{escalate} → receiver {}\n",
+            t.name, t.respond, t.receiver
+        ));
+    }
+    format!(
+        "# {}\n# Check: amtool check-config alertmanager.yml; routes: sh routes-test.sh\n#\n# Severity tiers:\n{tiers}#\n# The receivers are empty (Alertmanager drops what they get): add your\n# pagerduty_configs, webhook_configs, email_configs… to each of them, in a\n# copy of this file or by editing the tiers' receivers in the threshold file.\n{}",
+        super::header(&model.source),
+        write(&doc)
+    )
+}
+
+/// `deploy/alertmanager/routes-test.sh`.
+pub fn routes_test(model: &Model) -> String {
+    let mut out = format!(
+        "#!/bin/sh\n# {}\n# Checks that each severity reaches its receiver: sh routes-test.sh\n# (amtool comes with Debian's prometheus-alertmanager).\nset -eu\ncd \"$(dirname \"$0\")\"\ncheck() {{\n  expected=$1\n  shift\n  if ! amtool config routes test --config.file=alertmanager.yml --verify.receivers=\"$expected\" \"$@\" >/dev/null 2>&1; then\n    echo \"FAIL: $* is not routed to $expected\" >&2\n    exit 1\n  fi\n  echo \"ok: $* -> $expected\"\n}}\n",
+        super::header(&model.source)
+    );
+    for tier in &model.severities {
+        let Some(alert) = model.alerts.iter().find(|a| a.severity == tier.name) else { continue };
+        let mut labels = vec![format!("alertname={}", alert.name)];
+        labels.extend(alert.labels.iter().map(|(k, v)| format!("{k}={v}")));
+        out.push_str(&format!("check {} {}\n", tier.receiver, labels.join(" ")));
+    }
+    out.push_str(&format!(
+        "check {} alertname=Unrouted severity=none\n",
+        model.alertmanager.default_receiver
+    ));
+    out
+}

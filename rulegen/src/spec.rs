@@ -1,0 +1,739 @@
+//! The versioned on-disk threshold definition (`deploy/thresholds.yaml`,
+//! `version: rulegen/v1`), decoded 1:1 from the YAML tree with a position on
+//! every field. Only shape and scalar types are checked here; meaning
+//! (metrics, units, PromQL) is `validate`'s job.
+
+use crate::yaml::{self, Fields, Node, Pos, Problems, Value};
+
+/// The only version this rulegen reads.
+pub const VERSION: &str = "rulegen/v1";
+
+/// A decoded value with where it came from.
+#[derive(Debug, Clone)]
+pub struct At<T> {
+    /// The value.
+    pub value: T,
+    /// Its position.
+    pub pos: Pos,
+    /// Its field path.
+    pub path: String,
+    /// The YAML node (for pointing inside expressions).
+    pub node: Node,
+}
+
+fn at<T>(value: T, node: &Node, path: &str) -> At<T> {
+    At { value, pos: node.pos, path: path.to_owned(), node: node.clone() }
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default)]
+pub struct Spec {
+    /// Where runbooks and dashboards are published.
+    pub links: Links,
+    /// Alertmanager settings beyond the tiers.
+    pub alertmanager: AlertmanagerSpec,
+    /// PrometheusRule metadata.
+    pub kubernetes: KubernetesSpec,
+    /// Severity tiers, in order.
+    pub severities: Vec<SeveritySpec>,
+    /// Shared runbook procedures.
+    pub procedures: Vec<ProcedureSpec>,
+    /// Dashboards, rows and extra panels.
+    pub dashboards: Vec<BoardSpec>,
+    /// The alerts.
+    pub alerts: Vec<AlertSpec>,
+}
+
+/// `links`.
+#[derive(Debug, Clone, Default)]
+pub struct Links {
+    /// Base URL of the runbook pages (`<base>/<Alert>.md`).
+    pub runbooks: Option<At<String>>,
+    /// Base URL of Grafana (`<base>/d/<uid>/...`).
+    pub grafana: Option<At<String>>,
+}
+
+/// `alertmanager`.
+#[derive(Debug, Clone, Default)]
+pub struct AlertmanagerSpec {
+    /// Labels alerts are grouped by.
+    pub group_by: Vec<String>,
+    /// Receiver for anything no severity route matches.
+    pub default_receiver: Option<At<String>>,
+    /// `global.resolve_timeout`.
+    pub resolve_timeout: Option<At<String>>,
+}
+
+/// `kubernetes`.
+#[derive(Debug, Clone, Default)]
+pub struct KubernetesSpec {
+    /// metadata.name.
+    pub name: Option<At<String>>,
+    /// metadata.namespace.
+    pub namespace: Option<At<String>>,
+    /// metadata.labels (for the Prometheus ruleSelector).
+    pub labels: Vec<(At<String>, At<String>)>,
+}
+
+/// One severity tier.
+#[derive(Debug, Clone)]
+pub struct SeveritySpec {
+    /// `critical`, `warning`, `info`.
+    pub name: At<String>,
+    /// Human response time (`now`, `1h`).
+    pub respond: At<String>,
+    /// Escalation step, when any.
+    pub escalate_after: Option<At<String>>,
+    /// Alertmanager receiver.
+    pub receiver: At<String>,
+    /// Alertmanager timings.
+    pub group_wait: At<String>,
+    /// Alertmanager timings.
+    pub group_interval: At<String>,
+    /// Alertmanager timings.
+    pub repeat_interval: At<String>,
+    /// Tiers this one silences for the same thing.
+    pub inhibits: Vec<At<String>>,
+    /// Grafana colour of its threshold steps.
+    pub color: At<String>,
+}
+
+/// A runbook step.
+#[derive(Debug, Clone)]
+pub struct StepSpec {
+    /// What to do.
+    pub title: String,
+    /// Shell commands, one per line.
+    pub commands: Option<String>,
+}
+
+/// A shared procedure from the guide.
+#[derive(Debug, Clone)]
+pub struct ProcedureSpec {
+    /// Identifier alerts refer to.
+    pub id: At<String>,
+    /// Title.
+    pub title: String,
+    /// Where in the guide it comes from.
+    pub source: Option<String>,
+    /// Symptoms.
+    pub symptoms: Option<String>,
+    /// Diagnosis steps.
+    pub diagnosis: Vec<StepSpec>,
+    /// Resolution steps.
+    pub resolution: Vec<StepSpec>,
+}
+
+/// A dashboard.
+#[derive(Debug, Clone)]
+pub struct BoardSpec {
+    /// Identifier alerts refer to.
+    pub id: At<String>,
+    /// Grafana uid.
+    pub uid: At<String>,
+    /// Title.
+    pub title: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Rows.
+    pub rows: Vec<RowSpec>,
+}
+
+/// A dashboard row.
+#[derive(Debug, Clone)]
+pub struct RowSpec {
+    /// Identifier alerts refer to.
+    pub id: At<String>,
+    /// Title.
+    pub title: String,
+    /// Panels declared here (alert panels are added after them).
+    pub panels: Vec<PanelSpec>,
+}
+
+/// A declared panel.
+#[derive(Debug, Clone)]
+pub struct PanelSpec {
+    /// Title (alerts attach by title).
+    pub title: At<String>,
+    /// timeseries, stat, gauge, bargauge.
+    pub kind: At<String>,
+    /// Grafana unit.
+    pub unit: Option<At<String>>,
+    /// Grid width (of 24).
+    pub width: Option<At<f64>>,
+    /// Description.
+    pub description: Option<String>,
+    /// Queries.
+    pub queries: Vec<QuerySpec>,
+}
+
+/// A panel query: an expression or an alert's signal.
+#[derive(Debug, Clone)]
+pub struct QuerySpec {
+    /// PromQL.
+    pub expr: Option<At<String>>,
+    /// Plot this alert's signal, scaled to the panel's unit.
+    pub alert: Option<At<String>>,
+    /// Legend template.
+    pub legend: Option<String>,
+}
+
+/// `threshold: {above|below: N, unit: U}`.
+#[derive(Debug, Clone)]
+pub struct ThresholdSpec {
+    /// `above` or `below`.
+    pub direction: At<String>,
+    /// The number.
+    pub value: At<f64>,
+    /// ratio, seconds, bytes, none.
+    pub unit: Option<At<String>>,
+}
+
+/// `volume_guard`.
+#[derive(Debug, Clone)]
+pub struct GuardSpec {
+    /// PromQL (default: the ratio's denominator).
+    pub signal: Option<At<String>>,
+    /// Minimum value for the alert to be meaningful.
+    pub min: At<f64>,
+}
+
+/// `baseline: {offset, below|above}`.
+#[derive(Debug, Clone)]
+pub struct BaselineSpec {
+    /// How far back the baseline is.
+    pub offset: At<String>,
+    /// `above` or `below`.
+    pub direction: At<String>,
+    /// Factor of the baseline.
+    pub factor: At<f64>,
+}
+
+/// `dashboard: {board, row, panel, unit}`.
+#[derive(Debug, Clone)]
+pub struct PlacementSpec {
+    /// Dashboard id.
+    pub board: At<String>,
+    /// Row id.
+    pub row: At<String>,
+    /// Panel title (a declared panel or a new one).
+    pub panel: At<String>,
+    /// Grafana unit of a new panel.
+    pub unit: Option<At<String>>,
+}
+
+/// `runbook`.
+#[derive(Debug, Clone, Default)]
+pub struct RunbookSpec {
+    /// Shared procedure id.
+    pub procedure: Option<At<String>>,
+    /// Alert-specific first steps.
+    pub steps: Vec<StepSpec>,
+}
+
+/// One alert, as written.
+#[derive(Debug, Clone)]
+pub struct AlertSpec {
+    /// Field path (`alerts[3]`).
+    pub path: String,
+    /// Position of the entry.
+    pub pos: Pos,
+    /// CamelCase name.
+    pub name: At<String>,
+    /// Severity tier.
+    pub severity: At<String>,
+    /// `component` label.
+    pub component: At<String>,
+    /// Kind.
+    pub kind: At<String>,
+    /// `for`.
+    pub for_: Option<At<String>>,
+    /// threshold / change / up / predict: the signal; raw: unused.
+    pub signal: Option<At<String>>,
+    /// ratio.
+    pub numerator: Option<At<String>>,
+    /// ratio.
+    pub denominator: Option<At<String>>,
+    /// quantile: the histogram selector.
+    pub histogram: Option<At<String>>,
+    /// quantile.
+    pub quantile: Option<At<f64>>,
+    /// quantile / predict: range window.
+    pub window: Option<At<String>>,
+    /// quantile: labels kept.
+    pub by: Option<At<Vec<String>>>,
+    /// predict.
+    pub horizon: Option<At<String>>,
+    /// staleness: the timestamp selector.
+    pub timestamp: Option<At<String>>,
+    /// staleness.
+    pub max_age: Option<At<String>>,
+    /// up.
+    pub absent: Option<At<bool>>,
+    /// raw.
+    pub expr: Option<At<String>>,
+    /// raw: unit of the compared value.
+    pub unit: Option<At<String>>,
+    /// threshold, ratio, quantile, predict.
+    pub threshold: Option<ThresholdSpec>,
+    /// Optional volume guard.
+    pub volume_guard: Option<GuardSpec>,
+    /// change.
+    pub baseline: Option<BaselineSpec>,
+    /// Recording rule name for the signal.
+    pub record: Option<At<String>>,
+    /// Extra static labels.
+    pub labels: Vec<(At<String>, At<String>)>,
+    /// Summary template.
+    pub summary: At<String>,
+    /// Description template.
+    pub description: At<String>,
+    /// Runbook.
+    pub runbook: RunbookSpec,
+    /// Dashboard placement.
+    pub dashboard: Option<PlacementSpec>,
+}
+
+/// Every key an alert may have (the kind decides which apply).
+pub const ALERT_KEYS: &[&str] = &[
+    "name",
+    "severity",
+    "component",
+    "kind",
+    "for",
+    "signal",
+    "numerator",
+    "denominator",
+    "histogram",
+    "quantile",
+    "window",
+    "by",
+    "horizon",
+    "timestamp",
+    "max_age",
+    "absent",
+    "expr",
+    "unit",
+    "threshold",
+    "volume_guard",
+    "baseline",
+    "record",
+    "labels",
+    "summary",
+    "description",
+    "runbook",
+    "dashboard",
+];
+
+/// Decodes the tree; problems go to `p`.
+pub fn decode(p: &mut Problems, root: &Node) -> Spec {
+    let mut spec = Spec::default();
+    let keys = [
+        "version",
+        "links",
+        "alertmanager",
+        "kubernetes",
+        "severities",
+        "procedures",
+        "dashboards",
+        "alerts",
+    ];
+    let Some(f) = Fields::open(p, root, "", &keys) else { return spec };
+    if let Some(node) = f.req(p, "version")
+        && let Some(v) = yaml::string(p, node, "version")
+        && v != VERSION
+    {
+        p.at(node.pos, "version", format!("unsupported version {v:?}; expected {VERSION:?}"));
+    }
+    if let Some(node) = f.get("links")
+        && let Some(l) = Fields::open(p, node, "links", &["runbooks", "grafana"])
+    {
+        spec.links.runbooks = opt_string(p, &l, "runbooks");
+        spec.links.grafana = opt_string(p, &l, "grafana");
+    }
+    if let Some(node) = f.get("alertmanager")
+        && let Some(a) =
+            Fields::open(p, node, "alertmanager", &["group_by", "default_receiver", "resolve_timeout"])
+    {
+        if let Some(n) = a.get("group_by") {
+            spec.alertmanager.group_by = yaml::strings(p, n, &a.path_of("group_by"));
+        }
+        spec.alertmanager.default_receiver = opt_string(p, &a, "default_receiver");
+        spec.alertmanager.resolve_timeout = opt_string(p, &a, "resolve_timeout");
+    }
+    if let Some(node) = f.get("kubernetes")
+        && let Some(k) = Fields::open(p, node, "kubernetes", &["name", "namespace", "labels"])
+    {
+        spec.kubernetes.name = opt_string(p, &k, "name");
+        spec.kubernetes.namespace = opt_string(p, &k, "namespace");
+        if let Some(n) = k.get("labels") {
+            spec.kubernetes.labels = string_map(p, n, &k.path_of("labels"));
+        }
+    }
+    if let Some(node) = f.req(p, "severities") {
+        spec.severities = yaml::list(p, node, "severities", severity);
+    }
+    if let Some(node) = f.get("procedures") {
+        spec.procedures = yaml::list(p, node, "procedures", procedure);
+    }
+    if let Some(node) = f.get("dashboards") {
+        spec.dashboards = yaml::list(p, node, "dashboards", board);
+    }
+    if let Some(node) = f.req(p, "alerts") {
+        spec.alerts = yaml::list(p, node, "alerts", alert);
+    }
+    spec
+}
+
+fn opt_string(p: &mut Problems, f: &Fields<'_>, key: &str) -> Option<At<String>> {
+    let node = f.get(key)?;
+    let path = f.path_of(key);
+    yaml::string(p, node, &path).map(|v| at(v, node, &path))
+}
+
+fn req_string(p: &mut Problems, f: &Fields<'_>, key: &str) -> Option<At<String>> {
+    let node = f.req(p, key)?;
+    let path = f.path_of(key);
+    yaml::string(p, node, &path).map(|v| at(v, node, &path))
+}
+
+fn opt_number(p: &mut Problems, f: &Fields<'_>, key: &str) -> Option<At<f64>> {
+    let node = f.get(key)?;
+    let path = f.path_of(key);
+    yaml::number(p, node, &path).map(|v| at(v, node, &path))
+}
+
+/// A scalar that may be written as a number or a string (durations such as
+/// `0` or `5m`); kept as text.
+fn opt_text(p: &mut Problems, f: &Fields<'_>, key: &str) -> Option<At<String>> {
+    let node = f.get(key)?;
+    let path = f.path_of(key);
+    match &node.value {
+        Value::Str(s) => Some(at(s.clone(), node, &path)),
+        Value::Int(i) => Some(at(i.to_string(), node, &path)),
+        other => {
+            p.at(node.pos, &path, format!("expected a duration such as 5m, found {}", other.kind()));
+            None
+        }
+    }
+}
+
+fn string_map(p: &mut Problems, node: &Node, path: &str) -> Vec<(At<String>, At<String>)> {
+    let Value::Map(entries) = &node.value else {
+        p.at(node.pos, path, format!("expected a mapping, found {}", node.value.kind()));
+        return Vec::new();
+    };
+    entries
+        .iter()
+        .filter_map(|(key, value)| {
+            let vpath = yaml::join(path, &key.name);
+            let text = match &value.value {
+                Value::Str(s) => Some(s.clone()),
+                Value::Int(i) => Some(i.to_string()),
+                Value::Bool(b) => Some(b.to_string()),
+                other => {
+                    p.at(value.pos, &vpath, format!("expected a string, found {}", other.kind()));
+                    None
+                }
+            }?;
+            let key_node =
+                Node { value: Value::Str(key.name.clone()), pos: key.pos, span_len: key.name.len() };
+            Some((at(key.name.clone(), &key_node, &vpath), at(text, value, &vpath)))
+        })
+        .collect()
+}
+
+fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
+    let keys = [
+        "name",
+        "respond",
+        "escalate_after",
+        "receiver",
+        "group_wait",
+        "group_interval",
+        "repeat_interval",
+        "inhibits",
+        "color",
+    ];
+    let f = Fields::open(p, node, path, &keys)?;
+    let name = req_string(p, &f, "name");
+    let respond = opt_text(p, &f, "respond").or_else(|| {
+        f.req(p, "respond");
+        None
+    });
+    let escalate_after = opt_text(p, &f, "escalate_after");
+    let receiver = req_string(p, &f, "receiver");
+    let mut timing = |key: &str| {
+        let found = opt_text(p, &f, key);
+        if found.is_none() && f.get(key).is_none() {
+            p.at(f.pos, path, format!("missing field `{key}`"));
+        }
+        found
+    };
+    let group_wait = timing("group_wait");
+    let group_interval = timing("group_interval");
+    let repeat_interval = timing("repeat_interval");
+    let inhibits = f
+        .get("inhibits")
+        .map(|n| {
+            let ipath = f.path_of("inhibits");
+            yaml::list(p, n, &ipath, |p, n, path| yaml::string(p, n, path).map(|v| at(v, n, path)))
+        })
+        .unwrap_or_default();
+    let color = req_string(p, &f, "color");
+    Some(SeveritySpec {
+        name: name?,
+        respond: respond?,
+        escalate_after,
+        receiver: receiver?,
+        group_wait: group_wait?,
+        group_interval: group_interval?,
+        repeat_interval: repeat_interval?,
+        inhibits,
+        color: color?,
+    })
+}
+
+fn step(p: &mut Problems, node: &Node, path: &str) -> Option<StepSpec> {
+    let f = Fields::open(p, node, path, &["title", "commands"])?;
+    let title = req_string(p, &f, "title")?.value;
+    let commands = opt_string(p, &f, "commands").map(|c| c.value);
+    Some(StepSpec { title, commands })
+}
+
+fn steps(p: &mut Problems, f: &Fields<'_>, key: &str) -> Vec<StepSpec> {
+    f.get(key).map(|n| yaml::list(p, n, &f.path_of(key), step)).unwrap_or_default()
+}
+
+fn procedure(p: &mut Problems, node: &Node, path: &str) -> Option<ProcedureSpec> {
+    let f = Fields::open(p, node, path, &["id", "title", "source", "symptoms", "diagnosis", "resolution"])?;
+    let id = req_string(p, &f, "id");
+    let title = req_string(p, &f, "title");
+    let source = opt_string(p, &f, "source").map(|s| s.value);
+    let symptoms = opt_string(p, &f, "symptoms").map(|s| s.value);
+    let diagnosis = steps(p, &f, "diagnosis");
+    let resolution = steps(p, &f, "resolution");
+    Some(ProcedureSpec { id: id?, title: title?.value, source, symptoms, diagnosis, resolution })
+}
+
+fn board(p: &mut Problems, node: &Node, path: &str) -> Option<BoardSpec> {
+    let f = Fields::open(p, node, path, &["id", "uid", "title", "tags", "rows"])?;
+    let id = req_string(p, &f, "id");
+    let uid = req_string(p, &f, "uid");
+    let title = req_string(p, &f, "title");
+    let tags = f.get("tags").map(|n| yaml::strings(p, n, &f.path_of("tags"))).unwrap_or_default();
+    let rows = f.req(p, "rows").map(|n| yaml::list(p, n, &f.path_of("rows"), row)).unwrap_or_default();
+    Some(BoardSpec { id: id?, uid: uid?, title: title?.value, tags, rows })
+}
+
+fn row(p: &mut Problems, node: &Node, path: &str) -> Option<RowSpec> {
+    let f = Fields::open(p, node, path, &["id", "title", "panels"])?;
+    let id = req_string(p, &f, "id");
+    let title = req_string(p, &f, "title");
+    let panels = f.get("panels").map(|n| yaml::list(p, n, &f.path_of("panels"), panel)).unwrap_or_default();
+    Some(RowSpec { id: id?, title: title?.value, panels })
+}
+
+fn panel(p: &mut Problems, node: &Node, path: &str) -> Option<PanelSpec> {
+    let f = Fields::open(p, node, path, &["title", "type", "unit", "width", "description", "queries"])?;
+    let title = req_string(p, &f, "title");
+    let kind = req_string(p, &f, "type");
+    let unit = opt_string(p, &f, "unit");
+    let width = opt_number(p, &f, "width");
+    let description = opt_string(p, &f, "description").map(|d| d.value);
+    let queries =
+        f.req(p, "queries").map(|n| yaml::list(p, n, &f.path_of("queries"), query)).unwrap_or_default();
+    Some(PanelSpec { title: title?, kind: kind?, unit, width, description, queries })
+}
+
+fn query(p: &mut Problems, node: &Node, path: &str) -> Option<QuerySpec> {
+    let f = Fields::open(p, node, path, &["expr", "alert", "legend"])?;
+    let expr = opt_string(p, &f, "expr");
+    let alert = opt_string(p, &f, "alert");
+    let legend = opt_string(p, &f, "legend").map(|l| l.value);
+    if expr.is_some() == alert.is_some() && f.get("expr").is_some() == f.get("alert").is_some() {
+        p.at(f.pos, path, "set exactly one of `expr` (PromQL) or `alert` (an alert's signal)");
+        return None;
+    }
+    Some(QuerySpec { expr, alert, legend })
+}
+
+fn threshold(p: &mut Problems, node: &Node, path: &str) -> Option<ThresholdSpec> {
+    let f = Fields::open(p, node, path, &["above", "below", "unit"])?;
+    let unit = opt_string(p, &f, "unit");
+    directional(p, &f, path).map(|(direction, value)| ThresholdSpec { direction, value, unit })
+}
+
+/// Exactly one of `above: N` / `below: N`.
+fn directional(p: &mut Problems, f: &Fields<'_>, path: &str) -> Option<(At<String>, At<f64>)> {
+    match (f.get("above"), f.get("below")) {
+        (Some(_), Some(_)) | (None, None) => {
+            p.at(f.pos, path, "set exactly one of `above: N` or `below: N`");
+            None
+        }
+        (Some(node), None) | (None, Some(node)) => {
+            let key = if f.get("above").is_some() { "above" } else { "below" };
+            let vpath = f.path_of(key);
+            let value = yaml::number(p, node, &vpath)?;
+            let key_node = Node { value: Value::Str(key.into()), pos: node.pos, span_len: 0 };
+            Some((at(key.to_owned(), &key_node, &vpath), at(value, node, &vpath)))
+        }
+    }
+}
+
+fn guard(p: &mut Problems, node: &Node, path: &str) -> Option<GuardSpec> {
+    let f = Fields::open(p, node, path, &["signal", "min"])?;
+    let signal = opt_string(p, &f, "signal");
+    let min_node = f.req(p, "min")?;
+    let min_path = f.path_of("min");
+    let min = yaml::number(p, min_node, &min_path)?;
+    Some(GuardSpec { signal, min: at(min, min_node, &min_path) })
+}
+
+fn baseline(p: &mut Problems, node: &Node, path: &str) -> Option<BaselineSpec> {
+    let f = Fields::open(p, node, path, &["offset", "above", "below"])?;
+    let offset = opt_text(p, &f, "offset").or_else(|| {
+        f.req(p, "offset");
+        None
+    });
+    let (direction, factor) = directional(p, &f, path)?;
+    Some(BaselineSpec { offset: offset?, direction, factor })
+}
+
+fn placement(p: &mut Problems, node: &Node, path: &str) -> Option<PlacementSpec> {
+    let f = Fields::open(p, node, path, &["board", "row", "panel", "unit"])?;
+    let board = req_string(p, &f, "board");
+    let row = req_string(p, &f, "row");
+    let panel = req_string(p, &f, "panel");
+    let unit = opt_string(p, &f, "unit");
+    Some(PlacementSpec { board: board?, row: row?, panel: panel?, unit })
+}
+
+fn runbook(p: &mut Problems, node: &Node, path: &str) -> Option<RunbookSpec> {
+    let f = Fields::open(p, node, path, &["procedure", "steps"])?;
+    let procedure = opt_string(p, &f, "procedure");
+    let steps = steps(p, &f, "steps");
+    if procedure.is_none() && steps.is_empty() && f.get("procedure").is_none() {
+        p.at(f.pos, path, "give a shared `procedure` or alert-specific `steps` (or both)");
+    }
+    Some(RunbookSpec { procedure, steps })
+}
+
+fn alert(p: &mut Problems, node: &Node, path: &str) -> Option<AlertSpec> {
+    let f = Fields::open(p, node, path, ALERT_KEYS)?;
+    let name = req_string(p, &f, "name");
+    let severity = req_string(p, &f, "severity");
+    let component = req_string(p, &f, "component");
+    let kind = req_string(p, &f, "kind");
+    if let Some(kind) = &kind {
+        check_kind_keys(p, &f, kind);
+    }
+    let for_ = opt_text(p, &f, "for");
+    let summary = req_string(p, &f, "summary");
+    let description = req_string(p, &f, "description");
+    let runbook = f.req(p, "runbook").and_then(|n| runbook(p, n, &f.path_of("runbook")));
+    let dashboard = f.req(p, "dashboard").and_then(|n| placement(p, n, &f.path_of("dashboard")));
+    let by = f.get("by").map(|n| {
+        let bpath = f.path_of("by");
+        at(yaml::strings(p, n, &bpath), n, &bpath)
+    });
+    let absent = f.get("absent").and_then(|n| {
+        let apath = f.path_of("absent");
+        yaml::boolean(p, n, &apath).map(|b| at(b, n, &apath))
+    });
+    let spec = AlertSpec {
+        path: path.to_owned(),
+        pos: node.pos,
+        name: name?,
+        severity: severity?,
+        component: component?,
+        kind: kind?,
+        for_,
+        signal: opt_string(p, &f, "signal"),
+        numerator: opt_string(p, &f, "numerator"),
+        denominator: opt_string(p, &f, "denominator"),
+        histogram: opt_string(p, &f, "histogram"),
+        quantile: opt_number(p, &f, "quantile"),
+        window: opt_text(p, &f, "window"),
+        by,
+        horizon: opt_text(p, &f, "horizon"),
+        timestamp: opt_string(p, &f, "timestamp"),
+        max_age: opt_text(p, &f, "max_age"),
+        absent,
+        expr: opt_string(p, &f, "expr"),
+        unit: opt_string(p, &f, "unit"),
+        threshold: f.get("threshold").and_then(|n| threshold(p, n, &f.path_of("threshold"))),
+        volume_guard: f.get("volume_guard").and_then(|n| guard(p, n, &f.path_of("volume_guard"))),
+        baseline: f.get("baseline").and_then(|n| baseline(p, n, &f.path_of("baseline"))),
+        record: opt_string(p, &f, "record"),
+        labels: f.get("labels").map(|n| string_map(p, n, &f.path_of("labels"))).unwrap_or_default(),
+        summary: summary?,
+        description: description?,
+        runbook: runbook.unwrap_or_default(),
+        dashboard,
+    };
+    Some(spec)
+}
+
+/// Keys that apply to each kind (besides the common ones).
+pub fn kind_keys(kind: &str) -> Option<&'static [&'static str]> {
+    Some(match kind {
+        "threshold" => &["signal", "threshold", "volume_guard", "record"],
+        "ratio" => &["numerator", "denominator", "threshold", "volume_guard", "record"],
+        "change" => &["signal", "baseline", "volume_guard", "record"],
+        "quantile" => &["histogram", "quantile", "window", "by", "threshold", "volume_guard", "record"],
+        "up" => &["signal", "absent"],
+        "predict" => &["signal", "window", "horizon", "threshold"],
+        "staleness" => &["timestamp", "max_age"],
+        "raw" => &["expr", "unit"],
+        _ => return None,
+    })
+}
+
+/// The kinds, for messages.
+pub const KINDS: &[&str] = &["threshold", "ratio", "change", "quantile", "up", "predict", "staleness", "raw"];
+
+/// Keys every kind accepts.
+pub const COMMON_KEYS: &[&str] = &[
+    "name",
+    "severity",
+    "component",
+    "kind",
+    "for",
+    "labels",
+    "summary",
+    "description",
+    "runbook",
+    "dashboard",
+];
+
+fn check_kind_keys(p: &mut Problems, f: &Fields<'_>, kind: &At<String>) {
+    let Some(allowed) = kind_keys(&kind.value) else {
+        p.at(
+            kind.pos,
+            &kind.path,
+            format!(
+                "unknown kind `{}`, expected one of {}{}",
+                kind.value,
+                KINDS.join(", "),
+                yaml::hint(&kind.value, KINDS.iter().copied())
+            ),
+        );
+        return;
+    };
+    for (key, _) in f.entries() {
+        let key_name = key.name.as_str();
+        if ALERT_KEYS.contains(&key_name) && !COMMON_KEYS.contains(&key_name) && !allowed.contains(&key_name)
+        {
+            p.at(
+                key.pos,
+                &f.path_of(key_name),
+                format!(
+                    "field `{key_name}` does not apply to kind `{}` (it takes {})",
+                    kind.value,
+                    allowed.join(", ")
+                ),
+            );
+        }
+    }
+}
