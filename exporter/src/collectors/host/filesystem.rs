@@ -24,11 +24,25 @@ struct Space {
     avail: f64,
 }
 
+/// How a mount's space is read; a plain function so tests can stand in a hung mount.
+type StatFn = fn(&str) -> std::io::Result<Space>;
+
+fn statvfs(mount_point: &str) -> std::io::Result<Space> {
+    let stat = rustix::fs::statvfs(mount_point)?;
+    let block = stat.f_frsize as f64;
+    Ok(Space {
+        size: stat.f_blocks as f64 * block,
+        free: stat.f_bfree as f64 * block,
+        avail: stat.f_bavail as f64 * block,
+    })
+}
+
 /// Reads mounts and statfs results.
 #[derive(Debug)]
 pub struct Filesystems {
     config: FilesystemConfig,
     stuck: Arc<Mutex<HashSet<String>>>,
+    stat: StatFn,
 }
 
 fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
@@ -38,7 +52,7 @@ fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<Strin
 impl Filesystems {
     /// A reader with the given selection.
     pub fn new(config: FilesystemConfig) -> Self {
-        Self { config, stuck: Arc::default() }
+        Self { config, stuck: Arc::default(), stat: statvfs }
     }
 
     /// Mounts that pass the exclusion patterns, first occurrence of each
@@ -62,15 +76,21 @@ impl Filesystems {
                 .map_err(|e| CollectError::io("/proc/self/mounts", e))?,
         };
         let mounts = self.select(parse_mounts(&mounts_text));
+        self.collect_mounts(&mounts, out, deadline).await;
+        Ok(())
+    }
 
+    /// Adds the filesystem families of `mounts` to `out`. Every mount is asked
+    /// at once, each under its own timeout, so a hung one delays no other.
+    async fn collect_mounts(&self, mounts: &[Mount], out: &mut MetricSet, deadline: Instant) {
         let timeout = self.config.statfs_timeout.0;
-        let mut pending = Vec::with_capacity(mounts.len());
-        for mount in &mounts {
-            pending.push(self.statfs(mount.mount_point.clone(), timeout, deadline));
-        }
+        let pending: Vec<_> = mounts
+            .iter()
+            .map(|mount| tokio::spawn(self.statfs(mount.mount_point.clone(), timeout, deadline)))
+            .collect();
         let mut results = Vec::with_capacity(mounts.len());
         for call in pending {
-            results.push(call.await);
+            results.push(call.await.unwrap_or(None));
         }
 
         let labels = |m: &Mount| -> Vec<LabelValue> {
@@ -98,7 +118,6 @@ impl Filesystems {
         for (mount, result) in mounts.iter().zip(&results) {
             family.number(labels(mount), if result.is_some() { 0.0 } else { 1.0 });
         }
-        Ok(())
     }
 
     /// statfs of one mount point, or `None` when it failed, timed out or is
@@ -110,6 +129,7 @@ impl Filesystems {
         deadline: Instant,
     ) -> impl Future<Output = Option<Space>> + use<> {
         let stuck = Arc::clone(&self.stuck);
+        let stat = self.stat;
         async move {
             if lock(&stuck).contains(&mount_point) {
                 tracing::debug!(mount_point, "statfs still hanging from an earlier scrape; skipped");
@@ -120,7 +140,7 @@ impl Filesystems {
             let done = Arc::new(AtomicBool::new(false));
             let (path, set, finished) = (mount_point.clone(), Arc::clone(&stuck), Arc::clone(&done));
             let call = tokio::task::spawn_blocking(move || {
-                let result = rustix::fs::statvfs(path.as_str());
+                let result = stat(path.as_str());
                 let mut stuck = lock(&set);
                 finished.store(true, Ordering::Relaxed);
                 stuck.remove(&path);
@@ -128,14 +148,7 @@ impl Filesystems {
             });
             let limit = (Instant::now() + timeout).min(deadline);
             match tokio::time::timeout_at(limit, call).await {
-                Ok(Ok(Ok(stat))) => {
-                    let block = stat.f_frsize as f64;
-                    Some(Space {
-                        size: stat.f_blocks as f64 * block,
-                        free: stat.f_bfree as f64 * block,
-                        avail: stat.f_bavail as f64 * block,
-                    })
-                }
+                Ok(Ok(Ok(space))) => Some(space),
                 Ok(Ok(Err(errno))) => {
                     tracing::debug!(mount_point, error = %errno, "statfs failed");
                     None
@@ -167,6 +180,52 @@ mod tests {
         );
         let kept: Vec<String> = fs.select(mounts).into_iter().map(|m| m.mount_point).collect();
         assert_eq!(kept, vec!["/", "/run"]);
+    }
+
+    fn stand_in(mount_point: &str) -> std::io::Result<Space> {
+        if mount_point == "/hung" {
+            // A dead NFS server: the call returns only much later.
+            std::thread::sleep(Duration::from_millis(800));
+        }
+        Ok(Space { size: 100.0, free: 40.0, avail: 30.0 })
+    }
+
+    fn value(text: &str, family: &str, mount_point: &str) -> Option<String> {
+        text.lines()
+            .find(|l| l.starts_with(family) && l.contains(&format!("mountpoint=\"{mount_point}\"")))
+            .and_then(|l| l.rsplit(' ').next())
+            .map(str::to_owned)
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_hung_mount_delays_no_other_and_is_skipped_until_it_answers() {
+        let mut config = FilesystemConfig::default();
+        config.statfs_timeout = crate::config::ConfigDuration(Duration::from_millis(100));
+        let fs = Filesystems { stat: stand_in, ..Filesystems::new(config) };
+        let mounts =
+            parse_mounts("/dev/a /a ext4 rw 0 0\nserver:/x /hung nfs rw 0 0\n/dev/b /b ext4 ro 0 0\n");
+
+        let started = std::time::Instant::now();
+        let mut out = MetricSet::new();
+        fs.collect_mounts(&mounts, &mut out, Instant::now() + Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_millis(400), "{:?}", started.elapsed());
+        let text = out.encode_text();
+        assert_eq!(value(&text, "node_filesystem_size_bytes", "/a").as_deref(), Some("100"), "{text}");
+        assert_eq!(value(&text, "node_filesystem_size_bytes", "/b").as_deref(), Some("100"), "{text}");
+        assert_eq!(value(&text, "node_filesystem_readonly", "/b").as_deref(), Some("1"), "{text}");
+        assert_eq!(value(&text, "node_filesystem_size_bytes", "/hung"), None, "{text}");
+        assert_eq!(value(&text, "node_filesystem_device_error", "/hung").as_deref(), Some("1"), "{text}");
+
+        // Still hanging: skipped at once instead of stacking another blocked call.
+        let started = std::time::Instant::now();
+        let mut out = MetricSet::new();
+        fs.collect_mounts(&mounts, &mut out, Instant::now() + Duration::from_secs(5)).await;
+        assert!(started.elapsed() < Duration::from_millis(50), "{:?}", started.elapsed());
+        assert_eq!(value(&out.encode_text(), "node_filesystem_device_error", "/hung").as_deref(), Some("1"));
+
+        // Once the stuck call returns, the mount is asked again.
+        tokio::time::sleep(Duration::from_millis(900)).await;
+        assert!(lock(&fs.stuck).is_empty(), "the returning call clears the mark");
     }
 
     #[tokio::test]
