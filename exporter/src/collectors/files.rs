@@ -186,7 +186,8 @@ mod tests {
 
     #[test]
     fn newest_file_total_size_and_count() {
-        let dir = tempfile_dir("summary");
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
         for (name, size, mtime) in
             [("a.dump", 100, 1_700_000_000), ("b.dump", 300, 1_700_000_500), ("c.log", 7, 1_800_000_000)]
         {
@@ -200,7 +201,6 @@ mod tests {
             summary,
             GlobSummary { count: 2, total_bytes: 400, newest_mtime: 1_700_000_500.0, newest_bytes: 300 }
         );
-        std::fs::remove_dir_all(dir).expect("cleanup");
     }
 
     #[test]
@@ -226,12 +226,5 @@ mod tests {
         .expect_err("bad pattern")
         .to_string();
         assert!(error.contains("invalid glob \"/b/[*.dump\""), "{error}");
-    }
-
-    fn tempfile_dir(name: &str) -> std::path::PathBuf {
-        let dir = std::env::temp_dir().join(format!("opsmon-files-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("mkdir");
-        dir
     }
 }

@@ -173,11 +173,6 @@ impl PostgresTarget {
         })
     }
 
-    /// The configured name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// The target's pool: at most two lazily opened connections whose sessions
     /// carry the configured statement and lock timeouts. Other collectors that
     /// query this database (business SQL) share it.

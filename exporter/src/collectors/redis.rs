@@ -289,11 +289,6 @@ impl RedisTarget {
         })
     }
 
-    /// The configured name.
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     async fn scrape(&self, deadline: Instant) -> Collected {
         let mut out = MetricSet::new();
         let reply = match self.exchange(deadline).await {

@@ -322,7 +322,6 @@ impl Tailer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
 
     #[derive(Default)]
     struct Lines {
@@ -341,30 +340,7 @@ mod tests {
         }
     }
 
-    struct TempDir(PathBuf);
-
-    impl TempDir {
-        fn new(name: &str) -> TempDir {
-            let dir = std::env::temp_dir().join(format!("opsmon-tail-{name}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&dir);
-            std::fs::create_dir_all(&dir).expect("temp dir");
-            TempDir(dir)
-        }
-        fn join(&self, name: &str) -> PathBuf {
-            self.0.join(name)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn append(path: &Path, text: &str) {
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open");
-        file.write_all(text.as_bytes()).expect("write");
-    }
+    use crate::collectors::accesslog::tests::append;
 
     fn poll(tailer: &mut Tailer, sink: &mut Lines) {
         assert!(tailer.poll(usize::MAX, sink).expect("poll"), "caught up");
@@ -372,12 +348,12 @@ mod tests {
 
     #[test]
     fn starts_at_end_or_beginning_and_waits_for_missing_files() {
-        let dir = TempDir::new("start");
-        let log = dir.join("access.log");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("access.log");
         append(&log, "old 1\nold 2\n");
         let mut at_end = Tailer::new(&log, StartAt::End);
         let mut from_start = Tailer::new(&log, StartAt::Beginning);
-        let missing = dir.join("later.log");
+        let missing = dir.path().join("later.log");
         let mut later = Tailer::new(&missing, StartAt::End);
         assert!(!later.is_open());
         append(&log, "new 1\n");
@@ -393,8 +369,8 @@ mod tests {
 
     #[test]
     fn partial_lines_wait_for_their_newline() {
-        let dir = TempDir::new("partial");
-        let log = dir.join("access.log");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("access.log");
         let mut tailer = Tailer::new(&log, StartAt::End);
         let mut sink = Lines::default();
         append(&log, "one\ntw");
@@ -407,22 +383,22 @@ mod tests {
 
     #[test]
     fn rename_rotation_drains_the_old_file_then_reads_the_new_one() {
-        let dir = TempDir::new("rename");
-        let log = dir.join("access.log");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("access.log");
         append(&log, "");
         let mut tailer = Tailer::new(&log, StartAt::End);
         let mut sink = Lines::default();
         append(&log, "a1\na2\n");
         poll(&mut tailer, &mut sink);
         append(&log, "a3\n");
-        std::fs::rename(&log, dir.join("access.log.1")).expect("mv");
+        std::fs::rename(&log, dir.path().join("access.log.1")).expect("mv");
         // nginx still writes to the renamed file until it reopens.
-        append(&dir.join("access.log.1"), "a4\n");
+        append(&dir.path().join("access.log.1"), "a4\n");
         poll(&mut tailer, &mut sink);
-        append(&dir.join("access.log.1"), "a5\n");
+        append(&dir.path().join("access.log.1"), "a5\n");
         append(&log, "b1\nb2\n");
         poll(&mut tailer, &mut sink);
-        append(&dir.join("access.log.1"), "a6 late\n");
+        append(&dir.path().join("access.log.1"), "a6 late\n");
         append(&log, "b3\n");
         poll(&mut tailer, &mut sink);
         assert_eq!(sink.lines, ["a1", "a2", "a3", "a4", "a5", "b1", "b2", "a6 late", "b3"]);
@@ -431,14 +407,14 @@ mod tests {
 
     #[test]
     fn copytruncate_is_noticed_by_size_and_by_content() {
-        let dir = TempDir::new("truncate");
-        let log = dir.join("access.log");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("access.log");
         append(&log, "");
         let mut tailer = Tailer::new(&log, StartAt::End);
         let mut sink = Lines::default();
         append(&log, "first line that is long\nsecond line that is long\n");
         poll(&mut tailer, &mut sink);
-        std::fs::copy(&log, dir.join("access.log.1")).expect("cp");
+        std::fs::copy(&log, dir.path().join("access.log.1")).expect("cp");
         std::fs::OpenOptions::new().write(true).open(&log).expect("open").set_len(0).expect("truncate");
         append(&log, "short\n");
         poll(&mut tailer, &mut sink);
@@ -454,8 +430,8 @@ mod tests {
 
     #[test]
     fn overlong_lines_are_cut_and_limits_resume() {
-        let dir = TempDir::new("long");
-        let log = dir.join("access.log");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let log = dir.path().join("access.log");
         append(&log, "");
         let mut tailer = Tailer::new(&log, StartAt::End);
         let mut sink = Lines::default();
@@ -475,9 +451,9 @@ mod tests {
 
     #[test]
     fn unreadable_files_are_errors() {
-        let dir = TempDir::new("perm");
+        let dir = tempfile::tempdir().expect("temp dir");
         // A directory cannot be read as a file; this works for root too.
-        let path = dir.join("a-directory");
+        let path = dir.path().join("a-directory");
         std::fs::create_dir(&path).expect("mkdir");
         let mut tailer = Tailer::new(&path, StartAt::End);
         assert!(tailer.poll(usize::MAX, &mut Lines::default()).is_err());

@@ -2,7 +2,7 @@
 //! and whole-collector runs over real files written by the test.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use super::*;
@@ -114,29 +114,8 @@ fn errors_name_file_line_column_and_fix() {
     }
 }
 
-/// A directory under the system temp dir, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("opsmon-accesslog-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("temp dir");
-        TempDir(dir)
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-fn append(path: &Path, text: &str) {
+/// Appends `text` to `path`, creating it.
+pub(super) fn append(path: &Path, text: &str) {
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open");
     file.write_all(text.as_bytes()).expect("write");
 }
@@ -168,9 +147,9 @@ async fn scrape(collector: &AccesslogCollector) -> MetricSet {
 
 #[tokio::test]
 async fn fixture_lines_are_counted_exactly() {
-    let dir = TempDir::new("fixture");
-    let access = dir.join("access.log");
-    let app = dir.join("app.log");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let access = dir.path().join("access.log");
+    let app = dir.path().join("app.log");
     append(&access, "existing line before start-up is not counted\n");
     let collector = AccesslogCollector::new(&config(&format!(
         "collectors:\n  accesslog:\n    files:\n      - path: {}\n    routes:\n      - name: api\n        prefix: /api/\n      - name: video\n        prefix: /videos/\n    buckets: [0.01, 0.1, 1, 2]\n    patterns:\n      - file: {}\n        name: error\n        regex: '\\bERROR\\b'\n      - file: {}\n        name: fatal\n        regex: 'FATAL'\n",
@@ -223,8 +202,8 @@ async fn fixture_lines_are_counted_exactly() {
 
 #[tokio::test]
 async fn rotation_by_rename_and_copytruncate_keeps_exact_totals() {
-    let dir = TempDir::new("rotate");
-    let access = dir.join("access.log");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let access = dir.path().join("access.log");
     let collector = AccesslogCollector::new(&config(&format!(
         "collectors:\n  accesslog:\n    files:\n      - path: {}\n",
         access.display()
@@ -248,8 +227,8 @@ async fn rotation_by_rename_and_copytruncate_keeps_exact_totals() {
 
     // Rename: the rest of the old file, then all of the new one.
     write(&access, 100..150);
-    std::fs::rename(&access, dir.join("access.log.1")).expect("mv");
-    write(&dir.join("access.log.1"), 150..160);
+    std::fs::rename(&access, dir.path().join("access.log.1")).expect("mv");
+    write(&dir.path().join("access.log.1"), 150..160);
     write(&access, 160..200);
     let set = scrape(&collector).await;
     assert_eq!(count(&set), 200.0);
@@ -259,7 +238,7 @@ async fn rotation_by_rename_and_copytruncate_keeps_exact_totals() {
     );
 
     // copytruncate: copy, truncate in place, write more.
-    std::fs::copy(&access, dir.join("access.log.2")).expect("cp");
+    std::fs::copy(&access, dir.path().join("access.log.2")).expect("cp");
     std::fs::OpenOptions::new().write(true).open(&access).expect("open").set_len(0).expect("truncate");
     write(&access, 200..210);
     let set = scrape(&collector).await;
@@ -276,8 +255,8 @@ async fn rotation_by_rename_and_copytruncate_keeps_exact_totals() {
 
 #[tokio::test]
 async fn the_background_task_follows_without_scrapes() {
-    let dir = TempDir::new("background");
-    let access = dir.join("access.log");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let access = dir.path().join("access.log");
     append(&access, "");
     let collector = AccesslogCollector::new(&config(&format!(
         "collectors:\n  accesslog:\n    poll_interval: 20ms\n    files:\n      - path: {}\n",
@@ -298,10 +277,10 @@ async fn the_background_task_follows_without_scrapes() {
 
 #[tokio::test]
 async fn unreadable_files_fail_the_collector_but_keep_the_rest() {
-    let dir = TempDir::new("unreadable");
-    let not_a_file = dir.join("a-directory");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let not_a_file = dir.path().join("a-directory");
     std::fs::create_dir(&not_a_file).expect("mkdir");
-    let access = dir.join("access.log");
+    let access = dir.path().join("access.log");
     let collector = AccesslogCollector::new(&config(&format!(
         "collectors:\n  accesslog:\n    files:\n      - path: {}\n      - path: {}\n",
         not_a_file.display(),
@@ -317,8 +296,8 @@ async fn unreadable_files_fail_the_collector_but_keep_the_rest() {
 
 #[tokio::test]
 async fn formats_without_request_time_export_no_histogram() {
-    let dir = TempDir::new("combined");
-    let access = dir.join("access.log");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let access = dir.path().join("access.log");
     let collector = AccesslogCollector::new(&config(&format!(
         "collectors:\n  accesslog:\n    files:\n      - path: {}\n        format: combined\n",
         access.display()
@@ -336,8 +315,8 @@ async fn formats_without_request_time_export_no_histogram() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_concurrent_writer_with_torn_writes_is_counted_exactly() {
-    let dir = TempDir::new("concurrent");
-    let access = dir.join("access.log");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let access = dir.path().join("access.log");
     let collector = AccesslogCollector::new(&config(&format!(
         "collectors:\n  accesslog:\n    poll_interval: 10ms\n    files:\n      - path: {}\n",
         access.display()
@@ -345,7 +324,7 @@ async fn a_concurrent_writer_with_torn_writes_is_counted_exactly() {
     .expect("collector");
     let writer = {
         let access = access.clone();
-        let rotated = dir.join("access.log.1");
+        let rotated = dir.path().join("access.log.1");
         std::thread::spawn(move || {
             let mut text = String::new();
             for i in 0..20_000 {

@@ -146,21 +146,23 @@ impl Tracked {
 mod tests {
     use super::*;
 
-    fn scratch(name: &str) -> PathBuf {
-        let dir = std::env::temp_dir().join(format!("opsmon-dirs-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
+    /// A tree with two files and a hard link: `a/one`, `a/b/two`, `a/two-again`.
+    fn scratch() -> tempfile::TempDir {
+        let temp = tempfile::tempdir().expect("temp dir");
+        let dir = temp.path();
         std::fs::create_dir_all(dir.join("a/b")).expect("mkdir");
         std::fs::write(dir.join("a/one"), vec![1u8; 10_000]).expect("write");
         std::fs::write(dir.join("a/b/two"), vec![2u8; 20_000]).expect("write");
         std::fs::hard_link(dir.join("a/b/two"), dir.join("a/two-again")).expect("link");
-        dir
+        temp
     }
 
     #[test]
     fn sizes_like_du_and_counts_hard_links_once() {
-        let dir = scratch("du");
+        let temp = scratch();
+        let dir = temp.path();
         let far = std::time::Instant::now() + Duration::from_secs(10);
-        let result = walk(&dir, 1000, far).expect("walks");
+        let result = walk(dir, 1000, far).expect("walks");
         assert!(result.complete);
         assert_eq!(result.entries, 5, "a, b, one, two, two-again");
         let expected: u64 = ["", "a", "a/b", "a/one", "a/b/two"]
@@ -168,19 +170,18 @@ mod tests {
             .map(|p| std::fs::symlink_metadata(dir.join(p)).expect("stat").blocks() * 512)
             .sum();
         assert_eq!(result.bytes, expected);
-        std::fs::remove_dir_all(dir).expect("cleanup");
     }
 
     #[test]
     fn entry_budget_marks_the_walk_incomplete() {
-        let dir = scratch("budget");
+        let temp = scratch();
+        let dir = temp.path();
         let far = std::time::Instant::now() + Duration::from_secs(10);
-        let result = walk(&dir, 2, far).expect("walks");
+        let result = walk(dir, 2, far).expect("walks");
         assert!(!result.complete);
         assert_eq!(result.entries, 2);
         let past = std::time::Instant::now();
-        assert!(!walk(&dir, 1000, past).expect("walks").complete, "time budget");
-        std::fs::remove_dir_all(dir).expect("cleanup");
+        assert!(!walk(dir, 1000, past).expect("walks").complete, "time budget");
     }
 
     #[test]
