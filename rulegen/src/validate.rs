@@ -155,6 +155,24 @@ struct Built {
     rendered: Option<String>,
 }
 
+impl Built {
+    /// An alert on `signal` alone: no volume guard, no recording rule, test
+    /// levels on either side of the threshold.
+    fn unguarded(expr: Expr, signal: Expr, threshold: Threshold) -> Built {
+        let (safe, past) = levels(threshold, 100.0);
+        Built {
+            expr,
+            signal: signal.to_string(),
+            driven: signal,
+            threshold,
+            guard: None,
+            record: None,
+            levels: (None, safe, past),
+            rendered: None,
+        }
+    }
+}
+
 fn build(p: &mut Problems, file: &str, spec: &Spec, known: &Known) -> Model {
     // Severity tiers.
     let mut severities = Vec::new();
@@ -967,17 +985,7 @@ fn build_kind(p: &mut Problems, a: &AlertSpec, known: &Known) -> Option<Built> {
             let threshold = threshold_of(p, a, promql::unit_of(&sig, known), None)?;
             let text = format!("{sig} {} {}", threshold.direction.op(), yaml::fmt_num(threshold.value));
             let expr = reparse(p, a, &text, known)?;
-            let (safe, past) = levels(threshold, 100.0);
-            Some(Built {
-                expr,
-                driven: sig.clone(),
-                signal: sig.to_string(),
-                threshold,
-                guard: None,
-                record: None,
-                levels: (None, safe, past),
-                rendered: None,
-            })
+            Some(Built::unguarded(expr, sig, threshold))
         }
         "staleness" => {
             let ts = required(p, a, &a.timestamp, "timestamp");
@@ -1001,17 +1009,7 @@ fn build_kind(p: &mut Problems, a: &AlertSpec, known: &Known) -> Option<Built> {
                 Threshold { value: max_age.as_secs_f64(), direction: Direction::Above, unit: Unit::Seconds };
             let text = format!("{sig} > {}", yaml::fmt_num(threshold.value));
             let expr = reparse(p, a, &text, known)?;
-            let (safe, past) = levels(threshold, 100.0);
-            Some(Built {
-                expr,
-                driven: sig.clone(),
-                signal: sig.to_string(),
-                threshold,
-                guard: None,
-                record: None,
-                levels: (None, safe, past),
-                rendered: None,
-            })
+            Some(Built::unguarded(expr, sig, threshold))
         }
         "raw" => {
             let e = required(p, a, &a.expr, "expr")?;
@@ -1055,17 +1053,7 @@ fn build_kind(p: &mut Problems, a: &AlertSpec, known: &Known) -> Option<Built> {
                 }
             };
             let threshold = Threshold { value, direction, unit };
-            let (safe, past) = levels(threshold, 100.0);
-            Some(Built {
-                expr: expr.clone(),
-                driven: lhs.clone(),
-                signal: lhs.to_string(),
-                threshold,
-                guard: None,
-                record: None,
-                levels: (None, safe, past),
-                rendered: None,
-            })
+            Some(Built::unguarded(expr.clone(), lhs, threshold))
         }
         _ => None,
     }

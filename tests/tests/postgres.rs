@@ -51,6 +51,35 @@ fn start_exporter(config: &str, pg: &PgServer, extra_args: &[&str]) -> Process {
     Process::exporter_with_env(&args, &[("OPSMON_TEST_PG_PASSWORD", &pg.password)])
 }
 
+/// A psql session in smartalk_db running `sql` in the background, returned
+/// once `ready` (a count, run in `ready_database`) is at least 1; killed on drop.
+fn background_session(pg: &PgServer, sql: &str, ready_database: &str, ready: &str) -> KillOnDrop {
+    let child = Command::new("runuser")
+        .args(["-u", "postgres", "--", "psql", "-h", "127.0.0.1", "-p", &pg.port.to_string()])
+        .args(["-U", "postgres", "-d", "smartalk_db", "-c", sql])
+        .env("PGPASSWORD", &pg.password)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let session = KillOnDrop(child);
+    let started = Instant::now();
+    while psql_number(pg, ready_database, ready) < 1.0 {
+        assert!(started.elapsed() < Duration::from_secs(10), "background session not ready: {ready}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    session
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn psql_number(pg: &PgServer, database: &str, sql: &str) -> f64 {
     pg.psql(database, sql).parse().unwrap()
 }
@@ -62,31 +91,18 @@ fn values_match_what_psql_reports() {
     let exporter = start_exporter(&config_file(&dir, &pg, ""), &pg, &[]);
 
     // An active backend in smartalk_db for the activity figures.
-    let mut sleeper = Command::new("runuser")
-        .args(["-u", "postgres", "--", "psql", "-h", "127.0.0.1", "-p", &pg.port.to_string()])
-        .args(["-U", "postgres", "-d", "smartalk_db", "-c", "SELECT pg_sleep(30)"])
-        .env("PGPASSWORD", &pg.password)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while psql_number(
+    let sleeper = background_session(
         &pg,
+        "SELECT pg_sleep(30)",
         "postgres",
         "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)'",
-    ) < 1.0
-    {
-        assert!(started.elapsed() < Duration::from_secs(10), "pg_sleep backend did not show up");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    );
 
     let text = get(&exporter.url("/metrics")).unwrap().text();
     let families = parse_exposition(&text);
-    sleeper.kill().unwrap();
+    drop(sleeper);
     let problems = opsmon_e2e::promtool_problems(&text);
     assert!(problems.is_empty(), "promtool check metrics:\n{}", problems.join("\n"));
-    let _ = sleeper.wait();
     let server = format!("127.0.0.1:{}", pg.port);
 
     assert_eq!(families["pg_up"].value(&[]), Some(1.0));
@@ -164,28 +180,15 @@ fn a_blocked_query_fails_only_its_own_sub_collector() {
 
     // Hold an ACCESS EXCLUSIVE lock: sizing the table must wait for it and
     // give up after lock_timeout, while every other query goes through.
-    let mut holder = Command::new("runuser")
-        .args(["-u", "postgres", "--", "psql", "-h", "127.0.0.1", "-p", &pg.port.to_string()])
-        .args(["-U", "postgres", "-d", "smartalk_db"])
-        .args(["-c", "BEGIN; LOCK TABLE analytics_events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);"])
-        .env("PGPASSWORD", &pg.password)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while psql_number(
+    let holder = background_session(
         &pg,
+        "BEGIN; LOCK TABLE analytics_events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);",
         "smartalk_db",
-        "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted AND relation = (SELECT oid FROM pg_class WHERE relname = 'analytics_events')",
-    ) < 1.0
-    {
-        assert!(started.elapsed() < Duration::from_secs(10), "lock was not taken");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted \
+         AND relation = (SELECT oid FROM pg_class WHERE relname = 'analytics_events')",
+    );
     let families = scrape(&exporter, "/metrics");
-    holder.kill().unwrap();
-    let _ = holder.wait();
+    drop(holder);
 
     let success = &families["opsmon_pg_query_success"];
     assert_eq!(success.value(&[("query", "tables")]), Some(0.0), "{success:?}");
