@@ -27,13 +27,15 @@ const SPEC_ALERTS: &[(&str, &str, &[&str])] = &[
             "BackendProcessNotRunning",
             "BackendPortNotListening",
             "ExporterTargetDown",
+            "NginxNotRunning",
+            "CdnProbeFailing",
         ],
     ),
     ("database connection failure: pg_up == 0", "critical", &["PostgresDown"]),
     (
-        "API error rate > 5%: 5xx share (volume-guarded) and the guide's HighErrorRate",
+        "API error rate > 5%: the guide's HighErrorRate as a 5xx share of API requests (volume-guarded)",
         "critical",
-        &["ApiErrorRatioHigh", "HighErrorRate"],
+        &["HighErrorRate"],
     ),
     ("user activation rate down > 50% vs a week earlier", "critical", &["ActivationRateDropped"]),
     ("CPU > 80%", "warning", &["HostCpuHigh"]),
@@ -91,8 +93,8 @@ fn spec_thresholds_are_the_guides() {
         assert_eq!(a.threshold.value, value, "{name}");
         assert_eq!(a.threshold.direction, direction, "{name}");
     };
-    expect("ApiErrorRatioHigh", "ratio", 0.05, Direction::Above);
-    assert!(get("ApiErrorRatioHigh").guard.is_some(), "volume-guarded");
+    expect("HighErrorRate", "ratio", 0.05, Direction::Above);
+    assert!(get("HighErrorRate").guard.is_some(), "volume-guarded");
     assert_eq!(get("HighErrorRate").for_.as_secs(), 120);
     expect("ActivationRateDropped", "change", 0.5, Direction::Below);
     assert!(get("ActivationRateDropped").expr.contains("offset 1w"));
