@@ -15,15 +15,15 @@
 //! ```
 
 pub mod bench;
-pub mod eval;
+pub mod format;
 pub mod known;
 pub mod layout;
 pub mod model;
 pub mod output;
 pub mod promql;
+pub mod promtest;
 pub mod render;
 pub mod spec;
-pub mod synth;
 pub mod template;
 pub mod validate;
 pub mod yaml;

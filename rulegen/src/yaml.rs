@@ -346,7 +346,9 @@ pub fn number(p: &mut Problems, node: &Node, path: &str) -> Option<f64> {
         Value::Float(f) if f.is_finite() => Some(*f),
         Value::Str(s) if s.trim_end().ends_with('%') => {
             let hint = s.trim_end().trim_end_matches('%').trim().parse::<f64>().ok().map(|v| v / 100.0);
-            let fix = hint.map(|v| format!("; write {} with unit ratio", fmt_num(v))).unwrap_or_default();
+            let fix = hint
+                .map(|v| format!("; write {} with unit ratio", crate::format::fmt_num(v)))
+                .unwrap_or_default();
             p.at(node.pos, path, format!("expected a number, found the string {s:?}{fix}"));
             None
         }
@@ -389,17 +391,6 @@ pub fn list<'a, T>(
 /// A list of strings.
 pub fn strings(p: &mut Problems, node: &Node, path: &str) -> Vec<String> {
     list(p, node, path, string)
-}
-
-/// Shortest round-trip decimal form of a number (`0.05`, `1`, `1e-7`).
-pub fn fmt_num(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        let plain = format!("{v}");
-        let exp = format!("{v:e}");
-        if exp.len() < plain.len() { exp } else { plain }
-    }
 }
 
 /// Column of `needle` inside a single-line scalar at `node`, for pointing at
@@ -452,14 +443,6 @@ mod tests {
             Some("node_memory_MemAvailable_bytes")
         );
         assert_eq!(did_you_mean("xyz", ["enabled"]), None);
-    }
-
-    #[test]
-    fn numbers_print_shortest() {
-        assert_eq!(fmt_num(0.05), "0.05");
-        assert_eq!(fmt_num(86400.0), "86400");
-        assert_eq!(fmt_num(0.1 + 0.2), "0.30000000000000004");
-        assert_eq!(fmt_num(1e-7), "1e-7");
     }
 
     #[test]
