@@ -4,10 +4,10 @@
 //! Grafana's 24-column grid, so none overlap and x + w never exceeds 24.
 //! Takes plain plans, returns the boards and each alert's panel link.
 
+use crate::diagnostics::{Pos, Problems};
 use crate::format::fmt_num;
 use crate::model::{Board, Direction, Kind, Panel, Query, Row, Severity, Threshold};
 use crate::promql;
-use crate::yaml::{Pos, Problems};
 use opsmon_catalog::Unit;
 use std::collections::BTreeMap;
 

@@ -15,6 +15,7 @@
 //! ```
 
 pub mod bench;
+pub mod diagnostics;
 pub mod format;
 pub mod known;
 pub mod layout;

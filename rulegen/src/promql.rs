@@ -2,8 +2,8 @@
 //! checks, and the static facts renderers and the test synthesizer need
 //! (output labels, unit, range windows, offsets).
 
+use crate::diagnostics::hint;
 use crate::known::{Known, Part, TARGET_LABELS};
-use crate::yaml::hint;
 use opsmon_catalog::{MetricType, Unit};
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::ast::{LabelModifier, Offset, VectorMatchCardinality};

@@ -3,7 +3,8 @@
 //! every field. Only shape and scalar types are checked here; meaning
 //! (metrics, units, PromQL) is `validate`'s job.
 
-use crate::yaml::{self, Fields, Node, Pos, Problems, Value};
+use crate::diagnostics::{Pos, Problems, hint};
+use crate::yaml::{self, Fields, Node, Value};
 
 /// The only version this rulegen reads.
 pub const VERSION: &str = "rulegen/v1";
@@ -958,7 +959,7 @@ fn check_kind_keys(p: &mut Problems, f: &Fields<'_>, kind: &At<String>) -> Optio
                 "unknown kind `{}`, expected one of {}{}",
                 kind.value,
                 KINDS.join(", "),
-                yaml::hint(&kind.value, KINDS.iter().copied())
+                hint(&kind.value, KINDS.iter().copied())
             ),
         );
         return None;

@@ -6,6 +6,7 @@
 use super::expressions::duration;
 use super::kinds::{self, Built};
 use super::routing::identifier;
+use crate::diagnostics::{Problems, hint};
 use crate::known::{Known, Metric, Source};
 use crate::layout::{PanelLink, Plotted};
 use crate::model::{Alert, Kind, Record, Runbook, Scenario, Step};
@@ -13,7 +14,6 @@ use crate::promql;
 use crate::promtest::{self, Plan};
 use crate::spec::{self, AlertSpec, At, Spec};
 use crate::template::Template;
-use crate::yaml::{Problems, hint};
 use opsmon_catalog::MetricType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;

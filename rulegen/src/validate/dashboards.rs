@@ -2,6 +2,7 @@
 //! uids, every alert's placement, declared panels with their PromQL and the
 //! alert signals they plot.
 
+use crate::diagnostics::{Problems, hint};
 use crate::known::Known;
 use crate::layout::{
     BoardPlan, PANEL_TYPES, PANEL_UNITS, PanelPlan, Placement, Plotted, RowPlan, Spot, factor, signal_query,
@@ -9,7 +10,7 @@ use crate::layout::{
 use crate::model::Query;
 use crate::promql;
 use crate::spec::{At, PanelSpec, PlacementSpec, Spec};
-use crate::yaml::{self, Problems, hint};
+use crate::yaml;
 
 fn spot<T>(at: &At<T>) -> Spot {
     Spot { pos: at.pos, path: at.path.clone() }

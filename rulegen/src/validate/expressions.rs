@@ -1,10 +1,11 @@
 //! PromQL fields checked against the known metrics, with problems pointed
 //! inside the scalar; durations; the expressions rulegen writes itself.
 
+use crate::diagnostics::Problems;
 use crate::known::{Known, Source};
 use crate::promql::{self, Issue};
 use crate::spec::{AlertSpec, At};
-use crate::yaml::{self, Problems};
+use crate::yaml;
 use promql_parser::parser::Expr;
 use std::time::Duration;
 

@@ -18,10 +18,11 @@ mod kinds;
 mod routing;
 mod thresholds;
 
+use crate::diagnostics::{Diagnostic, Problems};
 use crate::known::Known;
 use crate::model::Model;
 use crate::spec::{self, Spec};
-use crate::yaml::{self, Diagnostic, Problems};
+use crate::yaml;
 use alerts::{Alerts, Checked};
 use std::collections::BTreeSet;
 

@@ -3,9 +3,9 @@
 //! their defaults, and the base URLs of runbooks and dashboards.
 
 use super::expressions::duration;
+use crate::diagnostics::{Pos, Problems, hint};
 use crate::model::{Alertmanager, Kubernetes, Severity};
 use crate::spec::Spec;
-use crate::yaml::{Pos, Problems, hint};
 use std::collections::BTreeSet;
 
 /// Where runbooks are published when `links.runbooks` is not set.

@@ -3,12 +3,12 @@
 //! and the operator precedence of the expressions built around them.
 
 use super::expressions::signal;
+use crate::diagnostics::{Problems, hint};
 use crate::format::fmt_num;
 use crate::known::{self, Known};
 use crate::model::{Direction, Threshold};
 use crate::promql;
 use crate::spec::{AlertSpec, At, GuardSpec, ThresholdSpec};
-use crate::yaml::{Problems, hint};
 use opsmon_catalog::Unit;
 use promql_parser::parser::Expr;
 

@@ -2,13 +2,13 @@
 //! with a factor (0.5 = dropped by half).
 
 use super::{Built, Comparison, KindBuild};
+use crate::diagnostics::Problems;
 use crate::known::Known;
 use crate::model::{Direction, Kind, Threshold};
 use crate::promql;
 use crate::spec::{AlertSpec, ChangeKind};
 use crate::validate::expressions::{duration, reparse, signal};
 use crate::validate::thresholds::{direction, guard_base, guard_of, operand, record_name};
-use crate::yaml::Problems;
 use opsmon_catalog::Unit;
 
 impl KindBuild for ChangeKind {

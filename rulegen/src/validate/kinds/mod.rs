@@ -15,12 +15,12 @@ mod up;
 
 use super::expressions::reparse;
 use super::thresholds::{comparable, guard_base, guarded};
+use crate::diagnostics::Problems;
 use crate::format::fmt_num;
 use crate::known::Known;
 use crate::model::{Kind, Threshold};
 use crate::promtest::levels;
 use crate::spec::{AlertKind, AlertSpec};
-use crate::yaml::Problems;
 use promql_parser::parser::Expr;
 
 /// What a kind builds.

@@ -3,6 +3,7 @@
 //! crosses zero).
 
 use super::{Built, KindBuild};
+use crate::diagnostics::Problems;
 use crate::format::{fmt_num, format_duration};
 use crate::known::Known;
 use crate::model::Kind;
@@ -10,7 +11,6 @@ use crate::promql;
 use crate::spec::{AlertSpec, PredictKind};
 use crate::validate::expressions::{duration, reparse, signal};
 use crate::validate::thresholds::threshold_of;
-use crate::yaml::Problems;
 use opsmon_catalog::MetricType;
 use promql_parser::parser::Expr;
 

@@ -2,6 +2,7 @@
 //! buckets, compared with a threshold in the histogram's unit.
 
 use super::{Built, Comparison, KindBuild};
+use crate::diagnostics::{Problems, hint};
 use crate::format::{fmt_num, format_duration};
 use crate::known::{self, Known};
 use crate::model::Kind;
@@ -9,7 +10,7 @@ use crate::promql;
 use crate::spec::{AlertSpec, At, QuantileKind};
 use crate::validate::expressions::{duration, expression};
 use crate::validate::thresholds::{guard_of, record_name, threshold_of};
-use crate::yaml::{self, Problems, hint};
+use crate::yaml;
 use opsmon_catalog::MetricType;
 use promql_parser::parser::Expr;
 

@@ -2,13 +2,13 @@
 //! the volume guard defaults to the denominator.
 
 use super::{Built, Comparison, KindBuild};
+use crate::diagnostics::Problems;
 use crate::known::Known;
 use crate::model::Kind;
 use crate::promql;
 use crate::spec::{AlertSpec, RatioKind};
 use crate::validate::expressions::{reparse, signal};
 use crate::validate::thresholds::{guard_of, operand, record_name, threshold_of};
-use crate::yaml::Problems;
 use opsmon_catalog::Unit;
 use promql_parser::parser::Expr;
 

@@ -2,13 +2,13 @@
 //! plots the value and tests the comparison.
 
 use super::{Built, KindBuild};
+use crate::diagnostics::Problems;
 use crate::known::{self, Known};
 use crate::model::{Direction, Kind, Threshold};
 use crate::promql;
 use crate::spec::{AlertSpec, RawKind};
 use crate::validate::expressions::expression;
 use crate::validate::thresholds::parse_unit;
-use crate::yaml::Problems;
 use promql_parser::parser::Expr;
 
 const NOT_A_COMPARISON: &str = "a raw expression must compare a value with a number at the top (`… > 0.05`), so rulegen can plot and test it";

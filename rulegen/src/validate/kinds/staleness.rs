@@ -1,6 +1,7 @@
 //! `kind: staleness`: `time() - timestamp` above a maximum age.
 
 use super::{Built, KindBuild};
+use crate::diagnostics::Problems;
 use crate::format::fmt_num;
 use crate::known::{self, Known};
 use crate::model::{Direction, Kind, Threshold};
@@ -8,7 +9,6 @@ use crate::promql;
 use crate::spec::{AlertSpec, StalenessKind};
 use crate::validate::expressions::{duration, reparse, signal};
 use crate::validate::thresholds::operand;
-use crate::yaml::Problems;
 use opsmon_catalog::Unit;
 
 impl KindBuild for StalenessKind {

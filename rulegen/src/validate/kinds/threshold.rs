@@ -1,13 +1,13 @@
 //! `kind: threshold`: a signal compared with a threshold in its own unit.
 
 use super::{Built, Comparison, KindBuild};
+use crate::diagnostics::Problems;
 use crate::known::Known;
 use crate::model::Kind;
 use crate::promql;
 use crate::spec::{AlertSpec, ThresholdKind};
 use crate::validate::expressions::signal;
 use crate::validate::thresholds::{guard_of, record_name, threshold_of};
-use crate::yaml::Problems;
 use opsmon_catalog::Unit;
 
 impl KindBuild for ThresholdKind {

@@ -2,13 +2,13 @@
 //! series vanished (`absent: true`).
 
 use super::{Built, KindBuild};
+use crate::diagnostics::Problems;
 use crate::known::Known;
 use crate::model::{Direction, Kind, Threshold};
 use crate::promql;
 use crate::spec::{AlertSpec, UpKind};
 use crate::validate::expressions::{reparse, signal};
 use crate::validate::thresholds::comparable;
-use crate::yaml::Problems;
 use opsmon_catalog::Unit;
 use promql_parser::parser::Expr;
 
