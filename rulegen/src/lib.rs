@@ -4,8 +4,9 @@
 //! and runbooks.
 //!
 //! Data flows one way: YAML → [`yaml`] tree → [`spec`] → [`validate`] (against
-//! [`known`] metrics) → [`model`] → [`render`] → files. Renderers read only
-//! the model.
+//! [`known`] metrics; [`promtest`] builds each alert's test scenario and
+//! [`layout`] places the dashboards) → [`model`] → [`render`] → files.
+//! Renderers read only the model.
 //!
 //! ```
 //! let known = opsmon_rulegen::known::Known::catalog();
