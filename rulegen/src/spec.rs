@@ -394,20 +394,6 @@ impl AlertKind {
             AlertKind::Up(_) | AlertKind::Predict(_) | AlertKind::Staleness(_) | AlertKind::Raw(_) => None,
         }
     }
-
-    /// The `kind` word.
-    pub fn name(&self) -> &'static str {
-        match self {
-            AlertKind::Threshold(_) => "threshold",
-            AlertKind::Ratio(_) => "ratio",
-            AlertKind::Change(_) => "change",
-            AlertKind::Quantile(_) => "quantile",
-            AlertKind::Up(_) => "up",
-            AlertKind::Predict(_) => "predict",
-            AlertKind::Staleness(_) => "staleness",
-            AlertKind::Raw(_) => "raw",
-        }
-    }
 }
 
 /// Every key an alert may have (the kind decides which apply).
@@ -768,7 +754,7 @@ fn alert(p: &mut Problems, node: &Node, path: &str) -> Option<AlertSpec> {
 /// without a field it needs (both reported).
 fn alert_kind(p: &mut Problems, f: &Fields<'_>, word: &At<String>) -> Option<AlertKind> {
     check_kind_keys(p, f, word)?;
-    let k = KindFields { f, kind: kind_name(&word.value)? };
+    let k = KindFields { f, kind: &word.value };
     // Every field is decoded before any `?`, so all of them are reported.
     Some(match k.kind {
         "threshold" => {
@@ -850,11 +836,12 @@ fn alert_kind(p: &mut Problems, f: &Fields<'_>, word: &At<String>) -> Option<Ale
             let max_age = k.needed_text(p, "max_age");
             AlertKind::Staleness(StalenessKind { timestamp: timestamp?, max_age: max_age? })
         }
-        _ => {
+        "raw" => {
             let expr = k.needed_string(p, "expr");
             let unit = opt_string(p, f, "unit");
             AlertKind::Raw(RawKind { expr: expr?, unit })
         }
+        _ => return None,
     })
 }
 
@@ -862,7 +849,7 @@ fn alert_kind(p: &mut Problems, f: &Fields<'_>, word: &At<String>) -> Option<Ale
 /// (or did not decode) is reported against the alert, naming the kind.
 struct KindFields<'f, 'a> {
     f: &'f Fields<'a>,
-    kind: &'static str,
+    kind: &'f str,
 }
 
 impl KindFields<'_, '_> {
@@ -928,13 +915,6 @@ pub fn kind_keys(kind: &str) -> Option<&'static [&'static str]> {
     KIND_KEYS.iter().find(|(name, _)| *name == kind).map(|(_, keys)| *keys)
 }
 
-fn kind_name(kind: &str) -> Option<&'static str> {
-    KIND_KEYS.iter().find(|(name, _)| *name == kind).map(|(name, _)| *name)
-}
-
-/// The kinds, for messages.
-pub const KINDS: &[&str] = &["threshold", "ratio", "change", "quantile", "up", "predict", "staleness", "raw"];
-
 /// Keys every kind accepts.
 pub const COMMON_KEYS: &[&str] = &[
     "name",
@@ -952,14 +932,15 @@ pub const COMMON_KEYS: &[&str] = &[
 /// Reports an unknown kind (`None`) and keys of other kinds.
 fn check_kind_keys(p: &mut Problems, f: &Fields<'_>, kind: &At<String>) -> Option<()> {
     let Some(allowed) = kind_keys(&kind.value) else {
+        let kinds: Vec<&str> = KIND_KEYS.iter().map(|(name, _)| *name).collect();
         p.at(
             kind.pos,
             &kind.path,
             format!(
                 "unknown kind `{}`, expected one of {}{}",
                 kind.value,
-                KINDS.join(", "),
-                hint(&kind.value, KINDS.iter().copied())
+                kinds.join(", "),
+                hint(&kind.value, kinds.iter().copied())
             ),
         );
         return None;
