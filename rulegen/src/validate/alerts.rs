@@ -3,8 +3,8 @@
 //! promtool scenario built. It becomes a model alert once layout has told
 //! which panel shows it.
 
-use super::expressions::duration;
 use super::kinds::{self, Built};
+use super::limits;
 use super::routing::identifier;
 use crate::diagnostics::{Problems, hint};
 use crate::known::{Known, Metric, Source};
@@ -137,7 +137,8 @@ impl<'k> Alerts<'k> {
                 "component must be a lowercase identifier such as api or host",
             );
         }
-        let for_ = a.for_.as_ref().map_or(Some(Duration::ZERO), |f| duration(p, f));
+        let for_ =
+            a.for_.as_ref().map_or(Some(Duration::ZERO), |f| limits::duration_within(p, f, &limits::FOR));
         let built = a.kind.as_ref().and_then(|kind| kinds::build(p, a, kind, known));
         let mut labels = static_labels(p, a);
         let summary = template(p, &a.summary);

@@ -2,6 +2,7 @@
 //! uids, every alert's placement, declared panels with their PromQL and the
 //! alert signals they plot.
 
+use super::limits;
 use crate::diagnostics::{Problems, hint};
 use crate::known::Known;
 use crate::layout::{
@@ -179,6 +180,10 @@ fn declared(
     let mut attached = Vec::new();
     for q in &panel.queries {
         if let Some(e) = &q.expr {
+            if !limits::expression_size(p, e) {
+                ok = false;
+                continue;
+            }
             match promql::parse(&e.value) {
                 Ok(expr) => {
                     for issue in promql::check(&expr, known) {

@@ -1,6 +1,7 @@
 //! PromQL fields checked against the known metrics, with problems pointed
 //! inside the scalar; durations; the expressions rulegen writes itself.
 
+use super::limits;
 use crate::diagnostics::Problems;
 use crate::known::{Known, Source};
 use crate::promql::{self, Issue};
@@ -20,8 +21,12 @@ pub fn duration(p: &mut Problems, at: &At<String>) -> Option<Duration> {
     }
 }
 
-/// Parses and checks an expression, pointing problems inside the scalar.
+/// Parses and checks an expression, pointing problems inside the scalar;
+/// its size, range windows and offsets are bounded ([`limits`]).
 pub fn expression(p: &mut Problems, at: &At<String>, known: &Known) -> Option<Expr> {
+    if !limits::expression_size(p, at) {
+        return None;
+    }
     let expr = match promql::parse(&at.value) {
         Ok(e) => e,
         Err(e) => {
@@ -29,6 +34,9 @@ pub fn expression(p: &mut Problems, at: &At<String>, known: &Known) -> Option<Ex
             return None;
         }
     };
+    if !limits::expression_spans(p, at, &expr) {
+        return None;
+    }
     let issues = promql::check(&expr, known);
     let ok = issues.is_empty();
     for Issue { needle, message } in issues {

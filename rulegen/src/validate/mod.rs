@@ -10,11 +10,13 @@
 //! - [`thresholds`]: units and ranges, volume guards, record names;
 //!   [`expressions`]: PromQL fields and durations
 //! - [`dashboards`]: declared dashboards and placements, into layout plans
+//! - [`limits`]: bounds on durations and expression size
 
 mod alerts;
 mod dashboards;
 mod expressions;
 mod kinds;
+mod limits;
 mod routing;
 mod thresholds;
 

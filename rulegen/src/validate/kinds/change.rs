@@ -7,7 +7,8 @@ use crate::known::Known;
 use crate::model::{Direction, Kind, Threshold};
 use crate::promql;
 use crate::spec::{AlertSpec, ChangeKind};
-use crate::validate::expressions::{duration, reparse, signal};
+use crate::validate::expressions::{reparse, signal};
+use crate::validate::limits;
 use crate::validate::thresholds::{direction, guard_base, guard_of, operand, record_name};
 use opsmon_catalog::Unit;
 
@@ -27,7 +28,7 @@ impl KindBuild for ChangeKind {
             return None;
         }
         let b = &self.baseline;
-        let offset = duration(p, &b.offset)?;
+        let offset = limits::duration_within(p, &b.offset, &limits::OFFSET)?;
         if offset.is_zero() {
             p.at(b.offset.pos, &b.offset.path, "the baseline offset must be longer than zero");
             return None;

@@ -10,6 +10,7 @@ use crate::model::Kind;
 use crate::promql;
 use crate::spec::{AlertSpec, PredictKind};
 use crate::validate::expressions::{duration, reparse, signal};
+use crate::validate::limits;
 use crate::validate::thresholds::threshold_of;
 use opsmon_catalog::MetricType;
 use promql_parser::parser::Expr;
@@ -20,7 +21,8 @@ impl KindBuild for PredictKind {
     fn build(&self, p: &mut Problems, a: &AlertSpec, known: &Known) -> Option<Built> {
         let s = &self.signal;
         let sig = signal(p, s, known)?;
-        let (window, horizon) = (duration(p, &self.window)?, duration(p, &self.horizon)?);
+        let window = limits::duration_within(p, &self.window, &limits::RANGE)?;
+        let horizon = duration(p, &self.horizon)?;
         let Expr::VectorSelector(vs) = promql::strip(&sig) else {
             p.at(
                 s.pos,

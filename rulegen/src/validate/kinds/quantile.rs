@@ -8,7 +8,8 @@ use crate::known::{self, Known};
 use crate::model::Kind;
 use crate::promql;
 use crate::spec::{AlertSpec, At, QuantileKind};
-use crate::validate::expressions::{duration, expression};
+use crate::validate::expressions::expression;
+use crate::validate::limits;
 use crate::validate::thresholds::{guard_of, record_name, threshold_of};
 use crate::yaml;
 use opsmon_catalog::MetricType;
@@ -20,13 +21,16 @@ impl KindBuild for QuantileKind {
     fn build(&self, p: &mut Problems, a: &AlertSpec, known: &Known) -> Option<Built> {
         let record = record_name(p, self.record.as_ref())?;
         let (h, q) = (&self.histogram, &self.quantile);
-        let window = duration(p, &self.window)?;
+        let window = limits::duration_within(p, &self.window, &limits::RANGE)?;
         if !(q.value > 0.0 && q.value < 1.0) {
             p.at(
                 q.pos,
                 &q.path,
                 format!("quantile {} must be between 0 and 1 (exclusive)", fmt_num(q.value)),
             );
+            return None;
+        }
+        if !limits::expression_size(p, h) {
             return None;
         }
         let Ok(Expr::VectorSelector(vs)) = promql::parse(&h.value) else {
