@@ -1,19 +1,20 @@
 //! The promtool unit-test scenario of each alert, as plain data for the
 //! model: where the signal sits (just on the safe side of its threshold,
 //! then just past it), the synthetic input series that put it there
-//! ([`synth`]), and what promtool will compute from them ([`eval`]). Only
+//! (`synth`), and what promtool will compute from them (`eval`). Only
 //! this module knows the evaluator; the model holds its result and
 //! `render::promtest` prints it.
 
-pub mod eval;
-pub mod synth;
+mod eval;
+mod synth;
 
 use crate::known::Known;
 use crate::model::{Direction, InputSeries, Sample, Scenario, Threshold};
 use eval::{STEP, World};
 use opsmon_catalog::Unit;
 use std::time::Duration;
-pub use synth::{Plan, SynthError, nice};
+use synth::nice;
+pub use synth::{Plan, SynthError};
 
 /// Builds and checks one alert's scenario.
 pub fn scenario(known: &Known, plan: &Plan<'_>) -> Result<Scenario, SynthError> {

@@ -4,13 +4,13 @@
 //! built for every alert, dashboards laid out — and every problem reported
 //! at once with its position, field path and likely fix.
 //!
-//! - [`routing`]: severity tiers, Alertmanager and Kubernetes defaults, links
-//! - [`alerts`]: what every alert has (names, labels, templates, runbook,
-//!   recording rule, scenario); [`kinds`]: one file per kind
-//! - [`thresholds`]: units and ranges, volume guards, record names;
-//!   [`expressions`]: PromQL fields and durations
-//! - [`dashboards`]: declared dashboards and placements, into layout plans
-//! - [`limits`]: bounds on durations and expression size
+//! - `routing`: severity tiers, Alertmanager and Kubernetes defaults, links
+//! - `alerts`: what every alert has (names, labels, templates, runbook,
+//!   recording rule, scenario); `kinds`: one file per kind
+//! - `thresholds`: units and ranges, volume guards, record names;
+//!   `expressions`: PromQL fields and durations
+//! - `dashboards`: declared dashboards and placements, into layout plans
+//! - `limits`: bounds on durations and expression size
 
 mod alerts;
 mod dashboards;
