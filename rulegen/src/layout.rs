@@ -1,14 +1,15 @@
-//! Dashboard layout: declared rows and panels plus one panel per alert
-//! placement, each alerting panel carrying its alerts' thresholds converted
-//! to the panel's unit; panels flow left to right on Grafana's 24-column
-//! grid, so none overlap and x + w never exceeds 24.
+//! Dashboard layout: declared rows and panels (checked by validation) plus
+//! one panel per alert placement, each alerting panel carrying its alerts'
+//! thresholds converted to the panel's unit; panels flow left to right on
+//! Grafana's 24-column grid, so none overlap and x + w never exceeds 24.
+//! Takes plain plans, returns the boards and each alert's panel link.
 
-use crate::known::Known;
-use crate::model::{Alert, Board, Direction, Panel, Query, Row, Severity};
+use crate::diagnostics::{Pos, Problems};
+use crate::format::fmt_num;
+use crate::model::{Board, Direction, Kind, Panel, Query, Row, Severity, Threshold};
 use crate::promql;
-use crate::spec::{AlertSpec, PanelSpec, Spec};
-use crate::yaml::{self, Problems, hint};
 use opsmon_catalog::Unit;
+use std::collections::BTreeMap;
 
 /// Panel types rulegen renders.
 pub const PANEL_TYPES: &[&str] = &["timeseries", "stat", "gauge", "bargauge"];
@@ -29,8 +30,8 @@ pub const PANEL_UNITS: &[&str] = &[
 ];
 
 /// Factor from an alert's unit to a panel unit, if they are compatible.
-pub fn factor(unit: Unit, kind: &str, panel_unit: &str) -> Option<f64> {
-    let relative = kind == "change";
+pub fn factor(unit: Unit, kind: &Kind, panel_unit: &str) -> Option<f64> {
+    let relative = kind.is_relative();
     match (unit, panel_unit) {
         (Unit::Ratio, "percentunit") => Some(1.0),
         (Unit::Ratio, "percent") => Some(100.0),
@@ -45,10 +46,10 @@ pub fn factor(unit: Unit, kind: &str, panel_unit: &str) -> Option<f64> {
 }
 
 /// Default panel unit for an alert's signal.
-pub fn default_unit(unit: Unit, kind: &str) -> &'static str {
+pub fn default_unit(unit: Unit, kind: Kind) -> &'static str {
     match unit {
         Unit::Ratio => "percentunit",
-        Unit::None if kind == "change" => "percentunit",
+        Unit::None if kind.is_relative() => "percentunit",
         Unit::Seconds => "s",
         Unit::Bytes => "bytes",
         Unit::None => "short",
@@ -67,116 +68,147 @@ fn width_of(kind: &str) -> u32 {
 /// Panel height (all panels alike, so lines stay aligned).
 pub const PANEL_HEIGHT: u32 = 8;
 
-struct Draft {
-    title: String,
-    kind: String,
-    unit: String,
-    width: u32,
-    description: String,
-    queries: Vec<Query>,
-    alerts: Vec<String>,
+/// Where in the threshold file a layout problem points.
+#[derive(Debug, Clone)]
+pub struct Spot {
+    /// Position.
+    pub pos: Pos,
+    /// Field path.
+    pub path: String,
 }
 
-/// Builds every dashboard; fills each alert's dashboard URL and place.
+/// What layout needs of a validated alert.
+#[derive(Debug, Clone)]
+pub struct Plotted {
+    /// Alert name.
+    pub name: String,
+    /// Its kind.
+    pub kind: Kind,
+    /// Severity tier name.
+    pub severity: String,
+    /// Threshold on `signal`.
+    pub threshold: Threshold,
+    /// What dashboards plot.
+    pub signal: String,
+    /// Labels its series carry, when known.
+    pub series_labels: Option<Vec<String>>,
+    /// Where it asked to be shown.
+    pub placement: Option<Placement>,
+}
+
+/// An alert's `dashboard: {board, row, panel, unit}`.
+#[derive(Debug, Clone)]
+pub struct Placement {
+    /// Dashboard id.
+    pub board: String,
+    /// Row id.
+    pub row: String,
+    /// Panel title (a declared panel or a new one).
+    pub panel: String,
+    /// Grafana unit of a new panel.
+    pub unit: Option<String>,
+    /// The `panel` field.
+    pub at: Spot,
+}
+
+/// A declared dashboard, checked.
+#[derive(Debug, Clone)]
+pub struct BoardPlan {
+    /// Identifier alerts refer to.
+    pub id: String,
+    /// Grafana uid.
+    pub uid: String,
+    /// Title.
+    pub title: String,
+    /// Tags.
+    pub tags: Vec<String>,
+    /// Rows in order.
+    pub rows: Vec<RowPlan>,
+}
+
+/// A declared row, checked.
+#[derive(Debug, Clone)]
+pub struct RowPlan {
+    /// Identifier alerts refer to.
+    pub id: String,
+    /// Title.
+    pub title: String,
+    /// The row's `id` field.
+    pub at: Spot,
+    /// Its declared panels that checked out.
+    pub panels: Vec<PanelPlan>,
+}
+
+/// A panel before layout.
+#[derive(Debug, Clone)]
+pub struct PanelPlan {
+    /// Title.
+    pub title: String,
+    /// Grafana panel type.
+    pub kind: String,
+    /// Grafana unit.
+    pub unit: String,
+    /// Width in columns; 0 = the type's default.
+    pub width: u32,
+    /// Description.
+    pub description: String,
+    /// Queries.
+    pub queries: Vec<Query>,
+    /// Alerts whose thresholds it shows.
+    pub alerts: Vec<String>,
+}
+
+/// The first panel that shows an alert.
+#[derive(Debug, Clone)]
+pub struct PanelLink {
+    /// `<grafana>/d/<uid>/<slug>?viewPanel=<id>`.
+    pub url: String,
+    /// Dashboard title.
+    pub board: String,
+    /// Panel title.
+    pub panel: String,
+}
+
+/// Laid-out dashboards and, per alert name, the first panel showing it.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Dashboards in declared order.
+    pub boards: Vec<Board>,
+    /// Alert name → its panel.
+    pub links: BTreeMap<String, PanelLink>,
+}
+
+/// Lays out every dashboard.
 pub fn boards(
     p: &mut Problems,
-    spec: &Spec,
-    alerts: &mut [(&AlertSpec, Alert)],
-    known: &Known,
+    plans: &[BoardPlan],
+    alerts: &[Plotted],
     severities: &[Severity],
     grafana: &str,
-    alert_names: &[String],
-) -> Vec<Board> {
+) -> Layout {
     let mut out = Vec::new();
-    let board_ids: Vec<&str> = spec.dashboards.iter().map(|b| b.id.value.as_str()).collect();
-    let mut uids = Vec::new();
-    for (i, b) in spec.dashboards.iter().enumerate() {
-        if board_ids[..i].contains(&b.id.value.as_str()) {
-            p.at(b.id.pos, &b.id.path, format!("duplicate dashboard id `{}`", b.id.value));
-        }
-        let uid_ok = !b.uid.value.is_empty()
-            && b.uid.value.len() <= 40
-            && b.uid.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-        if !uid_ok || uids.contains(&b.uid.value) {
-            p.at(
-                b.uid.pos,
-                &b.uid.path,
-                "uid must be unique, at most 40 characters of letters, digits, - and _",
-            );
-        }
-        uids.push(b.uid.value.clone());
-    }
-    // Check placements first, so every unknown board or row is reported.
-    for (a, _) in alerts.iter() {
-        let Some(place) = &a.dashboard else { continue };
-        let Some(board) = spec.dashboards.iter().find(|b| b.id.value == place.board.value) else {
-            p.at(
-                place.board.pos,
-                &place.board.path,
-                format!(
-                    "unknown dashboard `{}`, expected one of {}{}",
-                    place.board.value,
-                    board_ids.join(", "),
-                    hint(&place.board.value, board_ids.iter().copied())
-                ),
-            );
-            continue;
-        };
-        let rows: Vec<&str> = board.rows.iter().map(|r| r.id.value.as_str()).collect();
-        if !rows.contains(&place.row.value.as_str()) {
-            p.at(
-                place.row.pos,
-                &place.row.path,
-                format!(
-                    "dashboard `{}` has no row `{}` (rows: {}){}",
-                    board.id.value,
-                    place.row.value,
-                    rows.join(", "),
-                    hint(&place.row.value, rows.iter().copied())
-                ),
-            );
-        }
-        if let Some(u) = &place.unit
-            && !PANEL_UNITS.contains(&u.value.as_str())
-        {
-            p.at(
-                u.pos,
-                &u.path,
-                format!(
-                    "unsupported panel unit `{}`, expected one of {}{}",
-                    u.value,
-                    PANEL_UNITS.join(", "),
-                    hint(&u.value, PANEL_UNITS.iter().copied())
-                ),
-            );
-        }
-    }
-    for board in &spec.dashboards {
+    let mut links = BTreeMap::new();
+    for board in plans {
         let mut rows_out = Vec::new();
         let mut next_id = 1u32;
         let mut y = 0u32;
         for row in &board.rows {
-            let mut drafts: Vec<Draft> = Vec::new();
-            for panel in &row.panels {
-                if let Some(d) = declared(p, panel, known, alerts, alert_names) {
-                    drafts.push(d);
-                }
-            }
-            for (a, alert) in alerts.iter() {
-                let Some(place) = &a.dashboard else { continue };
-                if place.board.value != board.id.value || place.row.value != row.id.value {
+            let mut drafts = row.panels.clone();
+            for alert in alerts {
+                let Some(place) = &alert.placement else { continue };
+                if place.board != board.id || place.row != row.id {
                     continue;
                 }
-                let unit = place.unit.as_ref().map_or_else(
-                    || default_unit(alert.threshold.unit, &alert.kind).to_owned(),
-                    |u| u.value.clone(),
-                );
-                let i = match drafts.iter().position(|d| d.title == place.panel.value) {
+                let unit = place
+                    .unit
+                    .clone()
+                    .unwrap_or_else(|| default_unit(alert.threshold.unit, alert.kind).to_owned());
+                let i = match drafts.iter().position(|d| d.title == place.panel) {
                     Some(i) => i,
                     None => {
-                        drafts.push(Draft {
-                            title: place.panel.value.clone(),
-                            kind: if alert.kind == "up" { "stat".into() } else { "timeseries".into() },
+                        drafts.push(PanelPlan {
+                            title: place.panel.clone(),
+                            kind: if alert.kind == Kind::Up { "stat".into() } else { "timeseries".into() },
                             unit,
                             width: 0,
                             description: String::new(),
@@ -189,8 +221,8 @@ pub fn boards(
                 let draft = &mut drafts[i];
                 let Some(f) = factor(alert.threshold.unit, &alert.kind, &draft.unit) else {
                     p.at(
-                        place.panel.pos,
-                        &place.panel.path,
+                        place.at.pos,
+                        &place.at.path,
                         format!(
                             "panel `{}` shows {}, which cannot carry `{}`'s threshold in {}",
                             draft.title,
@@ -226,36 +258,34 @@ pub fn boards(
                 let id = next_id;
                 next_id += 1;
                 let range = ((d.unit == "percentunit" || d.unit == "percent")
-                    && d.alerts.iter().all(|n| {
-                        alerts.iter().any(|(_, a)| &a.name == n && a.threshold.unit == Unit::Ratio)
-                    })
+                    && d.alerts
+                        .iter()
+                        .all(|n| alerts.iter().any(|a| &a.name == n && a.threshold.unit == Unit::Ratio))
                     && !d.alerts.is_empty())
                 .then_some((0.0, 1.0));
+                for name in &d.alerts {
+                    links.entry(name.clone()).or_insert_with(|| PanelLink {
+                        url: format!("{grafana}/d/{}/{}?viewPanel={id}", board.uid, slug(&board.title)),
+                        board: board.title.clone(),
+                        panel: d.title.clone(),
+                    });
+                }
                 panels.push(Panel {
                     id,
-                    title: d.title.clone(),
-                    kind: d.kind.clone(),
-                    unit: d.unit.clone(),
-                    description: d.description.clone(),
+                    title: d.title,
+                    kind: d.kind,
+                    unit: d.unit,
+                    description: d.description,
                     queries: d.queries,
                     steps: thresholds.0,
                     base: thresholds.1,
-                    alerts: d.alerts.clone(),
+                    alerts: d.alerts,
                     x,
                     y,
                     w,
                     h: PANEL_HEIGHT,
                     range,
                 });
-                for name in &d.alerts {
-                    if let Some((_, alert)) = alerts.iter_mut().find(|(_, a)| &a.name == name)
-                        && alert.dashboard_url.is_empty()
-                    {
-                        alert.dashboard_url =
-                            format!("{grafana}/d/{}/{}?viewPanel={id}", board.uid.value, slug(&board.title));
-                        alert.dashboard_place = (board.title.clone(), d.title.clone());
-                    }
-                }
                 x += w;
                 line_h = line_h.max(PANEL_HEIGHT);
             }
@@ -265,21 +295,22 @@ pub fn boards(
             rows_out.push(Row { id: row_id, title: row.title.clone(), y: row_y, panels });
         }
         out.push(Board {
-            id: board.id.value.clone(),
-            uid: board.uid.value.clone(),
+            id: board.id.clone(),
+            uid: board.uid.clone(),
             title: board.title.clone(),
             tags: board.tags.clone(),
             rows: rows_out,
         });
     }
-    out
+    Layout { boards: out, links }
 }
 
-fn signal_query(alert: &Alert, factor: f64) -> Query {
+/// The query that plots an alert's signal scaled to a panel's unit.
+pub fn signal_query(alert: &Plotted, factor: f64) -> Query {
     let expr = if factor == 1.0 {
         alert.signal.clone()
     } else {
-        let text = format!("{} * ({})", yaml::fmt_num(factor), alert.signal);
+        let text = format!("{} * ({})", fmt_num(factor), alert.signal);
         promql::parse(&text).map_or(text, |e| e.to_string())
     };
     let legend = match &alert.series_labels {
@@ -293,137 +324,20 @@ fn signal_query(alert: &Alert, factor: f64) -> Query {
     Query { expr, legend }
 }
 
-fn declared(
-    p: &mut Problems,
-    panel: &PanelSpec,
-    known: &Known,
-    alerts: &[(&AlertSpec, Alert)],
-    names: &[String],
-) -> Option<Draft> {
-    let mut ok = true;
-    if !PANEL_TYPES.contains(&panel.kind.value.as_str()) {
-        p.at(
-            panel.kind.pos,
-            &panel.kind.path,
-            format!(
-                "unknown panel type `{}`, expected one of {}{}",
-                panel.kind.value,
-                PANEL_TYPES.join(", "),
-                hint(&panel.kind.value, PANEL_TYPES.iter().copied())
-            ),
-        );
-        ok = false;
-    }
-    let unit = panel.unit.as_ref().map_or("short".to_owned(), |u| u.value.clone());
-    if !PANEL_UNITS.contains(&unit.as_str()) {
-        if let Some(u) = &panel.unit {
-            p.at(
-                u.pos,
-                &u.path,
-                format!(
-                    "unsupported panel unit `{}`, expected one of {}{}",
-                    u.value,
-                    PANEL_UNITS.join(", "),
-                    hint(&u.value, PANEL_UNITS.iter().copied())
-                ),
-            );
-        }
-        ok = false;
-    }
-    let width = match &panel.width {
-        Some(w) if !(w.value >= 1.0 && w.value <= 24.0 && w.value.fract() == 0.0) => {
-            p.at(w.pos, &w.path, "width must be a whole number of columns from 1 to 24");
-            ok = false;
-            0
-        }
-        Some(w) => w.value as u32,
-        None => 0,
-    };
-    let mut queries = Vec::new();
-    let mut attached = Vec::new();
-    for q in &panel.queries {
-        if let Some(e) = &q.expr {
-            match promql::parse(&e.value) {
-                Ok(expr) => {
-                    for issue in promql::check(&expr, known) {
-                        p.at(yaml::pos_within(&e.node, &e.value, &issue.needle), &e.path, issue.message);
-                        ok = false;
-                    }
-                    queries
-                        .push(Query { expr: expr.to_string(), legend: q.legend.clone().unwrap_or_default() });
-                }
-                Err(err) => {
-                    p.at(e.pos, &e.path, format!("invalid PromQL: {err}"));
-                    ok = false;
-                }
-            }
-        }
-        if let Some(name) = &q.alert {
-            match alerts.iter().find(|(_, a)| a.name == name.value) {
-                Some((_, alert)) => match factor(alert.threshold.unit, &alert.kind, &unit) {
-                    Some(f) => {
-                        let mut query = signal_query(alert, f);
-                        if let Some(l) = &q.legend {
-                            query.legend = l.clone();
-                        }
-                        queries.push(query);
-                        attached.push(alert.name.clone());
-                    }
-                    None => {
-                        p.at(
-                            name.pos,
-                            &name.path,
-                            format!(
-                                "panel unit {unit} cannot show `{}` ({})",
-                                name.value,
-                                crate::known::unit_word(alert.threshold.unit)
-                            ),
-                        );
-                        ok = false;
-                    }
-                },
-                None => {
-                    if !names.contains(&name.value) {
-                        p.at(
-                            name.pos,
-                            &name.path,
-                            format!(
-                                "unknown alert `{}`{}",
-                                name.value,
-                                hint(&name.value, names.iter().map(String::as_str))
-                            ),
-                        );
-                    }
-                    ok = false;
-                }
-            }
-        }
-    }
-    ok.then(|| Draft {
-        title: panel.title.value.clone(),
-        kind: panel.kind.value.clone(),
-        unit,
-        width,
-        description: panel.description.clone().unwrap_or_default(),
-        queries,
-        alerts: attached,
-    })
-}
-
 /// Threshold steps of a panel: ascending values in the panel's unit, each
 /// coloured by the severity it reaches; the base colour is the healthy one
 /// for "above" alerts and the worst one for "below" alerts.
 fn steps(
     p: &mut Problems,
-    d: &Draft,
-    alerts: &[(&AlertSpec, Alert)],
+    d: &PanelPlan,
+    alerts: &[Plotted],
     severities: &[Severity],
-    row: &crate::spec::RowSpec,
-    board: &crate::spec::BoardSpec,
+    row: &RowPlan,
+    board: &BoardPlan,
 ) -> (Vec<(f64, String)>, String) {
     let mut marks: Vec<(f64, usize, Direction)> = Vec::new();
     for name in &d.alerts {
-        let Some((_, alert)) = alerts.iter().find(|(_, a)| &a.name == name) else { continue };
+        let Some(alert) = alerts.iter().find(|a| &a.name == name) else { continue };
         let Some(f) = factor(alert.threshold.unit, &alert.kind, &d.unit) else { continue };
         let rank = severities.iter().position(|s| s.name == alert.severity).unwrap_or(severities.len());
         marks.push((alert.threshold.value * f, rank, alert.threshold.direction));
@@ -434,11 +348,11 @@ fn steps(
     let direction = marks[0].2;
     if marks.iter().any(|m| m.2 != direction) {
         p.at(
-            row.id.pos,
-            &row.id.path,
+            row.at.pos,
+            &row.at.path,
             format!(
                 "panel `{}` on dashboard `{}` mixes alerts that fire above and below their thresholds; give them separate panels",
-                d.title, board.id.value
+                d.title, board.id
             ),
         );
     }

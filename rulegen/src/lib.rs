@@ -4,8 +4,9 @@
 //! and runbooks.
 //!
 //! Data flows one way: YAML → [`yaml`] tree → [`spec`] → [`validate`] (against
-//! [`known`] metrics) → [`model`] → [`render`] → files. Renderers read only
-//! the model.
+//! [`known`] metrics; [`promtest`] builds each alert's test scenario and
+//! [`layout`] places the dashboards) → [`model`] → [`render`] → files.
+//! Renderers read only the model.
 //!
 //! ```
 //! let known = opsmon_rulegen::known::Known::catalog();
@@ -15,15 +16,16 @@
 //! ```
 
 pub mod bench;
-pub mod eval;
+pub mod diagnostics;
+pub mod format;
 pub mod known;
 pub mod layout;
 pub mod model;
 pub mod output;
 pub mod promql;
+pub mod promtest;
 pub mod render;
 pub mod spec;
-pub mod synth;
 pub mod template;
 pub mod validate;
 pub mod yaml;

@@ -1,7 +1,6 @@
 //! The validated model: everything renderers may rely on, already checked,
 //! resolved and laid out. Renderers read only this, never the raw spec.
 
-use crate::synth::Scenario;
 use crate::template::Template;
 use opsmon_catalog::Unit;
 use std::collections::BTreeMap;
@@ -154,8 +153,8 @@ pub struct Runbook {
 pub struct Alert {
     /// CamelCase name.
     pub name: String,
-    /// Kind word.
-    pub kind: String,
+    /// What the alert watches.
+    pub kind: Kind,
     /// Severity tier name.
     pub severity: String,
     /// Component label.
@@ -192,6 +191,98 @@ pub struct Alert {
     pub dashboard_place: (String, String),
     /// The promtool test scenario.
     pub scenario: Scenario,
+}
+
+/// What an alert watches; the spec's kind without its fields (those are
+/// resolved into the expression, signal and threshold by validation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A signal compared with a threshold.
+    Threshold,
+    /// numerator / denominator compared with a ratio threshold.
+    Ratio,
+    /// The signal relative to itself some time ago.
+    Change,
+    /// A histogram quantile compared with a threshold.
+    Quantile,
+    /// A target that stopped answering (or vanished).
+    Up,
+    /// A gauge extrapolated over a horizon.
+    Predict,
+    /// A timestamp older than a maximum age.
+    Staleness,
+    /// A hand-written comparison.
+    Raw,
+}
+
+impl Kind {
+    /// The word used in the threshold file.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Threshold => "threshold",
+            Kind::Ratio => "ratio",
+            Kind::Change => "change",
+            Kind::Quantile => "quantile",
+            Kind::Up => "up",
+            Kind::Predict => "predict",
+            Kind::Staleness => "staleness",
+            Kind::Raw => "raw",
+        }
+    }
+
+    /// Its threshold is a factor of a baseline, not a value of the signal.
+    pub fn is_relative(self) -> bool {
+        self == Kind::Change
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Kind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// An alert's promtool unit test as plain data: the input series in
+/// promtool's notation and what must (not) fire when.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    /// Input series.
+    pub series: Vec<InputSeries>,
+    /// No alert (signal just on the safe side).
+    pub silent_at: Duration,
+    /// Condition true but `for` not yet elapsed.
+    pub pending_at: Option<Duration>,
+    /// The alert's series at `pending_at`, when its windows are clean there
+    /// (then the test also asserts the ALERTS series in state pending).
+    pub pending: Vec<Sample>,
+    /// Firing.
+    pub firing_at: Duration,
+    /// The alert's series at `firing_at`.
+    pub firing: Vec<Sample>,
+}
+
+/// One input series of a promtool test.
+#[derive(Debug, Clone)]
+pub struct InputSeries {
+    /// `name{label="value",...}`.
+    pub series: String,
+    /// promtool's expanding notation (`0+6x10 _x3`).
+    pub values: String,
+}
+
+/// One series of the alert's result.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    /// Its labels, without `__name__`.
+    pub labels: BTreeMap<String, String>,
+    /// Its value.
+    pub value: f64,
 }
 
 /// A dashboard.

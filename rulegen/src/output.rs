@@ -1,13 +1,10 @@
 //! Writing generated files atomically, and comparing them with what is on
 //! disk (`rulegen diff`).
 
-use crate::render::Output;
+use crate::render::{Output, RUNBOOK_DIR};
 use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-
-/// Directory whose generated pages rulegen owns entirely (stale ones are removed).
-pub const RUNBOOK_DIR: &str = "docs/runbooks";
 
 /// Writing failed.
 #[derive(Debug, thiserror::Error)]

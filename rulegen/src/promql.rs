@@ -2,8 +2,8 @@
 //! checks, and the static facts renderers and the test synthesizer need
 //! (output labels, unit, range windows, offsets).
 
+use crate::diagnostics::hint;
 use crate::known::{Known, Part, TARGET_LABELS};
-use crate::yaml::hint;
 use opsmon_catalog::{MetricType, Unit};
 use promql_parser::label::{MatchOp, Matcher};
 use promql_parser::parser::ast::{LabelModifier, Offset, VectorMatchCardinality};
@@ -587,27 +587,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(Duration::from_millis(total))
 }
 
-/// Formats a duration the way Prometheus does (`1h30m`, `90s` → `1m30s`).
-pub fn format_duration(d: Duration) -> String {
-    let mut ms = d.as_millis() as u64;
-    if ms == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    for (unit, size) in
-        [("w", 604_800_000u64), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
-    {
-        if ms >= size {
-            out.push_str(&format!("{}{unit}", ms / size));
-            ms %= size;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::format_duration;
     use crate::known::{Metric, Source};
 
     fn known() -> Known {

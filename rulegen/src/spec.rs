@@ -3,7 +3,8 @@
 //! every field. Only shape and scalar types are checked here; meaning
 //! (metrics, units, PromQL) is `validate`'s job.
 
-use crate::yaml::{self, Fields, Node, Pos, Problems, Value};
+use crate::diagnostics::{Pos, Problems, hint};
+use crate::yaml::{self, Fields, Node, Value};
 
 /// The only version this rulegen reads.
 pub const VERSION: &str = "rulegen/v1";
@@ -244,44 +245,11 @@ pub struct AlertSpec {
     pub severity: At<String>,
     /// `component` label.
     pub component: At<String>,
-    /// Kind.
-    pub kind: At<String>,
+    /// What it watches, with that kind's fields; `None` when the kind is
+    /// unknown or lacks a field it needs (both already reported).
+    pub kind: Option<AlertKind>,
     /// `for`.
     pub for_: Option<At<String>>,
-    /// threshold / change / up / predict: the signal; raw: unused.
-    pub signal: Option<At<String>>,
-    /// ratio.
-    pub numerator: Option<At<String>>,
-    /// ratio.
-    pub denominator: Option<At<String>>,
-    /// quantile: the histogram selector.
-    pub histogram: Option<At<String>>,
-    /// quantile.
-    pub quantile: Option<At<f64>>,
-    /// quantile / predict: range window.
-    pub window: Option<At<String>>,
-    /// quantile: labels kept.
-    pub by: Option<At<Vec<String>>>,
-    /// predict.
-    pub horizon: Option<At<String>>,
-    /// staleness: the timestamp selector.
-    pub timestamp: Option<At<String>>,
-    /// staleness.
-    pub max_age: Option<At<String>>,
-    /// up.
-    pub absent: Option<At<bool>>,
-    /// raw.
-    pub expr: Option<At<String>>,
-    /// raw: unit of the compared value.
-    pub unit: Option<At<String>>,
-    /// threshold, ratio, quantile, predict.
-    pub threshold: Option<ThresholdSpec>,
-    /// Optional volume guard.
-    pub volume_guard: Option<GuardSpec>,
-    /// change.
-    pub baseline: Option<BaselineSpec>,
-    /// Recording rule name for the signal.
-    pub record: Option<At<String>>,
     /// Extra static labels.
     pub labels: Vec<(At<String>, At<String>)>,
     /// Summary template.
@@ -292,6 +260,140 @@ pub struct AlertSpec {
     pub runbook: RunbookSpec,
     /// Dashboard placement.
     pub dashboard: Option<PlacementSpec>,
+}
+
+/// What an alert watches: one variant per `kind`, each with its own fields.
+#[derive(Debug, Clone)]
+pub enum AlertKind {
+    /// `kind: threshold`.
+    Threshold(ThresholdKind),
+    /// `kind: ratio`.
+    Ratio(RatioKind),
+    /// `kind: change`.
+    Change(ChangeKind),
+    /// `kind: quantile`.
+    Quantile(Box<QuantileKind>),
+    /// `kind: up`.
+    Up(UpKind),
+    /// `kind: predict`.
+    Predict(PredictKind),
+    /// `kind: staleness`.
+    Staleness(StalenessKind),
+    /// `kind: raw`.
+    Raw(RawKind),
+}
+
+/// A signal compared with a threshold.
+#[derive(Debug, Clone)]
+pub struct ThresholdKind {
+    /// PromQL value.
+    pub signal: At<String>,
+    /// The limit.
+    pub threshold: ThresholdSpec,
+    /// Optional volume guard.
+    pub volume_guard: Option<GuardSpec>,
+    /// Recording rule name for the signal.
+    pub record: Option<At<String>>,
+}
+
+/// numerator / denominator compared with a ratio threshold.
+#[derive(Debug, Clone)]
+pub struct RatioKind {
+    /// PromQL value.
+    pub numerator: At<String>,
+    /// PromQL value (also the default volume guard).
+    pub denominator: At<String>,
+    /// The limit, a ratio.
+    pub threshold: ThresholdSpec,
+    /// Optional volume guard.
+    pub volume_guard: Option<GuardSpec>,
+    /// Recording rule name for the ratio.
+    pub record: Option<At<String>>,
+}
+
+/// The signal relative to itself some time ago.
+#[derive(Debug, Clone)]
+pub struct ChangeKind {
+    /// PromQL value.
+    pub signal: At<String>,
+    /// How far back, and the factor.
+    pub baseline: BaselineSpec,
+    /// Optional volume guard.
+    pub volume_guard: Option<GuardSpec>,
+    /// Recording rule name for the relative value.
+    pub record: Option<At<String>>,
+}
+
+/// A histogram quantile compared with a threshold.
+#[derive(Debug, Clone)]
+pub struct QuantileKind {
+    /// The histogram selector (family name, without `_bucket`).
+    pub histogram: At<String>,
+    /// 0 < q < 1.
+    pub quantile: At<f64>,
+    /// Rate window.
+    pub window: At<String>,
+    /// Labels kept.
+    pub by: Option<At<Vec<String>>>,
+    /// The limit.
+    pub threshold: ThresholdSpec,
+    /// Optional volume guard.
+    pub volume_guard: Option<GuardSpec>,
+    /// Recording rule name for the quantile.
+    pub record: Option<At<String>>,
+}
+
+/// A target that stopped answering.
+#[derive(Debug, Clone)]
+pub struct UpKind {
+    /// 1 when up.
+    pub signal: At<String>,
+    /// Also fire when the series is absent.
+    pub absent: Option<At<bool>>,
+}
+
+/// A gauge extrapolated over a horizon.
+#[derive(Debug, Clone)]
+pub struct PredictKind {
+    /// A plain gauge selector.
+    pub signal: At<String>,
+    /// Regression window.
+    pub window: At<String>,
+    /// How far ahead.
+    pub horizon: At<String>,
+    /// The limit.
+    pub threshold: ThresholdSpec,
+}
+
+/// A timestamp older than a maximum age.
+#[derive(Debug, Clone)]
+pub struct StalenessKind {
+    /// Unix seconds.
+    pub timestamp: At<String>,
+    /// Oldest acceptable age.
+    pub max_age: At<String>,
+}
+
+/// A hand-written comparison.
+#[derive(Debug, Clone)]
+pub struct RawKind {
+    /// `value > N` (or <, >=, <=).
+    pub expr: At<String>,
+    /// Unit of the compared value.
+    pub unit: Option<At<String>>,
+}
+
+impl AlertKind {
+    /// The `record` field of the kinds that may record their signal.
+    pub fn record(&self) -> Option<&At<String>> {
+        match self {
+            AlertKind::Threshold(k) => k.record.as_ref(),
+            AlertKind::Ratio(k) => k.record.as_ref(),
+            AlertKind::Change(k) => k.record.as_ref(),
+            AlertKind::Quantile(k) => k.record.as_ref(),
+            AlertKind::Up(_) | AlertKind::Predict(_) | AlertKind::Staleness(_) | AlertKind::Raw(_) => None,
+        }
+    }
 }
 
 /// Every key an alert may have (the kind decides which apply).
@@ -624,23 +726,12 @@ fn alert(p: &mut Problems, node: &Node, path: &str) -> Option<AlertSpec> {
     let name = req_string(p, &f, "name");
     let severity = req_string(p, &f, "severity");
     let component = req_string(p, &f, "component");
-    let kind = req_string(p, &f, "kind");
-    if let Some(kind) = &kind {
-        check_kind_keys(p, &f, kind);
-    }
+    let kind = req_string(p, &f, "kind").map(|word| alert_kind(p, &f, &word));
     let for_ = opt_text(p, &f, "for");
     let summary = req_string(p, &f, "summary");
     let description = req_string(p, &f, "description");
     let runbook = f.req(p, "runbook").and_then(|n| runbook(p, n, &f.path_of("runbook")));
     let dashboard = f.req(p, "dashboard").and_then(|n| placement(p, n, &f.path_of("dashboard")));
-    let by = f.get("by").map(|n| {
-        let bpath = f.path_of("by");
-        at(yaml::strings(p, n, &bpath), n, &bpath)
-    });
-    let absent = f.get("absent").and_then(|n| {
-        let apath = f.path_of("absent");
-        yaml::boolean(p, n, &apath).map(|b| at(b, n, &apath))
-    });
     let spec = AlertSpec {
         path: path.to_owned(),
         pos: node.pos,
@@ -649,23 +740,6 @@ fn alert(p: &mut Problems, node: &Node, path: &str) -> Option<AlertSpec> {
         component: component?,
         kind: kind?,
         for_,
-        signal: opt_string(p, &f, "signal"),
-        numerator: opt_string(p, &f, "numerator"),
-        denominator: opt_string(p, &f, "denominator"),
-        histogram: opt_string(p, &f, "histogram"),
-        quantile: opt_number(p, &f, "quantile"),
-        window: opt_text(p, &f, "window"),
-        by,
-        horizon: opt_text(p, &f, "horizon"),
-        timestamp: opt_string(p, &f, "timestamp"),
-        max_age: opt_text(p, &f, "max_age"),
-        absent,
-        expr: opt_string(p, &f, "expr"),
-        unit: opt_string(p, &f, "unit"),
-        threshold: f.get("threshold").and_then(|n| threshold(p, n, &f.path_of("threshold"))),
-        volume_guard: f.get("volume_guard").and_then(|n| guard(p, n, &f.path_of("volume_guard"))),
-        baseline: f.get("baseline").and_then(|n| baseline(p, n, &f.path_of("baseline"))),
-        record: opt_string(p, &f, "record"),
         labels: f.get("labels").map(|n| string_map(p, n, &f.path_of("labels"))).unwrap_or_default(),
         summary: summary?,
         description: description?,
@@ -675,23 +749,171 @@ fn alert(p: &mut Problems, node: &Node, path: &str) -> Option<AlertSpec> {
     Some(spec)
 }
 
-/// Keys that apply to each kind (besides the common ones).
-pub fn kind_keys(kind: &str) -> Option<&'static [&'static str]> {
-    Some(match kind {
-        "threshold" => &["signal", "threshold", "volume_guard", "record"],
-        "ratio" => &["numerator", "denominator", "threshold", "volume_guard", "record"],
-        "change" => &["signal", "baseline", "volume_guard", "record"],
-        "quantile" => &["histogram", "quantile", "window", "by", "threshold", "volume_guard", "record"],
-        "up" => &["signal", "absent"],
-        "predict" => &["signal", "window", "horizon", "threshold"],
-        "staleness" => &["timestamp", "max_age"],
-        "raw" => &["expr", "unit"],
+/// Decodes the fields of the alert's kind. The outer `None` means the
+/// `kind` word itself is missing; the inner one an unknown kind or a kind
+/// without a field it needs (both reported).
+fn alert_kind(p: &mut Problems, f: &Fields<'_>, word: &At<String>) -> Option<AlertKind> {
+    check_kind_keys(p, f, word)?;
+    let k = KindFields { f, kind: &word.value };
+    // Every field is decoded before any `?`, so all of them are reported.
+    Some(match k.kind {
+        "threshold" => {
+            let signal = k.needed_string(p, "signal");
+            let threshold = k.threshold(p);
+            let volume_guard = k.guard(p);
+            let record = opt_string(p, f, "record");
+            AlertKind::Threshold(ThresholdKind {
+                signal: signal?,
+                threshold: threshold?,
+                volume_guard,
+                record,
+            })
+        }
+        "ratio" => {
+            let numerator = k.needed_string(p, "numerator");
+            let denominator = k.needed_string(p, "denominator");
+            let threshold = k.threshold(p);
+            let volume_guard = k.guard(p);
+            let record = opt_string(p, f, "record");
+            AlertKind::Ratio(RatioKind {
+                numerator: numerator?,
+                denominator: denominator?,
+                threshold: threshold?,
+                volume_guard,
+                record,
+            })
+        }
+        "change" => {
+            let signal = k.needed_string(p, "signal");
+            let baseline = k.baseline(p);
+            let volume_guard = k.guard(p);
+            let record = opt_string(p, f, "record");
+            AlertKind::Change(ChangeKind { signal: signal?, baseline: baseline?, volume_guard, record })
+        }
+        "quantile" => {
+            let histogram = k.needed_string(p, "histogram");
+            let quantile = k.quantile(p);
+            let window = k.needed_text(p, "window");
+            let by = f.get("by").map(|n| {
+                let bpath = f.path_of("by");
+                at(yaml::strings(p, n, &bpath), n, &bpath)
+            });
+            let threshold = k.threshold(p);
+            let volume_guard = k.guard(p);
+            let record = opt_string(p, f, "record");
+            AlertKind::Quantile(Box::new(QuantileKind {
+                histogram: histogram?,
+                quantile: quantile?,
+                window: window?,
+                by,
+                threshold: threshold?,
+                volume_guard,
+                record,
+            }))
+        }
+        "up" => {
+            let signal = k.needed_string(p, "signal");
+            let absent = f.get("absent").and_then(|n| {
+                let apath = f.path_of("absent");
+                yaml::boolean(p, n, &apath).map(|b| at(b, n, &apath))
+            });
+            AlertKind::Up(UpKind { signal: signal?, absent })
+        }
+        "predict" => {
+            let signal = k.needed_string(p, "signal");
+            let window = k.needed_text(p, "window");
+            let horizon = k.needed_text(p, "horizon");
+            let threshold = k.threshold(p);
+            AlertKind::Predict(PredictKind {
+                signal: signal?,
+                window: window?,
+                horizon: horizon?,
+                threshold: threshold?,
+            })
+        }
+        "staleness" => {
+            let timestamp = k.needed_string(p, "timestamp");
+            let max_age = k.needed_text(p, "max_age");
+            AlertKind::Staleness(StalenessKind { timestamp: timestamp?, max_age: max_age? })
+        }
+        "raw" => {
+            let expr = k.needed_string(p, "expr");
+            let unit = opt_string(p, f, "unit");
+            AlertKind::Raw(RawKind { expr: expr?, unit })
+        }
         _ => return None,
     })
 }
 
-/// The kinds, for messages.
-pub const KINDS: &[&str] = &["threshold", "ratio", "change", "quantile", "up", "predict", "staleness", "raw"];
+/// The fields of one kind being decoded; a required field that is missing
+/// (or did not decode) is reported against the alert, naming the kind.
+struct KindFields<'f, 'a> {
+    f: &'f Fields<'a>,
+    kind: &'f str,
+}
+
+impl KindFields<'_, '_> {
+    fn needed<T>(&self, p: &mut Problems, found: Option<T>, message: impl FnOnce() -> String) -> Option<T> {
+        if found.is_none() {
+            p.at(self.f.pos, &self.f.path, message());
+        }
+        found
+    }
+
+    fn needed_string(&self, p: &mut Problems, key: &str) -> Option<At<String>> {
+        let found = opt_string(p, self.f, key);
+        self.needed(p, found, || format!("missing field `{key}` (kind {} needs it)", self.kind))
+    }
+
+    fn needed_text(&self, p: &mut Problems, key: &str) -> Option<At<String>> {
+        let found = opt_text(p, self.f, key);
+        self.needed(p, found, || format!("missing field `{key}` (kind {} needs it)", self.kind))
+    }
+
+    fn threshold(&self, p: &mut Problems) -> Option<ThresholdSpec> {
+        let found = self.f.get("threshold").and_then(|n| threshold(p, n, &self.f.path_of("threshold")));
+        self.needed(p, found, || {
+            format!(
+                "missing field `threshold` (kind {} needs `threshold: {{above|below: N, unit: U}}`)",
+                self.kind
+            )
+        })
+    }
+
+    fn quantile(&self, p: &mut Problems) -> Option<At<f64>> {
+        let found = opt_number(p, self.f, "quantile");
+        self.needed(p, found, || "missing field `quantile` (e.g. 0.95)".to_owned())
+    }
+
+    fn baseline(&self, p: &mut Problems) -> Option<BaselineSpec> {
+        let found = self.f.get("baseline").and_then(|n| baseline(p, n, &self.f.path_of("baseline")));
+        self.needed(p, found, || {
+            "missing field `baseline` (kind change needs `baseline: {offset: 1w, below|above: FACTOR}`)"
+                .to_owned()
+        })
+    }
+
+    fn guard(&self, p: &mut Problems) -> Option<GuardSpec> {
+        self.f.get("volume_guard").and_then(|n| guard(p, n, &self.f.path_of("volume_guard")))
+    }
+}
+
+/// Each kind and the keys that apply to it (besides the common ones).
+pub const KIND_KEYS: &[(&str, &[&str])] = &[
+    ("threshold", &["signal", "threshold", "volume_guard", "record"]),
+    ("ratio", &["numerator", "denominator", "threshold", "volume_guard", "record"]),
+    ("change", &["signal", "baseline", "volume_guard", "record"]),
+    ("quantile", &["histogram", "quantile", "window", "by", "threshold", "volume_guard", "record"]),
+    ("up", &["signal", "absent"]),
+    ("predict", &["signal", "window", "horizon", "threshold"]),
+    ("staleness", &["timestamp", "max_age"]),
+    ("raw", &["expr", "unit"]),
+];
+
+/// Keys that apply to `kind` (besides the common ones).
+pub fn kind_keys(kind: &str) -> Option<&'static [&'static str]> {
+    KIND_KEYS.iter().find(|(name, _)| *name == kind).map(|(_, keys)| *keys)
+}
 
 /// Keys every kind accepts.
 pub const COMMON_KEYS: &[&str] = &[
@@ -707,19 +929,21 @@ pub const COMMON_KEYS: &[&str] = &[
     "dashboard",
 ];
 
-fn check_kind_keys(p: &mut Problems, f: &Fields<'_>, kind: &At<String>) {
+/// Reports an unknown kind (`None`) and keys of other kinds.
+fn check_kind_keys(p: &mut Problems, f: &Fields<'_>, kind: &At<String>) -> Option<()> {
     let Some(allowed) = kind_keys(&kind.value) else {
+        let kinds: Vec<&str> = KIND_KEYS.iter().map(|(name, _)| *name).collect();
         p.at(
             kind.pos,
             &kind.path,
             format!(
                 "unknown kind `{}`, expected one of {}{}",
                 kind.value,
-                KINDS.join(", "),
-                yaml::hint(&kind.value, KINDS.iter().copied())
+                kinds.join(", "),
+                hint(&kind.value, kinds.iter().copied())
             ),
         );
-        return;
+        return None;
     };
     for (key, _) in f.entries() {
         let key_name = key.name.as_str();
@@ -736,4 +960,5 @@ fn check_kind_keys(p: &mut Problems, f: &Fields<'_>, kind: &At<String>) {
             );
         }
     }
+    Some(())
 }

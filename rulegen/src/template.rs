@@ -118,7 +118,7 @@ fn parse_action(action: &str) -> Result<Part, String> {
             )),
             Some(other) => Err(format!(
                 "unsupported function `{other}`{}; {supported}",
-                crate::yaml::hint(other, FUNCTIONS.iter().copied())
+                crate::diagnostics::hint(other, FUNCTIONS.iter().copied())
             )),
         };
     }

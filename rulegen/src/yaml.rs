@@ -1,27 +1,17 @@
-//! The YAML source tree with a position on every node, and the diagnostics
-//! rulegen reports against it.
+//! The YAML source tree with a position on every node, and the decoding
+//! helpers `spec` uses to collect every problem against it.
 //!
 //! serde stops at the first error, but the issue asks for every problem at
 //! once; so the file is read into this tree (serde-saphyr does the YAML and
 //! the positions) and `spec` decodes the tree by hand, collecting problems.
 
+use crate::diagnostics::{Diagnostic, Pos, Problems, did_you_mean, strip_position};
 use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_saphyr::Spanned;
 use std::fmt;
 
-/// A 1-based line and column in the source file (0:0 when unknown).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Pos {
-    /// Line, from 1.
-    pub line: u64,
-    /// Column, from 1.
-    pub column: u64,
-}
-
-impl Pos {
-    fn of(location: &serde_saphyr::Location) -> Self {
-        Pos { line: location.line(), column: location.column() }
-    }
+fn pos_of(location: &serde_saphyr::Location) -> Pos {
+    Pos { line: location.line(), column: location.column() }
 }
 
 /// A YAML value.
@@ -85,7 +75,7 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
     match serde_saphyr::from_str::<Spanned<Raw>>(text) {
         Ok(root) => Ok(root.into_node()),
         Err(error) => {
-            let pos = error.location().map(|l| Pos::of(&l)).unwrap_or_default();
+            let pos = error.location().map(|l| pos_of(&l)).unwrap_or_default();
             Err(Diagnostic {
                 pos,
                 path: String::new(),
@@ -93,20 +83,6 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
             })
         }
     }
-}
-
-/// serde-saphyr writes the position into its message; we print our own.
-fn strip_position(message: &str) -> String {
-    let mut message = message.trim();
-    if let Some((_, rest)) = message.strip_prefix("error: line ").and_then(|r| r.split_once(": ")) {
-        message = rest;
-    }
-    if let Some(at) = message.rfind(" at line ")
-        && message[at..].contains(", column ")
-    {
-        message = &message[..at];
-    }
-    message.to_owned()
 }
 
 /// The tree as serde sees it; `Spanned` supplies positions.
@@ -126,7 +102,7 @@ trait IntoNode {
 
 impl IntoNode for Spanned<Raw> {
     fn into_node(self) -> Node {
-        let pos = Pos::of(&self.referenced);
+        let pos = pos_of(&self.referenced);
         let span_len = self.referenced.span().len() as usize;
         let value = match self.value {
             Raw::Null => Value::Null,
@@ -138,7 +114,7 @@ impl IntoNode for Spanned<Raw> {
             Raw::Map(entries) => Value::Map(
                 entries
                     .into_iter()
-                    .map(|(k, v)| (Key { name: k.value, pos: Pos::of(&k.referenced) }, v.into_node()))
+                    .map(|(k, v)| (Key { name: k.value, pos: pos_of(&k.referenced) }, v.into_node()))
                     .collect(),
             ),
         };
@@ -198,72 +174,6 @@ impl<'de> Deserialize<'de> for Raw {
             }
         }
         deserializer.deserialize_any(RawVisitor)
-    }
-}
-
-/// One problem: where, which field, what and (in the message) the likely fix.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Diagnostic {
-    /// Position in the file (0:0 when unknown).
-    pub pos: Pos,
-    /// Field path such as `alerts[3].threshold.above` (empty for the whole file).
-    pub path: String,
-    /// What is wrong, and the fix when one is likely.
-    pub message: String,
-}
-
-impl Diagnostic {
-    /// Renders as `file:line:column: path: message`.
-    pub fn render(&self, file: &str) -> String {
-        let location = if self.pos.line > 0 {
-            format!("{file}:{}:{}", self.pos.line, self.pos.column)
-        } else {
-            file.to_owned()
-        };
-        if self.path.is_empty() {
-            format!("{location}: {}", self.message)
-        } else {
-            format!("{location}: {}: {}", self.path, self.message)
-        }
-    }
-}
-
-/// The closest candidate to a misspelt `word`, if any is close enough.
-pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<&'a str>
-where
-    I: IntoIterator<Item = &'a str>,
-{
-    candidates
-        .into_iter()
-        .map(|c| (strsim::damerau_levenshtein(word, c), c))
-        .filter(|(distance, candidate)| {
-            *distance > 0
-                && (*distance <= 2.max(candidate.len() / 4)
-                    || (word.len() >= 3 && candidate.starts_with(word)))
-        })
-        .min_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(b.1)))
-        .map(|(_, candidate)| candidate)
-}
-
-/// `; did you mean `x`?` or nothing.
-pub fn hint<'a, I>(word: &str, candidates: I) -> String
-where
-    I: IntoIterator<Item = &'a str>,
-{
-    did_you_mean(word, candidates).map(|best| format!("; did you mean `{best}`?")).unwrap_or_default()
-}
-
-/// Collects diagnostics while a tree is decoded.
-#[derive(Debug, Default)]
-pub struct Problems {
-    /// Everything found so far.
-    pub list: Vec<Diagnostic>,
-}
-
-impl Problems {
-    /// Records a problem.
-    pub fn at(&mut self, pos: Pos, path: &str, message: impl Into<String>) {
-        self.list.push(Diagnostic { pos, path: path.to_owned(), message: message.into() });
     }
 }
 
@@ -346,7 +256,9 @@ pub fn number(p: &mut Problems, node: &Node, path: &str) -> Option<f64> {
         Value::Float(f) if f.is_finite() => Some(*f),
         Value::Str(s) if s.trim_end().ends_with('%') => {
             let hint = s.trim_end().trim_end_matches('%').trim().parse::<f64>().ok().map(|v| v / 100.0);
-            let fix = hint.map(|v| format!("; write {} with unit ratio", fmt_num(v))).unwrap_or_default();
+            let fix = hint
+                .map(|v| format!("; write {} with unit ratio", crate::format::fmt_num(v)))
+                .unwrap_or_default();
             p.at(node.pos, path, format!("expected a number, found the string {s:?}{fix}"));
             None
         }
@@ -391,17 +303,6 @@ pub fn strings(p: &mut Problems, node: &Node, path: &str) -> Vec<String> {
     list(p, node, path, string)
 }
 
-/// Shortest round-trip decimal form of a number (`0.05`, `1`, `1e-7`).
-pub fn fmt_num(v: f64) -> String {
-    if v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else {
-        let plain = format!("{v}");
-        let exp = format!("{v:e}");
-        if exp.len() < plain.len() { exp } else { plain }
-    }
-}
-
 /// Column of `needle` inside a single-line scalar at `node`, for pointing at
 /// a metric name inside an expression; the scalar's own position otherwise.
 pub fn pos_within(node: &Node, text: &str, needle: &str) -> Pos {
@@ -440,26 +341,6 @@ mod tests {
         let error = parse("a: [1, 2\nb: c").expect_err("bad yaml");
         assert_eq!(error.pos.line, 2);
         assert!(!error.message.contains("line 2"), "{}", error.message);
-    }
-
-    #[test]
-    fn did_you_mean_picks_close_names_only() {
-        assert_eq!(
-            did_you_mean(
-                "node_memroy_MemAvailable_bytes",
-                ["node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes"]
-            ),
-            Some("node_memory_MemAvailable_bytes")
-        );
-        assert_eq!(did_you_mean("xyz", ["enabled"]), None);
-    }
-
-    #[test]
-    fn numbers_print_shortest() {
-        assert_eq!(fmt_num(0.05), "0.05");
-        assert_eq!(fmt_num(86400.0), "86400");
-        assert_eq!(fmt_num(0.1 + 0.2), "0.30000000000000004");
-        assert_eq!(fmt_num(1e-7), "1e-7");
     }
 
     #[test]

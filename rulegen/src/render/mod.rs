@@ -14,6 +14,10 @@ pub mod promtest;
 pub mod runbook;
 pub mod yamlw;
 
+/// Directory whose generated pages rulegen owns entirely (`output` removes
+/// stale ones).
+pub const RUNBOOK_DIR: &str = "docs/runbooks";
+
 /// One generated file: path relative to the repository root, and content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Output {
@@ -34,7 +38,7 @@ pub fn all(model: &crate::model::Model) -> Vec<Output> {
             content: alertmanager::routes_test(model),
         },
         Output { path: "deploy/kubernetes/prometheusrule.yaml".into(), content: k8s::render(model) },
-        Output { path: format!("{}/README.md", crate::output::RUNBOOK_DIR), content: runbook::index(model) },
+        Output { path: format!("{}/README.md", RUNBOOK_DIR), content: runbook::index(model) },
     ];
     for board in &model.boards {
         out.push(Output {
@@ -44,7 +48,7 @@ pub fn all(model: &crate::model::Model) -> Vec<Output> {
     }
     for alert in &model.alerts {
         out.push(Output {
-            path: format!("{}/{}.md", crate::output::RUNBOOK_DIR, alert.name),
+            path: format!("{}/{}.md", RUNBOOK_DIR, alert.name),
             content: runbook::page(model, alert),
         });
     }

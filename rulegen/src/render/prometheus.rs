@@ -3,8 +3,8 @@
 //! description, runbook_url and dashboard_url annotations. Valid for
 //! Prometheus 2.42: no group-level `labels`, no `query_offset`.
 
+use crate::format::format_duration;
 use crate::model::{Alert, Model};
-use crate::promql::format_duration;
 use crate::render::yamlw::{Y, s, write};
 
 /// The rule groups, shared with the PrometheusRule renderer.

@@ -6,72 +6,20 @@
 //! of the input, so no result depends on whether a sample sits exactly on
 //! a window boundary (Prometheus 3 made windows left-open).
 
-use crate::eval::{Labels, STEP, World};
+use crate::format::{format_duration, series_text};
 use crate::model::{Alert, Model};
-use crate::promql::format_duration;
 use crate::render::yamlw::{Y, map, s, write};
-use crate::synth::series_text;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
-fn at(t: f64) -> Y {
-    s(format_duration(Duration::from_secs(t as u64)))
-}
+type Labels = BTreeMap<String, String>;
 
-/// A sample value without float noise (`117.60000000000001` → `117.6`); the
-/// last digits do not change any rate or humanized annotation.
-fn clean(v: f64) -> String {
-    let rounded: f64 = format!("{v:.12e}").parse().unwrap_or(v);
-    format!("{rounded}")
-}
-
-/// promtool's expanding notation for one series over `0..=end`: one
-/// `a+bxn` run per phase (`axn` when constant, `_xn` when absent), with
-/// equal constant runs of consecutive phases merged.
-pub fn values(world: &World, index: usize, end: f64) -> String {
-    let series = &world.series[index];
-    let samples = (end / STEP) as usize;
-    // (first value, step per sample, count) or None for missing samples.
-    let mut runs: Vec<(Option<(f64, f64)>, usize)> = Vec::new();
-    let mut k = 0usize;
-    while k <= samples {
-        let t = k as f64 * STEP;
-        let phase = world.phase_at(t);
-        let present = world.value_at(index, t).is_some();
-        let mut m = 1;
-        while k + m <= samples
-            && world.phase_at((k + m) as f64 * STEP) == phase
-            && world.value_at(index, (k + m) as f64 * STEP).is_some() == present
-        {
-            m += 1;
-        }
-        let run = world.value_at(index, t).map(|first| {
-            let slope = series.segs[phase].map_or(0.0, |seg| seg.s);
-            (first, slope * STEP)
-        });
-        match (runs.last_mut(), run) {
-            (Some((Some((a, 0.0)), n)), Some((b, 0.0))) if *a == b => *n += m,
-            (Some((None, n)), None) => *n += m,
-            _ => runs.push((run, m)),
-        }
-        k += m;
-    }
-    let parts: Vec<String> = runs
-        .into_iter()
-        .map(|(run, m)| match run {
-            None if m == 1 => "_".to_owned(),
-            None => format!("_x{m}"),
-            Some((first, _)) if m == 1 => clean(first),
-            Some((first, 0.0)) => format!("{}x{}", clean(first), m - 1),
-            Some((first, step)) if step > 0.0 => format!("{}+{}x{}", clean(first), clean(step), m - 1),
-            Some((first, step)) => format!("{}-{}x{}", clean(first), clean(-step), m - 1),
-        })
-        .collect();
-    parts.join(" ")
+fn at(t: Duration) -> Y {
+    s(format_duration(t))
 }
 
 fn exp_labels(alert: &Alert, labels: &Labels) -> Y {
-    let mut all: Labels =
-        labels.iter().filter(|(k, _)| *k != "__name__").map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut all = labels.clone();
     for (k, v) in &alert.labels {
         all.insert(k.clone(), v.clone());
     }
@@ -80,14 +28,8 @@ fn exp_labels(alert: &Alert, labels: &Labels) -> Y {
 
 fn group(alert: &Alert) -> Y {
     let sc = &alert.scenario;
-    let series = (0..sc.world.series.len())
-        .map(|i| {
-            map([
-                ("series", s(series_text(&sc.world.series[i].labels))),
-                ("values", s(values(&sc.world, i, sc.end))),
-            ])
-        })
-        .collect();
+    let series =
+        sc.series.iter().map(|i| map([("series", s(&i.series)), ("values", s(&i.values))])).collect();
     let name = || s(&alert.name);
     let mut checks =
         vec![map([("alertname", name()), ("eval_time", at(sc.silent_at)), ("exp_alerts", Y::Seq(vec![]))])];
@@ -98,11 +40,10 @@ fn group(alert: &Alert) -> Y {
         .firing
         .iter()
         .map(|sample| {
-            let mut labels = sample.labels.clone();
-            labels.remove("__name__");
+            let labels = &sample.labels;
             let annotations = vec![
-                ("summary".to_owned(), s(alert.summary.render(&labels, sample.value))),
-                ("description".to_owned(), s(alert.description.render(&labels, sample.value))),
+                ("summary".to_owned(), s(alert.summary.render(labels, sample.value))),
+                ("description".to_owned(), s(alert.description.render(labels, sample.value))),
                 ("runbook_url".to_owned(), s(&alert.runbook_url)),
                 ("dashboard_url".to_owned(), s(&alert.dashboard_url)),
             ];
@@ -124,12 +65,7 @@ fn group(alert: &Alert) -> Y {
             .pending
             .iter()
             .map(|sample| {
-                let mut labels: Labels = sample
-                    .labels
-                    .iter()
-                    .filter(|(k, _)| *k != "__name__")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+                let mut labels = sample.labels.clone();
                 labels.extend(alert.labels.iter().map(|(k, v)| (k.clone(), v.clone())));
                 labels.insert("__name__".into(), "ALERTS".into());
                 labels.insert("alertname".into(), alert.name.clone());

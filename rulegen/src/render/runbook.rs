@@ -2,9 +2,8 @@
 //! runbook_url) with the guide's diagnosis and resolution steps and
 //! commands, plus an index.
 
+use crate::format::{fmt_num, format_duration};
 use crate::model::{Alert, Model, Step};
-use crate::promql::format_duration;
-use crate::yaml::fmt_num;
 
 fn steps(out: &mut String, steps: &[Step]) {
     for (i, step) in steps.iter().enumerate() {

@@ -153,6 +153,36 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "thresholds.yaml:2:10: version: unsupported version \"rulegen/v2\"; expected \"rulegen/v1\"",
     ),
     (
+        "`for` beyond the limit",
+        "    for: 30m\n",
+        "    for: 10y\n",
+        "thresholds.yaml:150:10: alerts[6].for: `for` 10y is longer than rulegen's limit of 1d; use at most 1d (a condition that must hold longer restarts on any single blip and rarely fires; average the signal over a longer range instead)",
+    ),
+    (
+        "range window beyond the limit",
+        "{mode=\"idle\"}[5m]",
+        "{mode=\"idle\"}[10y]",
+        "thresholds.yaml:80:83: alerts[1].signal: range window 10y is longer than rulegen's limit of 1w; use at most 1w (the promtool test simulates every minute of it)",
+    ),
+    (
+        "window field beyond the limit",
+        "    window: 5m\n",
+        "    window: 30d\n",
+        "thresholds.yaml:122:13: alerts[4].window: range window 30d is longer than rulegen's limit of 1w; use at most 1w (the promtool test simulates every minute of it)",
+    ),
+    (
+        "baseline offset beyond the limit",
+        "{offset: 3h, below: 0.5}",
+        "{offset: 100y, below: 0.5}",
+        "thresholds.yaml:135:24: alerts[5].baseline.offset: offset 100y is longer than rulegen's limit of 1w; use at most 1w (the promtool test simulates every minute of it)",
+    ),
+    (
+        "offset in an expression beyond the limit",
+        "[5m])) > 0.05'",
+        "[5m] offset 30d)) > 0.05'",
+        "thresholds.yaml:109:87: alerts[3].expr: offset 30d is longer than rulegen's limit of 1w; use at most 1w (the promtool test simulates every minute of it)",
+    ),
+    (
         "yaml syntax",
         "  - name: PostgresDown\n",
         "  - name: [PostgresDown\n",
@@ -194,4 +224,26 @@ fn every_problem_is_reported_at_once_in_file_order() {
     );
     assert!(lines[2].starts_with("thresholds.yaml:145:11: alerts[6].kind: unknown kind"), "{error}");
     assert!(lines[3].starts_with("thresholds.yaml:150:10: alerts[6].for: invalid duration"), "{error}");
+}
+
+#[test]
+fn oversized_expressions_are_refused_before_parsing() {
+    // 1 MB of PromQL took 21 s to check before the bound; now it is refused at once.
+    let huge = vec!["node_load1"; 100_000].join(" + ");
+    let cases = [
+        (
+            "'1 - avg by (job, instance) (rate(node_cpu_seconds_total{mode=\"idle\"}[5m]))'",
+            format!("'{huge}'"),
+            "thresholds.yaml:80:13: alerts[1].signal: expression of 1299997 bytes is longer than rulegen's limit of 4096; record parts of it with recording rules or simplify it",
+        ),
+        (
+            "{expr: node_load1, legend: \"{{instance}}\"}",
+            format!("{{expr: '{huge}', legend: \"{{{{instance}}}}\"}}"),
+            "thresholds.yaml:49:24: dashboards[0].rows[0].panels[0].queries[0].expr: expression of 1299997 bytes is longer than rulegen's limit of 4096; record parts of it with recording rules or simplify it",
+        ),
+    ];
+    for (from, to, expected) in cases {
+        let got = fixture::validate(&broken(from, &to)).expect_err("too long");
+        assert_eq!(got, expected);
+    }
 }

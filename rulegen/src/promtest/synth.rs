@@ -9,7 +9,8 @@
 //! it, `a / b` fixes `b` and solves for `a`, a sum adds a series that the
 //! other side of a ratio does not see, …).
 
-use crate::eval::{EvalError, Labels, STEP, Sample, Seg, Series, Shape, Val, World};
+use super::eval::{EvalError, Labels, STEP, Sample, Seg, Series, Shape, Val, World};
+use crate::format::{fmt_num, series_text};
 use crate::known::{Known, Part, Source, TARGET_LABELS};
 use crate::promql::{self, is_scalar, selector_name, strip};
 use opsmon_catalog::MetricType;
@@ -205,7 +206,7 @@ impl<'k> Synth<'k> {
                         }
                         // All observations in one bucket (0, target/q]: the q-quantile
                         // interpolates to exactly `target`.
-                        for le in [crate::yaml::fmt_num(target / q), "+Inf".to_owned()] {
+                        for le in [fmt_num(target / q), "+Inf".to_owned()] {
                             let mut sub = ctx.clone();
                             sub.forced.insert("le".into(), le);
                             self.drive(inner, self.base, &sub)?;
@@ -474,20 +475,9 @@ pub fn nice(v: f64) -> f64 {
     format!("{v:.2e}").parse().unwrap_or(v)
 }
 
-/// `name{a="1",b="2"}` as promtool reads it.
-pub fn series_text(labels: &Labels) -> String {
-    let name = labels.get("__name__").cloned().unwrap_or_default();
-    let rest: Vec<String> = labels
-        .iter()
-        .filter(|(k, _)| *k != "__name__")
-        .map(|(k, v)| format!("{k}=\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("{name}{{{}}}", rest.join(","))
-}
-
-/// What a generated test checks, and the data it runs on.
+/// What a generated test checks, and the evaluator's world it runs on.
 #[derive(Debug, Clone)]
-pub struct Scenario {
+pub struct Run {
     /// Input series.
     pub world: World,
     /// Last sample time.
@@ -527,7 +517,7 @@ pub struct Plan<'a> {
 }
 
 /// Builds and checks the scenario.
-pub fn scenario(known: &Known, plan: &Plan<'_>) -> R<Scenario> {
+pub fn run(known: &Known, plan: &Plan<'_>) -> R<Run> {
     let w = promql::max_range(plan.alert).as_secs_f64();
     let o = promql::max_offset(plan.alert).as_secs_f64();
     let warmup = (w + 2.0 * STEP).max(3.0 * STEP);
@@ -595,7 +585,7 @@ pub fn scenario(known: &Known, plan: &Plan<'_>) -> R<Scenario> {
     // Windows crossing into the silent phase cannot be predicted exactly:
     // assert the pending state only where they are clean.
     let pending = pending_at.and_then(|p| fires(p).ok()).unwrap_or_default();
-    Ok(Scenario { world, end: firing_at + STEP, silent_at, pending_at, pending, firing_at, firing })
+    Ok(Run { world, end: firing_at + STEP, silent_at, pending_at, pending, firing_at, firing })
 }
 
 fn minute_ceil(t: f64) -> f64 {

@@ -1,0 +1,65 @@
+//! `kind: change`: the signal relative to itself `offset` ago, compared
+//! with a factor (0.5 = dropped by half).
+
+use super::{Built, Comparison, KindBuild};
+use crate::diagnostics::Problems;
+use crate::known::Known;
+use crate::model::{Direction, Kind, Threshold};
+use crate::promql;
+use crate::spec::{AlertSpec, ChangeKind};
+use crate::validate::expressions::{reparse, signal};
+use crate::validate::limits;
+use crate::validate::thresholds::{direction, guard_base, guard_of, operand, record_name};
+use opsmon_catalog::Unit;
+
+impl KindBuild for ChangeKind {
+    const KIND: Kind = Kind::Change;
+
+    fn build(&self, p: &mut Problems, a: &AlertSpec, known: &Known) -> Option<Built> {
+        let record = record_name(p, self.record.as_ref())?;
+        let s = &self.signal;
+        let sig = signal(p, s, known)?;
+        if promql::has_offset_or_at(&sig) {
+            p.at(
+                s.pos,
+                &s.path,
+                "the signal must not use `offset` or `@`; the baseline offset is applied by rulegen",
+            );
+            return None;
+        }
+        let b = &self.baseline;
+        let offset = limits::duration_within(p, &b.offset, &limits::OFFSET)?;
+        if offset.is_zero() {
+            p.at(b.offset.pos, &b.offset.path, "the baseline offset must be longer than zero");
+            return None;
+        }
+        let direction = direction(&b.direction);
+        let factor = b.factor.value;
+        let sensible = match direction {
+            Direction::Below => factor > 0.0 && factor < 1.0,
+            Direction::Above => factor > 1.0,
+        };
+        if !sensible {
+            let range = if direction == Direction::Below {
+                "between 0 and 1 (0.5 = dropped by half)"
+            } else {
+                "above 1 (1.5 = up by half)"
+            };
+            p.at(
+                b.factor.pos,
+                &b.factor.path,
+                format!("factor {} must be {range}", crate::format::fmt_num(factor)),
+            );
+            return None;
+        }
+        let base_expr = promql::with_offset(&sig, offset);
+        let ratio = reparse(p, a, &format!("{} / {}", operand(&sig), operand(&base_expr)), known)?;
+        let guard = guard_of(p, a, self.volume_guard.as_ref(), None, known)?;
+        let threshold = Threshold { value: factor, direction, unit: Unit::None };
+        // The baseline phase holds the signal at a level the factor scales.
+        let level =
+            if promql::unit_of(&sig, known) == Some(Unit::Ratio) { 0.5 } else { guard_base(guard.as_ref()) };
+        Comparison { value: ratio, driven: sig, threshold, guard, record, baseline: Some(level) }
+            .finish(p, a, known)
+    }
+}

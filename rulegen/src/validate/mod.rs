@@ -1,0 +1,92 @@
+//! Spec → model. Every metric and label resolved against the known metrics,
+//! every expression parsed and type-checked, units and directions checked,
+//! names unique, durations valid, templates parsed, a promtool scenario
+//! built for every alert, dashboards laid out — and every problem reported
+//! at once with its position, field path and likely fix.
+//!
+//! - `routing`: severity tiers, Alertmanager and Kubernetes defaults, links
+//! - `alerts`: what every alert has (names, labels, templates, runbook,
+//!   recording rule, scenario); `kinds`: one file per kind
+//! - `thresholds`: units and ranges, volume guards, record names;
+//!   `expressions`: PromQL fields and durations
+//! - `dashboards`: declared dashboards and placements, into layout plans
+//! - `limits`: bounds on durations and expression size
+
+mod alerts;
+mod dashboards;
+mod expressions;
+mod kinds;
+mod limits;
+mod routing;
+mod thresholds;
+
+use crate::diagnostics::{Diagnostic, Problems};
+use crate::known::Known;
+use crate::model::Model;
+use crate::spec::{self, Spec};
+use crate::yaml;
+use alerts::{Alerts, Checked};
+use std::collections::BTreeSet;
+
+/// Validation failed; every problem found.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", render(.file, .problems))]
+pub struct Invalid {
+    /// The threshold file as given.
+    pub file: String,
+    /// The problems, in file order.
+    pub problems: Vec<Diagnostic>,
+}
+
+fn render(file: &str, problems: &[Diagnostic]) -> String {
+    problems.iter().map(|d| d.render(file)).collect::<Vec<_>>().join("\n")
+}
+
+/// Parses and validates threshold-file text against `known`.
+pub fn validate(file: &str, text: &str, known: &Known) -> Result<Model, Invalid> {
+    let root = yaml::parse(text).map_err(|d| Invalid { file: file.to_owned(), problems: vec![d] })?;
+    let mut p = Problems::default();
+    let spec = spec::decode(&mut p, &root);
+    let model = build(&mut p, file, &spec, known);
+    let mut problems = p.list;
+    problems.sort();
+    problems.dedup();
+    if problems.is_empty() { Ok(model) } else { Err(Invalid { file: file.to_owned(), problems }) }
+}
+
+fn build(p: &mut Problems, file: &str, spec: &Spec, known: &Known) -> Model {
+    let severities = routing::severities(p, spec);
+    let mut procedure_ids = BTreeSet::new();
+    for proc_ in &spec.procedures {
+        if !procedure_ids.insert(proc_.id.value.clone()) {
+            p.at(proc_.id.pos, &proc_.id.path, format!("duplicate procedure `{}`", proc_.id.value));
+        }
+    }
+    let mut checker = Alerts::new(known);
+    let checked: Vec<Checked<'_>> = spec.alerts.iter().filter_map(|a| checker.check(p, a, spec)).collect();
+
+    let runbook_base = routing::runbook_base(spec);
+    let grafana_base = routing::grafana_base(spec);
+    let plotted: Vec<_> = checked.iter().map(Checked::plotted).collect();
+    let placed: Vec<_> = checked.iter().filter_map(|c| c.spec().dashboard.as_ref()).collect();
+    let plans = dashboards::plans(p, spec, &placed, &plotted, &checker.with_records);
+    let layout = crate::layout::boards(p, &plans, &plotted, &severities, &grafana_base);
+    let alerts = checked
+        .into_iter()
+        .map(|c| {
+            let link = layout.links.get(&c.spec().name.value);
+            c.into_alert(&runbook_base, link)
+        })
+        .collect();
+    Model {
+        source: file.to_owned(),
+        alertmanager: routing::alertmanager(p, spec),
+        kubernetes: routing::kubernetes(spec),
+        runbook_base,
+        grafana_base,
+        severities,
+        records: checker.records,
+        alerts,
+        boards: layout.boards,
+    }
+}
