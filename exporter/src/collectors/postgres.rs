@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
+use opsmon_catalog::MetricDef;
 use opsmon_catalog::postgres as m;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{PgConnection, Row};
@@ -136,8 +137,18 @@ impl std::fmt::Debug for PostgresTarget {
 }
 
 /// The areas queried every scrape, in order; the label of `opsmon_pg_query_*`.
-const QUERIES: [&str; 8] =
-    ["settings", "activity", "database", "locks", "archiver", "replication", "tables", "statements"];
+const QUERIES: [&str; 10] = [
+    "settings",
+    "activity",
+    "database",
+    "bgwriter",
+    "locks",
+    "archiver",
+    "replication",
+    "slots",
+    "tables",
+    "statements",
+];
 
 impl PostgresTarget {
     /// A target for `config`, whose secrets were resolved while loading.
@@ -223,6 +234,7 @@ impl PostgresTarget {
                 break;
             }
         }
+        out.single(&m::LAST_SCRAPE_ERROR, if first_error.is_some() { 1.0 } else { 0.0 });
         let mut family = out.family(&m::QUERY_SUCCESS);
         for (query, ok, _) in &outcomes {
             family.number(vec![(*query).into(), self.server.clone().into()], if *ok { 1.0 } else { 0.0 });
@@ -244,6 +256,7 @@ impl PostgresTarget {
 
     fn down(&self, mut out: MetricSet, error: &str) -> Collected {
         out.single(&m::UP, 0.0);
+        out.single(&m::LAST_SCRAPE_ERROR, 1.0);
         if let Some(suppressed) = self.failure_log.allow("connect") {
             tracing::warn!(target_name = %self.name, server = %self.server, %error, suppressed_since_last = suppressed, "postgres is unreachable");
         }
@@ -262,13 +275,14 @@ impl PostgresTarget {
                 let row = sqlx::query(
                     "SELECT current_setting('max_connections')::float8, version(), current_setting('server_version_num')::int",
                 )
-                .fetch_one(conn)
+                .fetch_one(&mut *conn)
                 .await?;
                 out.family(&m::MAX_CONNECTIONS).number(vec![server.clone()], row.try_get(0)?);
                 let version: String = row.try_get(1)?;
                 let number: i32 = row.try_get(2)?;
                 out.family(&m::STATIC)
-                    .number(vec![server, short_version(number).into(), version.into()], 1.0);
+                    .number(vec![server.clone(), short_version(number).into(), version.into()], 1.0);
+                settings(conn, out, &server).await?;
             }
             "activity" => {
                 let rows = sqlx::query(ACTIVITY_SQL).fetch_all(conn).await?;
@@ -296,6 +310,12 @@ impl PostgresTarget {
                     (&m::BLKS_HIT, 6),
                     (&m::DEADLOCKS, 7),
                     (&m::TEMP_BYTES, 8),
+                    (&m::TUP_RETURNED, 9),
+                    (&m::TUP_FETCHED, 10),
+                    (&m::TUP_INSERTED, 11),
+                    (&m::TUP_UPDATED, 12),
+                    (&m::TUP_DELETED, 13),
+                    (&m::CONFLICTS, 14),
                 ];
                 for (def, column) in columns {
                     let mut family = out.family(def);
@@ -332,7 +352,19 @@ impl PostgresTarget {
                 .await?;
                 let replica: bool = row.try_get(0)?;
                 out.family(&m::IS_REPLICA).number(vec![server.clone()], if replica { 1.0 } else { 0.0 });
-                out.family(&m::REPLICATION_LAG).number(vec![server], row.try_get::<f64, _>(1)?);
+                let lag: f64 = row.try_get(1)?;
+                out.family(&m::REPLICATION_LAG).number(vec![server.clone()], lag);
+                out.family(&m::REPLICATION_LAG_LEGACY).number(vec![server], lag);
+            }
+            "bgwriter" => bgwriter(conn, out, &server).await?,
+            "slots" => {
+                let rows = sqlx::query(SLOTS_SQL).fetch_all(conn).await?;
+                for (def, column) in [(&m::SLOT_ACTIVE, 2), (&m::SLOT_WAL_LSN_DIFF, 3)] {
+                    let mut family = out.family(def);
+                    for row in &rows {
+                        family.number(vec![text(row, 1)?, server.clone(), text(row, 0)?], row.try_get(column)?);
+                    }
+                }
             }
             "tables" if !self.tables.is_empty() => {
                 let rows = sqlx::query(TABLES_SQL).bind(&self.tables).fetch_all(conn).await?;
@@ -422,6 +454,143 @@ impl PostgresTarget {
     }
 }
 
+/// The server parameters reported, as postgres_exporter names them. A
+/// parameter this server version does not have is left out.
+const SETTINGS: [(&str, &MetricDef); 21] = [
+    ("superuser_reserved_connections", &m::SETTING_SUPERUSER_RESERVED),
+    ("max_locks_per_transaction", &m::SETTING_MAX_LOCKS_PER_TRANSACTION),
+    ("autovacuum_vacuum_scale_factor", &m::SETTING_AUTOVACUUM_VACUUM_SCALE_FACTOR),
+    ("autovacuum_vacuum_threshold", &m::SETTING_AUTOVACUUM_VACUUM_THRESHOLD),
+    ("autovacuum_analyze_scale_factor", &m::SETTING_AUTOVACUUM_ANALYZE_SCALE_FACTOR),
+    ("autovacuum_analyze_threshold", &m::SETTING_AUTOVACUUM_ANALYZE_THRESHOLD),
+    ("autovacuum_max_workers", &m::SETTING_AUTOVACUUM_MAX_WORKERS),
+    ("max_worker_processes", &m::SETTING_MAX_WORKER_PROCESSES),
+    ("max_parallel_workers", &m::SETTING_MAX_PARALLEL_WORKERS),
+    ("max_wal_senders", &m::SETTING_MAX_WAL_SENDERS),
+    ("max_replication_slots", &m::SETTING_MAX_REPLICATION_SLOTS),
+    ("random_page_cost", &m::SETTING_RANDOM_PAGE_COST),
+    ("seq_page_cost", &m::SETTING_SEQ_PAGE_COST),
+    ("shared_buffers", &m::SETTING_SHARED_BUFFERS),
+    ("effective_cache_size", &m::SETTING_EFFECTIVE_CACHE_SIZE),
+    ("work_mem", &m::SETTING_WORK_MEM),
+    ("maintenance_work_mem", &m::SETTING_MAINTENANCE_WORK_MEM),
+    ("max_wal_size", &m::SETTING_MAX_WAL_SIZE),
+    ("min_wal_size", &m::SETTING_MIN_WAL_SIZE),
+    ("checkpoint_timeout", &m::SETTING_CHECKPOINT_TIMEOUT),
+    ("autovacuum", &m::SETTING_AUTOVACUUM),
+];
+
+const SETTINGS_SQL: &str =
+    "SELECT name::text, setting, COALESCE(unit, ''), vartype::text FROM pg_settings WHERE name = ANY($1)";
+
+async fn settings(conn: &mut PgConnection, out: &mut MetricSet, server: &LabelValue) -> Result<(), sqlx::Error> {
+    let names: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
+    let rows: Vec<(String, String, String, String)> =
+        sqlx::query_as(SETTINGS_SQL).bind(&names).fetch_all(conn).await?;
+    for (name, def) in SETTINGS {
+        let value = rows
+            .iter()
+            .find(|row| row.0 == name)
+            .and_then(|(_, setting, unit, vartype)| setting_value(setting, unit, vartype));
+        if let Some(value) = value {
+            out.family(def).number(vec![server.clone()], value);
+        }
+    }
+    Ok(())
+}
+
+/// A `pg_settings` row's value in base units, as postgres_exporter converts
+/// it: time to seconds, sizes to bytes, `on`/`off` to 1/0. `None` for a
+/// type or unit it cannot convert.
+pub fn setting_value(setting: &str, unit: &str, vartype: &str) -> Option<f64> {
+    if vartype == "bool" {
+        return match setting {
+            "on" => Some(1.0),
+            "off" => Some(0.0),
+            _ => None,
+        };
+    }
+    if vartype != "integer" && vartype != "real" {
+        return None;
+    }
+    let value: f64 = setting.trim().parse().ok().filter(|v: &f64| v.is_finite())?;
+    // -1 means "no limit" or "disabled" for many parameters; kept as is.
+    if value == -1.0 {
+        return Some(value);
+    }
+    let factor = match unit {
+        "" | "B" | "s" => 1.0,
+        "ms" => 0.001,
+        "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "kB" => 1024.0,
+        "8kB" => 8.0 * 1024.0,
+        "16kB" => 16.0 * 1024.0,
+        "32kB" => 32.0 * 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "16MB" => 16.0 * 1024.0 * 1024.0,
+        "32MB" => 32.0 * 1024.0 * 1024.0,
+        "64MB" => 64.0 * 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(value * factor)
+}
+
+/// pg_stat_bgwriter; from PostgreSQL 17 the checkpoint columns moved to
+/// pg_stat_checkpointer and the backend-write ones to pg_stat_io, so those
+/// two families are left out there.
+async fn bgwriter(conn: &mut PgConnection, out: &mut MetricSet, server: &LabelValue) -> Result<(), sqlx::Error> {
+    let version: i32 =
+        sqlx::query_scalar("SELECT current_setting('server_version_num')::int").fetch_one(&mut *conn).await?;
+    let sql = if version >= 170_000 { CHECKPOINTER_SQL } else { BGWRITER_SQL };
+    let row = sqlx::query(sql).fetch_one(conn).await?;
+    let columns = [
+        &m::CHECKPOINTS_TIMED,
+        &m::CHECKPOINTS_REQ,
+        &m::CHECKPOINT_WRITE_TIME,
+        &m::CHECKPOINT_SYNC_TIME,
+        &m::BUFFERS_CHECKPOINT,
+        &m::BUFFERS_CLEAN,
+        &m::MAXWRITTEN_CLEAN,
+        &m::BUFFERS_BACKEND,
+        &m::BUFFERS_BACKEND_FSYNC,
+        &m::BUFFERS_ALLOC,
+        &m::BGWRITER_STATS_RESET,
+    ];
+    for (column, def) in columns.into_iter().enumerate() {
+        if let Some(value) = row.try_get::<Option<f64>, _>(column)? {
+            out.family(def).number(vec![server.clone()], value);
+        }
+    }
+    Ok(())
+}
+
+const BGWRITER_SQL: &str = "\
+SELECT checkpoints_timed::float8, checkpoints_req::float8, checkpoint_write_time::float8,
+       checkpoint_sync_time::float8, buffers_checkpoint::float8, buffers_clean::float8,
+       maxwritten_clean::float8, buffers_backend::float8, buffers_backend_fsync::float8,
+       buffers_alloc::float8, COALESCE(extract(epoch FROM stats_reset), 0)::float8
+FROM pg_stat_bgwriter";
+
+const CHECKPOINTER_SQL: &str = "\
+SELECT c.num_timed::float8, c.num_requested::float8, c.write_time::float8, c.sync_time::float8,
+       c.buffers_written::float8, b.buffers_clean::float8, b.maxwritten_clean::float8,
+       NULL::float8, NULL::float8, b.buffers_alloc::float8,
+       COALESCE(extract(epoch FROM b.stats_reset), 0)::float8
+FROM pg_stat_bgwriter b, pg_stat_checkpointer c";
+
+/// Every slot; the WAL it retains is NaN until it has reserved any, as
+/// postgres_exporter reports it.
+const SLOTS_SQL: &str = "\
+SELECT slot_name::text, COALESCE(database::text, ''), CASE WHEN active THEN 1 ELSE 0 END::float8,
+       COALESCE(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()
+                                     ELSE pg_current_wal_lsn() END, restart_lsn)::float8, 'NaN'::float8)
+FROM pg_replication_slots
+ORDER BY 1";
+
 fn text(row: &PgRow, index: usize) -> Result<LabelValue, sqlx::Error> {
     Ok(row.try_get::<Option<String>, _>(index)?.unwrap_or_default().into())
 }
@@ -454,7 +623,9 @@ ORDER BY 1, 2";
 
 const DATABASE_SQL: &str = "\
 SELECT s.datid::text, s.datname, s.numbackends::float8, s.xact_commit::float8, s.xact_rollback::float8,
-       s.blks_read::float8, s.blks_hit::float8, s.deadlocks::float8, s.temp_bytes::float8
+       s.blks_read::float8, s.blks_hit::float8, s.deadlocks::float8, s.temp_bytes::float8,
+       s.tup_returned::float8, s.tup_fetched::float8, s.tup_inserted::float8, s.tup_updated::float8,
+       s.tup_deleted::float8, s.conflicts::float8
 FROM pg_stat_database s WHERE s.datname IS NOT NULL
 ORDER BY s.datname";
 
@@ -568,6 +739,24 @@ mod tests {
         let target = PostgresTarget::new(&target_config).expect("target");
         let shown = format!("{target:?} {target_config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// Conversions checked against postgres_exporter 0.11 on PostgreSQL 15
+    /// (`pg_settings_shared_buffers_bytes 1.34217728e+08` for 16384 × 8kB, …).
+    #[test]
+    fn settings_in_base_units_like_postgres_exporter() {
+        assert_eq!(setting_value("16384", "8kB", "integer"), Some(134_217_728.0));
+        assert_eq!(setting_value("4096", "kB", "integer"), Some(4_194_304.0));
+        assert_eq!(setting_value("1024", "MB", "integer"), Some(1_073_741_824.0));
+        assert_eq!(setting_value("300", "s", "integer"), Some(300.0));
+        assert_eq!(setting_value("200", "ms", "integer"), Some(0.2));
+        assert_eq!(setting_value("0.2", "", "real"), Some(0.2));
+        assert_eq!(setting_value("-1", "kB", "integer"), Some(-1.0), "-1 means unlimited");
+        assert_eq!(setting_value("on", "", "bool"), Some(1.0));
+        assert_eq!(setting_value("off", "", "bool"), Some(0.0));
+        assert_eq!(setting_value("replica", "", "enum"), None);
+        assert_eq!(setting_value("12", "parsecs", "integer"), None, "an unknown unit is left out");
+        assert_eq!(setting_value("lots", "", "integer"), None);
     }
 
     #[test]
