@@ -165,6 +165,14 @@ pub const NET_OUTPUT: MetricDef = redis(
     &[],
     "Bytes written to the network by the server (INFO total_net_output_bytes).",
 );
+/// `master_last_io_seconds_ago`, only on a replica.
+pub const MASTER_LAST_IO: MetricDef = redis(
+    "redis_master_last_io_seconds_ago",
+    Gauge,
+    None,
+    &[],
+    "Seconds since the replica last heard from its master (replicas only).",
+);
 /// Calls per command, from INFO commandstats.
 pub const COMMANDS: MetricDef =
     redis("redis_commands_total", Counter, None, CMD, "Total number of calls per command");
@@ -230,4 +238,5 @@ pub const METRICS: &[MetricDef] = &[
     COMMANDS_DURATION,
     COMMANDS_REJECTED,
     COMMANDS_FAILED,
+    MASTER_LAST_IO,
 ];

@@ -106,7 +106,7 @@ fn parse_db_keys(value: &str) -> Option<DbKeys> {
 }
 
 /// INFO fields reported as they are, redis_exporter's way.
-const NUMBERS: [(&str, &str, &MetricDef); 17] = [
+const NUMBERS: [(&str, &str, &MetricDef); 18] = [
     ("server", "uptime_in_seconds", &m::UPTIME),
     ("clients", "connected_clients", &m::CONNECTED_CLIENTS),
     ("clients", "blocked_clients", &m::BLOCKED_CLIENTS),
@@ -124,6 +124,7 @@ const NUMBERS: [(&str, &str, &MetricDef); 17] = [
     ("stats", "expired_keys", &m::EXPIRED_KEYS),
     ("persistence", "rdb_last_save_time", &m::RDB_LAST_SAVE),
     ("replication", "connected_slaves", &m::CONNECTED_SLAVES),
+    ("replication", "master_last_io_seconds_ago", &m::MASTER_LAST_IO),
 ];
 
 /// `redis_instance_info` labels in catalog order, with the section each comes from.
@@ -673,7 +674,9 @@ mod tests {
                 if def.name == m::UP.name || def.name == m::PING_DURATION.name {
                     continue;
                 }
-                let expected = has_commandstats || !commands.iter().any(|c| c.name == def.name);
+                // The fixtures are primaries; the replica-only field is tested below.
+                let expected = def.name != m::MASTER_LAST_IO.name
+                    && (has_commandstats || !commands.iter().any(|c| c.name == def.name));
                 assert_eq!(emitted.contains(&def.name), expected, "{}", def.name);
             }
             let text = out.encode_text();
@@ -725,6 +728,14 @@ mod tests {
         assert!(emitted.contains(&"redis_commands_duration_seconds_total"));
         assert!(!emitted.contains(&"redis_commands_failed_calls_total"), "{emitted:?}");
         assert!(!emitted.contains(&"redis_net_input_bytes_total"), "absent INFO fields stay out");
+    }
+
+    #[test]
+    fn replica_reports_master_last_io() {
+        let text = "# Server\r\nredis_version:7.0.15\r\n# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_last_io_seconds_ago:3\r\n";
+        let mut out = MetricSet::new();
+        info_metrics(&parse_info(text).expect("parses"), None, &mut out);
+        assert!(out.encode_text().lines().any(|l| l == "redis_master_last_io_seconds_ago 3"));
     }
 
     #[test]
