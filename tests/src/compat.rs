@@ -303,10 +303,43 @@ pub const MIXIN_FAMILIES: &[MixinFamily] = &[
     ),
 ];
 
+/// The table as Markdown rows, for `docs/compatibility.md` (a test keeps the
+/// document equal to this table).
+pub fn markdown_table() -> String {
+    let mut out = String::from("| peer | family | type | labels | read by | on this host |\n|---|---|---|---|---|---|\n");
+    for family in MIXIN_FAMILIES {
+        let peer = match family.peer {
+            Node => "node_exporter",
+            Postgres => "postgres_exporter",
+            Redis => "redis_exporter",
+        };
+        let presence = match family.presence {
+            Both => "both emit it; compared".to_owned(),
+            OursOnly(why) => format!("opsmon only: {why}"),
+            HostCannotHave(why) => format!("neither: {why}"),
+            NotImplemented(why) => format!("**not in opsmon**: {why}"),
+        };
+        let labels = if family.labels.is_empty() { "—".to_owned() } else { family.labels.join(", ") };
+        out.push_str(&format!(
+            "| {peer} | `{}` | {} | {labels} | {} | {presence} |\n",
+            family.name, family.metric_type, family.read_by
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::collections::HashSet;
+
+    #[test]
+    fn the_document_shows_this_table() {
+        let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/compatibility.md"))
+            .unwrap_or_default();
+        let table = markdown_table();
+        assert!(doc.contains(&table), "docs/compatibility.md must contain this table verbatim:\n{table}");
+    }
 
     #[test]
     fn names_unique_and_labels_sorted() {
@@ -323,7 +356,7 @@ mod tests {
     #[test]
     fn families_we_emit_are_in_the_catalog() {
         for family in MIXIN_FAMILIES {
-            if matches!(family.presence, Presence::Both | Presence::OursOnly(_)) {
+            if matches!(family.presence, Both | OursOnly(_)) {
                 let def = opsmon_catalog::find(family.name)
                     .unwrap_or_else(|| panic!("{} is not in the catalog", family.name));
                 assert_eq!(def.metric_type.as_str(), family.metric_type, "{}", family.name);
