@@ -56,29 +56,14 @@ pub const SWAP_TOTAL: MetricDef =
 pub const SWAP_FREE: MetricDef =
     host("node_memory_SwapFree_bytes", Gauge, Bytes, &[], "Memory information field SwapFree_bytes.");
 /// /proc/meminfo Slab.
-pub const MEM_SLAB: MetricDef = host(
-    "node_memory_Slab_bytes",
-    Gauge,
-    Bytes,
-    &[],
-    "Memory information field Slab_bytes.",
-);
+pub const MEM_SLAB: MetricDef =
+    host("node_memory_Slab_bytes", Gauge, Bytes, &[], "Memory information field Slab_bytes.");
 /// Inodes of a filesystem.
-pub const FS_FILES: MetricDef = host(
-    "node_filesystem_files",
-    Gauge,
-    None,
-    FS,
-    "Filesystem total file nodes.",
-);
+pub const FS_FILES: MetricDef =
+    host("node_filesystem_files", Gauge, None, FS, "Filesystem total file nodes.");
 /// Free inodes of a filesystem.
-pub const FS_FILES_FREE: MetricDef = host(
-    "node_filesystem_files_free",
-    Gauge,
-    None,
-    FS,
-    "Filesystem total free file nodes.",
-);
+pub const FS_FILES_FREE: MetricDef =
+    host("node_filesystem_files_free", Gauge, None, FS, "Filesystem total free file nodes.");
 /// /proc/diskstats, per block device.
 pub const DISK_READS_COMPLETED: MetricDef = host(
     "node_disk_reads_completed_total",
@@ -88,21 +73,11 @@ pub const DISK_READS_COMPLETED: MetricDef = host(
     "The total number of reads completed successfully.",
 );
 /// /proc/diskstats, per block device.
-pub const DISK_READS_MERGED: MetricDef = host(
-    "node_disk_reads_merged_total",
-    Counter,
-    None,
-    DEV,
-    "The total number of reads merged.",
-);
+pub const DISK_READS_MERGED: MetricDef =
+    host("node_disk_reads_merged_total", Counter, None, DEV, "The total number of reads merged.");
 /// /proc/diskstats, per block device.
-pub const DISK_READ_BYTES: MetricDef = host(
-    "node_disk_read_bytes_total",
-    Counter,
-    Bytes,
-    DEV,
-    "The total number of bytes read successfully.",
-);
+pub const DISK_READ_BYTES: MetricDef =
+    host("node_disk_read_bytes_total", Counter, Bytes, DEV, "The total number of bytes read successfully.");
 /// /proc/diskstats, per block device.
 pub const DISK_READ_TIME: MetricDef = host(
     "node_disk_read_time_seconds_total",
@@ -120,13 +95,8 @@ pub const DISK_WRITES_COMPLETED: MetricDef = host(
     "The total number of writes completed successfully.",
 );
 /// /proc/diskstats, per block device.
-pub const DISK_WRITES_MERGED: MetricDef = host(
-    "node_disk_writes_merged_total",
-    Counter,
-    None,
-    DEV,
-    "The number of writes merged.",
-);
+pub const DISK_WRITES_MERGED: MetricDef =
+    host("node_disk_writes_merged_total", Counter, None, DEV, "The number of writes merged.");
 /// /proc/diskstats, per block device.
 pub const DISK_WRITTEN_BYTES: MetricDef = host(
     "node_disk_written_bytes_total",
@@ -144,21 +114,11 @@ pub const DISK_WRITE_TIME: MetricDef = host(
     "This is the total number of seconds spent by all writes.",
 );
 /// /proc/diskstats, per block device.
-pub const DISK_IO_NOW: MetricDef = host(
-    "node_disk_io_now",
-    Gauge,
-    None,
-    DEV,
-    "The number of I/Os currently in progress.",
-);
+pub const DISK_IO_NOW: MetricDef =
+    host("node_disk_io_now", Gauge, None, DEV, "The number of I/Os currently in progress.");
 /// /proc/diskstats, per block device.
-pub const DISK_IO_TIME: MetricDef = host(
-    "node_disk_io_time_seconds_total",
-    Counter,
-    Seconds,
-    DEV,
-    "Total seconds spent doing I/Os.",
-);
+pub const DISK_IO_TIME: MetricDef =
+    host("node_disk_io_time_seconds_total", Counter, Seconds, DEV, "Total seconds spent doing I/Os.");
 /// /proc/diskstats, per block device.
 pub const DISK_IO_TIME_WEIGHTED: MetricDef = host(
     "node_disk_io_time_weighted_seconds_total",
@@ -176,13 +136,8 @@ pub const DISK_DISCARDS_COMPLETED: MetricDef = host(
     "The total number of discards completed successfully.",
 );
 /// /proc/diskstats, per block device.
-pub const DISK_DISCARDS_MERGED: MetricDef = host(
-    "node_disk_discards_merged_total",
-    Counter,
-    None,
-    DEV,
-    "The total number of discards merged.",
-);
+pub const DISK_DISCARDS_MERGED: MetricDef =
+    host("node_disk_discards_merged_total", Counter, None, DEV, "The total number of discards merged.");
 /// /proc/diskstats, per block device.
 pub const DISK_DISCARDED_SECTORS: MetricDef = host(
     "node_disk_discarded_sectors_total",
@@ -216,77 +171,32 @@ pub const DISK_FLUSH_TIME: MetricDef = host(
     "This is the total number of seconds spent by all flush requests.",
 );
 /// /proc/vmstat pgpgin (untyped, as node_exporter emits it).
-pub const VMSTAT_PGPGIN: MetricDef = host(
-    "node_vmstat_pgpgin",
-    Untyped,
-    None,
-    &[],
-    "/proc/vmstat information field pgpgin.",
-);
+pub const VMSTAT_PGPGIN: MetricDef =
+    host("node_vmstat_pgpgin", Untyped, None, &[], "/proc/vmstat information field pgpgin.");
 /// /proc/vmstat pgpgout (untyped, as node_exporter emits it).
-pub const VMSTAT_PGPGOUT: MetricDef = host(
-    "node_vmstat_pgpgout",
-    Untyped,
-    None,
-    &[],
-    "/proc/vmstat information field pgpgout.",
-);
+pub const VMSTAT_PGPGOUT: MetricDef =
+    host("node_vmstat_pgpgout", Untyped, None, &[], "/proc/vmstat information field pgpgout.");
 /// /proc/vmstat pswpin (untyped, as node_exporter emits it).
-pub const VMSTAT_PSWPIN: MetricDef = host(
-    "node_vmstat_pswpin",
-    Untyped,
-    None,
-    &[],
-    "/proc/vmstat information field pswpin.",
-);
+pub const VMSTAT_PSWPIN: MetricDef =
+    host("node_vmstat_pswpin", Untyped, None, &[], "/proc/vmstat information field pswpin.");
 /// /proc/vmstat pswpout (untyped, as node_exporter emits it).
-pub const VMSTAT_PSWPOUT: MetricDef = host(
-    "node_vmstat_pswpout",
-    Untyped,
-    None,
-    &[],
-    "/proc/vmstat information field pswpout.",
-);
+pub const VMSTAT_PSWPOUT: MetricDef =
+    host("node_vmstat_pswpout", Untyped, None, &[], "/proc/vmstat information field pswpout.");
 /// /proc/vmstat pgfault (untyped, as node_exporter emits it).
-pub const VMSTAT_PGFAULT: MetricDef = host(
-    "node_vmstat_pgfault",
-    Untyped,
-    None,
-    &[],
-    "/proc/vmstat information field pgfault.",
-);
+pub const VMSTAT_PGFAULT: MetricDef =
+    host("node_vmstat_pgfault", Untyped, None, &[], "/proc/vmstat information field pgfault.");
 /// /proc/vmstat pgmajfault (untyped, as node_exporter emits it).
-pub const VMSTAT_PGMAJFAULT: MetricDef = host(
-    "node_vmstat_pgmajfault",
-    Untyped,
-    None,
-    &[],
-    "/proc/vmstat information field pgmajfault.",
-);
+pub const VMSTAT_PGMAJFAULT: MetricDef =
+    host("node_vmstat_pgmajfault", Untyped, None, &[], "/proc/vmstat information field pgmajfault.");
 /// /proc/vmstat oom_kill (untyped, as node_exporter emits it).
-pub const VMSTAT_OOM_KILL: MetricDef = host(
-    "node_vmstat_oom_kill",
-    Untyped,
-    None,
-    &[],
-    "/proc/vmstat information field oom_kill.",
-);
+pub const VMSTAT_OOM_KILL: MetricDef =
+    host("node_vmstat_oom_kill", Untyped, None, &[], "/proc/vmstat information field oom_kill.");
 /// Allocated file handles, from /proc/sys/fs/file-nr.
-pub const FILEFD_ALLOCATED: MetricDef = host(
-    "node_filefd_allocated",
-    Gauge,
-    None,
-    &[],
-    "File descriptor statistics: allocated.",
-);
+pub const FILEFD_ALLOCATED: MetricDef =
+    host("node_filefd_allocated", Gauge, None, &[], "File descriptor statistics: allocated.");
 /// Maximum file handles, from /proc/sys/fs/file-nr.
-pub const FILEFD_MAXIMUM: MetricDef = host(
-    "node_filefd_maximum",
-    Gauge,
-    None,
-    &[],
-    "File descriptor statistics: maximum.",
-);
+pub const FILEFD_MAXIMUM: MetricDef =
+    host("node_filefd_maximum", Gauge, None, &[], "File descriptor statistics: maximum.");
 /// Tracked connections (only while nf_conntrack is loaded).
 pub const CONNTRACK_ENTRIES: MetricDef = host(
     "node_nf_conntrack_entries",
@@ -296,13 +206,8 @@ pub const CONNTRACK_ENTRIES: MetricDef = host(
     "Number of currently allocated flow entries for connection tracking.",
 );
 /// Connection-tracking table size (only while nf_conntrack is loaded).
-pub const CONNTRACK_LIMIT: MetricDef = host(
-    "node_nf_conntrack_entries_limit",
-    Gauge,
-    None,
-    &[],
-    "Maximum size of connection tracking table.",
-);
+pub const CONNTRACK_LIMIT: MetricDef =
+    host("node_nf_conntrack_entries_limit", Gauge, None, &[], "Maximum size of connection tracking table.");
 /// Filesystem size.
 pub const FS_SIZE: MetricDef =
     host("node_filesystem_size_bytes", Gauge, Bytes, FS, "Filesystem size in bytes.");

@@ -330,13 +330,8 @@ pub const BUFFERS_BACKEND_FSYNC: MetricDef = pg(
     "Number of times a backend had to execute its own fsync call (normally the background writer handles those even when the backend does its own write)",
 );
 /// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) buffers_alloc.
-pub const BUFFERS_ALLOC: MetricDef = pg(
-    "pg_stat_bgwriter_buffers_alloc_total",
-    Counter,
-    None,
-    SERVER,
-    "Number of buffers allocated",
-);
+pub const BUFFERS_ALLOC: MetricDef =
+    pg("pg_stat_bgwriter_buffers_alloc_total", Counter, None, SERVER, "Number of buffers allocated");
 /// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) stats_reset.
 pub const BGWRITER_STATS_RESET: MetricDef = pg(
     "pg_stat_bgwriter_stats_reset_total",
@@ -506,24 +501,14 @@ pub const SETTING_CHECKPOINT_TIMEOUT: MetricDef = pg(
     "Sets the maximum time between automatic WAL checkpoints. [Units converted to seconds.]",
 );
 /// Server parameter, as postgres_exporter's pg_settings collector names it.
-pub const SETTING_AUTOVACUUM: MetricDef = pg(
-    "pg_settings_autovacuum",
-    Gauge,
-    None,
-    SERVER,
-    "Starts the autovacuum subprocess.",
-);
+pub const SETTING_AUTOVACUUM: MetricDef =
+    pg("pg_settings_autovacuum", Gauge, None, SERVER, "Starts the autovacuum subprocess.");
 /// Whether a replication slot is in use.
 pub const SLOT_ACTIVE: MetricDef =
     pg("pg_replication_slots_active", Gauge, None, SLOT, "Flag indicating if the slot is active");
 /// WAL a slot retains, in bytes (NaN while the slot has never reserved WAL).
-pub const SLOT_WAL_LSN_DIFF: MetricDef = pg(
-    "pg_replication_slots_pg_wal_lsn_diff",
-    Gauge,
-    None,
-    SLOT,
-    "Replication lag in bytes",
-);
+pub const SLOT_WAL_LSN_DIFF: MetricDef =
+    pg("pg_replication_slots_pg_wal_lsn_diff", Gauge, None, SLOT, "Replication lag in bytes");
 /// Replay lag as postgres_exporter's bundled `pg_replication` query names it
 /// (the postgres_mixin's alert reads this name; `pg_replication_lag_seconds` is upstream's).
 pub const REPLICATION_LAG_LEGACY: MetricDef =

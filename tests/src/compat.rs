@@ -184,7 +184,9 @@ pub const MIXIN_FAMILIES: &[MixinFamily] = &[
         "gauge",
         &["name", "state", "type"],
         "alerts",
-        HostCannotHave("node_exporter's systemd collector is off by default (it needs systemd over D-Bus), so the peer emits none; opsmon has no systemd collector"),
+        HostCannotHave(
+            "node_exporter's systemd collector is off by default (it needs systemd over D-Bus), so the peer emits none; opsmon has no systemd collector",
+        ),
     ),
     family(
         Node,
@@ -192,7 +194,9 @@ pub const MIXIN_FAMILIES: &[MixinFamily] = &[
         "counter",
         &["name"],
         "alerts",
-        HostCannotHave("node_exporter's systemd collector is off by default (it needs systemd over D-Bus), so the peer emits none; opsmon has no systemd collector"),
+        HostCannotHave(
+            "node_exporter's systemd collector is off by default (it needs systemd over D-Bus), so the peer emits none; opsmon has no systemd collector",
+        ),
     ),
     family(Node, "node_memory_total_bytes", "gauge", &[], "dashboards", HostCannotHave(DARWIN)),
     family(Node, "node_memory_available_bytes", "gauge", &[], "dashboards", HostCannotHave(DARWIN)),
@@ -247,8 +251,22 @@ pub const MIXIN_FAMILIES: &[MixinFamily] = &[
     ),
     family(Postgres, "pg_replication_is_replica", "gauge", SERVER, "alerts", OursOnly(DEBIAN_QUERIES_FILE)),
     family(Postgres, "pg_replication_lag", "gauge", SERVER, "alerts", OursOnly(DEBIAN_QUERIES_FILE)),
-    family(Postgres, "pg_stat_user_tables_n_dead_tup", "gauge", PG_TABLE, "alerts", OursOnly(DEBIAN_QUERIES_FILE)),
-    family(Postgres, "pg_stat_user_tables_n_live_tup", "gauge", PG_TABLE, "alerts", OursOnly(DEBIAN_QUERIES_FILE)),
+    family(
+        Postgres,
+        "pg_stat_user_tables_n_dead_tup",
+        "gauge",
+        PG_TABLE,
+        "alerts",
+        OursOnly(DEBIAN_QUERIES_FILE),
+    ),
+    family(
+        Postgres,
+        "pg_stat_user_tables_n_live_tup",
+        "gauge",
+        PG_TABLE,
+        "alerts",
+        OursOnly(DEBIAN_QUERIES_FILE),
+    ),
     // redis-mixin and grafana_prometheus_redis_dashboard.json.
     family(Redis, "redis_up", "gauge", &[], "alerts dashboards", Both),
     family(Redis, "redis_uptime_in_seconds", "gauge", &[], "dashboards", Both),
@@ -283,7 +301,9 @@ pub const MIXIN_FAMILIES: &[MixinFamily] = &[
         "gauge",
         &[],
         "alerts",
-        HostCannotHave("Redis Cluster only (CLUSTER INFO); the server here is standalone and opsmon does not ask CLUSTER INFO"),
+        HostCannotHave(
+            "Redis Cluster only (CLUSTER INFO); the server here is standalone and opsmon does not ask CLUSTER INFO",
+        ),
     ),
     family(
         Redis,
@@ -291,7 +311,9 @@ pub const MIXIN_FAMILIES: &[MixinFamily] = &[
         "gauge",
         &[],
         "alerts",
-        HostCannotHave("Redis Cluster only (CLUSTER INFO); the server here is standalone and opsmon does not ask CLUSTER INFO"),
+        HostCannotHave(
+            "Redis Cluster only (CLUSTER INFO); the server here is standalone and opsmon does not ask CLUSTER INFO",
+        ),
     ),
     family(
         Redis,
@@ -299,14 +321,18 @@ pub const MIXIN_FAMILIES: &[MixinFamily] = &[
         "gauge",
         &[],
         "alerts",
-        HostCannotHave("Redis Cluster only (CLUSTER INFO); the server here is standalone and opsmon does not ask CLUSTER INFO"),
+        HostCannotHave(
+            "Redis Cluster only (CLUSTER INFO); the server here is standalone and opsmon does not ask CLUSTER INFO",
+        ),
     ),
 ];
 
 /// The table as Markdown rows, for `docs/compatibility.md` (a test keeps the
 /// document equal to this table).
 pub fn markdown_table() -> String {
-    let mut out = String::from("| peer | family | type | labels | read by | on this host |\n|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| peer | family | type | labels | read by | on this host |\n|---|---|---|---|---|---|\n",
+    );
     for family in MIXIN_FAMILIES {
         let peer = match family.peer {
             Node => "node_exporter",

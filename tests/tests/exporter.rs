@@ -24,7 +24,8 @@ fn metrics_pass_promtool_check_metrics() {
 /// Families whose source only exists on some hosts: connection tracking
 /// needs the nf_conntrack module loaded.
 fn absent_on_this_host(name: &str) -> bool {
-    name.starts_with("node_nf_conntrack") && !std::path::Path::new("/proc/sys/net/netfilter/nf_conntrack_count").exists()
+    name.starts_with("node_nf_conntrack")
+        && !std::path::Path::new("/proc/sys/net/netfilter/nf_conntrack_count").exists()
 }
 
 #[test]

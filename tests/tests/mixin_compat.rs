@@ -98,7 +98,10 @@ fn start() -> Setup {
 
     // A logical slot, so its `database` label is not empty (Prometheus drops empty labels).
     let pg = PgServer::start(&["wal_level=logical"]);
-    pg.psql("postgres", "CREATE TABLE mixin_events (id int); INSERT INTO mixin_events SELECT generate_series(1, 1000)");
+    pg.psql(
+        "postgres",
+        "CREATE TABLE mixin_events (id int); INSERT INTO mixin_events SELECT generate_series(1, 1000)",
+    );
     pg.psql("postgres", "SELECT pg_create_logical_replication_slot('opsmon_compat_slot', 'test_decoding')");
     let redis = RedisServer::start(None, &[]);
     for i in 0..7 {
@@ -156,15 +159,11 @@ fn start() -> Setup {
         &["--config.file", config.to_str().unwrap()],
         &[("OPSMON_TEST_PG_PASSWORD", &pg.password)],
     );
-    let jobs = [
-        ("node", node_port),
-        ("postgres", pg_port),
-        ("redis", redis_port),
-        (OPSMON, ours.port),
-    ];
+    let jobs = [("node", node_port), ("postgres", pg_port), ("redis", redis_port), (OPSMON, ours.port)];
     exporters.push(ours);
 
-    let mut prom_config = String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
+    let mut prom_config =
+        String::from("global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n");
     for (job, port) in jobs {
         prom_config.push_str(&format!(
             "  - job_name: {job}\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
@@ -234,10 +233,16 @@ fn check(setup: &Setup, family: &MixinFamily) -> Option<String> {
             }
             let expected = table_labels(family);
             if label_names(&theirs) != expected {
-                return Some(format!("{name}: the peer's labels {:?} differ from the table", label_names(&theirs)));
+                return Some(format!(
+                    "{name}: the peer's labels {:?} differ from the table",
+                    label_names(&theirs)
+                ));
             }
             if label_names(&ours) != expected {
-                return Some(format!("{name}: opsmon's labels {:?}, the peer's {expected:?}", label_names(&ours)));
+                return Some(format!(
+                    "{name}: opsmon's labels {:?}, the peer's {expected:?}",
+                    label_names(&ours)
+                ));
             }
             let (their_type, our_type) = (setup.metric_type(peer_job, name), setup.metric_type(OPSMON, name));
             if their_type != our_type {
@@ -252,7 +257,10 @@ fn check(setup: &Setup, family: &MixinFamily) -> Option<String> {
                 return Some(format!("{name}: missing for opsmon{}", stored_elsewhere()));
             }
             if label_names(&ours) != table_labels(family) {
-                return Some(format!("{name}: opsmon's labels {:?} differ from the table", label_names(&ours)));
+                return Some(format!(
+                    "{name}: opsmon's labels {:?} differ from the table",
+                    label_names(&ours)
+                ));
             }
         }
         Presence::HostCannotHave(_) => {
@@ -275,7 +283,8 @@ fn check(setup: &Setup, family: &MixinFamily) -> Option<String> {
 #[test]
 fn every_family_the_mixins_read_is_stored_alike_for_opsmon_and_the_peer() {
     let setup = start();
-    let mut problems: Vec<String> = MIXIN_FAMILIES.iter().filter_map(|family| check(&setup, family)).collect();
+    let mut problems: Vec<String> =
+        MIXIN_FAMILIES.iter().filter_map(|family| check(&setup, family)).collect();
 
     // Values: exact where nothing moves between two scrapes, within a
     // tolerance for counters that do.
@@ -287,7 +296,8 @@ fn every_family_the_mixins_read_is_stored_alike_for_opsmon_and_the_peer() {
             return Some(format!("{name}{{{matchers}}}: no value for opsmon"));
         };
         let allowed = tolerance * theirs.abs().max(1.0);
-        ((ours - theirs).abs() > allowed).then(|| format!("{name}{{{matchers}}}: opsmon {ours}, peer {theirs}"))
+        ((ours - theirs).abs() > allowed)
+            .then(|| format!("{name}{{{matchers}}}: opsmon {ours}, peer {theirs}"))
     };
     problems.extend(
         [
@@ -313,5 +323,11 @@ fn every_family_the_mixins_read_is_stored_alike_for_opsmon_and_the_peer() {
     if setup.sum(OPSMON, "pg_exporter_last_scrape_error", "") != Some(0.0) {
         problems.push("pg_exporter_last_scrape_error: not 0 for opsmon".into());
     }
-    assert!(problems.is_empty(), "{} problems over {} rows:\n{}", problems.len(), MIXIN_FAMILIES.len(), problems.join("\n"));
+    assert!(
+        problems.is_empty(),
+        "{} problems over {} rows:\n{}",
+        problems.len(),
+        MIXIN_FAMILIES.len(),
+        problems.join("\n")
+    );
 }

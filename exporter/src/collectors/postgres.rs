@@ -362,7 +362,8 @@ impl PostgresTarget {
                 for (def, column) in [(&m::SLOT_ACTIVE, 2), (&m::SLOT_WAL_LSN_DIFF, 3)] {
                     let mut family = out.family(def);
                     for row in &rows {
-                        family.number(vec![text(row, 1)?, server.clone(), text(row, 0)?], row.try_get(column)?);
+                        family
+                            .number(vec![text(row, 1)?, server.clone(), text(row, 0)?], row.try_get(column)?);
                     }
                 }
             }
@@ -483,7 +484,11 @@ const SETTINGS: [(&str, &MetricDef); 21] = [
 const SETTINGS_SQL: &str =
     "SELECT name::text, setting, COALESCE(unit, ''), vartype::text FROM pg_settings WHERE name = ANY($1)";
 
-async fn settings(conn: &mut PgConnection, out: &mut MetricSet, server: &LabelValue) -> Result<(), sqlx::Error> {
+async fn settings(
+    conn: &mut PgConnection,
+    out: &mut MetricSet,
+    server: &LabelValue,
+) -> Result<(), sqlx::Error> {
     let names: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
     let rows: Vec<(String, String, String, String)> =
         sqlx::query_as(SETTINGS_SQL).bind(&names).fetch_all(conn).await?;
@@ -542,7 +547,11 @@ pub fn setting_value(setting: &str, unit: &str, vartype: &str) -> Option<f64> {
 /// pg_stat_bgwriter; from PostgreSQL 17 the checkpoint columns moved to
 /// pg_stat_checkpointer and the backend-write ones to pg_stat_io, so those
 /// two families are left out there.
-async fn bgwriter(conn: &mut PgConnection, out: &mut MetricSet, server: &LabelValue) -> Result<(), sqlx::Error> {
+async fn bgwriter(
+    conn: &mut PgConnection,
+    out: &mut MetricSet,
+    server: &LabelValue,
+) -> Result<(), sqlx::Error> {
     let version: i32 =
         sqlx::query_scalar("SELECT current_setting('server_version_num')::int").fetch_one(&mut *conn).await?;
     let sql = if version >= 170_000 { CHECKPOINTER_SQL } else { BGWRITER_SQL };

@@ -479,8 +479,9 @@ impl RedisTarget {
                 reconnect: false,
             });
         }
-        let info: String =
-            self.step("INFO", deadline, redis::cmd("INFO").arg("ALL").query_async(&mut session.connection)).await?;
+        let info: String = self
+            .step("INFO", deadline, redis::cmd("INFO").arg("ALL").query_async(&mut session.connection))
+            .await?;
         Ok(Reply { ping_seconds, info, databases: session.databases })
     }
 
@@ -665,7 +666,8 @@ mod tests {
     #[test]
     fn every_info_family_comes_from_the_fixtures() {
         let commands = [&m::COMMANDS, &m::COMMANDS_DURATION, &m::COMMANDS_REJECTED, &m::COMMANDS_FAILED];
-        for (fixture, databases, has_commandstats) in [(INFO_6, 3, false), (INFO_7, 3, false), (INFO_ALL_7, 1, true)]
+        for (fixture, databases, has_commandstats) in
+            [(INFO_6, 3, false), (INFO_7, 3, false), (INFO_ALL_7, 1, true)]
         {
             let mut out = MetricSet::new();
             info_metrics(&parse_info(fixture).expect("parses"), None, &mut out);
