@@ -187,12 +187,15 @@ pub fn command_stats(info: &Info) -> Vec<CommandStats> {
         .collect()
 }
 
+/// Reads one figure of a command's statistics.
+type CommandColumn = fn(&CommandStats) -> Option<f64>;
+
 fn command_metrics(info: &Info, out: &mut MetricSet) {
     let commands = command_stats(info);
     if commands.is_empty() {
         return;
     }
-    let columns: [(&'static MetricDef, fn(&CommandStats) -> Option<f64>); 4] = [
+    let columns: [(&'static MetricDef, CommandColumn); 4] = [
         (&m::COMMANDS, |c| Some(c.calls)),
         (&m::COMMANDS_DURATION, |c| Some(c.seconds)),
         (&m::COMMANDS_REJECTED, |c| c.rejected),
