@@ -558,8 +558,7 @@ async fn bgwriter(
 ) -> Result<(), sqlx::Error> {
     let version: i32 =
         sqlx::query_scalar("SELECT current_setting('server_version_num')::int").fetch_one(&mut *conn).await?;
-    let sql = if version >= 170_000 { CHECKPOINTER_SQL } else { BGWRITER_SQL };
-    let row = sqlx::query(sql).fetch_one(conn).await?;
+    let row = sqlx::query(bgwriter_sql(version)).fetch_one(conn).await?;
     let columns = [
         &m::CHECKPOINTS_TIMED,
         &m::CHECKPOINTS_REQ,
@@ -579,6 +578,13 @@ async fn bgwriter(
         }
     }
     Ok(())
+}
+
+/// The statement for a server's `server_version_num`: pg_stat_checkpointer
+/// exists from PostgreSQL 17, and pg_stat_bgwriter lost its checkpoint and
+/// backend columns there; naming a missing view or column would fail the query.
+fn bgwriter_sql(server_version_num: i32) -> &'static str {
+    if server_version_num >= 170_000 { CHECKPOINTER_SQL } else { BGWRITER_SQL }
 }
 
 const BGWRITER_SQL: &str = "\
@@ -774,6 +780,18 @@ mod tests {
         assert_eq!(setting_value("replica"), None);
         assert_eq!(setting_value("12parsecs"), None, "an unknown unit is left out");
         assert_eq!(setting_value(""), None);
+    }
+
+    #[test]
+    fn checkpointer_view_from_postgresql_17() {
+        assert!(bgwriter_sql(150_020).contains("FROM pg_stat_bgwriter"));
+        assert!(!bgwriter_sql(160_004).contains("pg_stat_checkpointer"), "absent before 17");
+        let v17 = bgwriter_sql(170_000);
+        assert!(v17.contains("pg_stat_checkpointer") && !v17.contains("buffers_backend"), "{v17}");
+        // Same column count either way: the families map by position.
+        let columns = |sql: &str| sql.matches("::float8").count();
+        assert_eq!(columns(bgwriter_sql(150_020)), 11);
+        assert_eq!(columns(v17), 11);
     }
 
     #[test]
