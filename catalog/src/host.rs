@@ -1,7 +1,7 @@
 //! Host metrics: node_exporter-compatible families (same names, types, labels
 //! and units) plus opsmon's process groups, listening ports and directory sizes.
 
-use crate::MetricType::{Counter, Gauge};
+use crate::MetricType::{Counter, Gauge, Untyped};
 use crate::Unit::{Bytes, None, Seconds};
 use crate::{MetricDef, MetricType, Unit};
 
@@ -55,6 +55,159 @@ pub const SWAP_TOTAL: MetricDef =
 /// /proc/meminfo SwapFree.
 pub const SWAP_FREE: MetricDef =
     host("node_memory_SwapFree_bytes", Gauge, Bytes, &[], "Memory information field SwapFree_bytes.");
+/// /proc/meminfo Slab.
+pub const MEM_SLAB: MetricDef =
+    host("node_memory_Slab_bytes", Gauge, Bytes, &[], "Memory information field Slab_bytes.");
+/// Inodes of a filesystem.
+pub const FS_FILES: MetricDef =
+    host("node_filesystem_files", Gauge, None, FS, "Filesystem total file nodes.");
+/// Free inodes of a filesystem.
+pub const FS_FILES_FREE: MetricDef =
+    host("node_filesystem_files_free", Gauge, None, FS, "Filesystem total free file nodes.");
+/// /proc/diskstats, per block device.
+pub const DISK_READS_COMPLETED: MetricDef = host(
+    "node_disk_reads_completed_total",
+    Counter,
+    None,
+    DEV,
+    "The total number of reads completed successfully.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_READS_MERGED: MetricDef =
+    host("node_disk_reads_merged_total", Counter, None, DEV, "The total number of reads merged.");
+/// /proc/diskstats, per block device.
+pub const DISK_READ_BYTES: MetricDef =
+    host("node_disk_read_bytes_total", Counter, Bytes, DEV, "The total number of bytes read successfully.");
+/// /proc/diskstats, per block device.
+pub const DISK_READ_TIME: MetricDef = host(
+    "node_disk_read_time_seconds_total",
+    Counter,
+    Seconds,
+    DEV,
+    "The total number of seconds spent by all reads.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_WRITES_COMPLETED: MetricDef = host(
+    "node_disk_writes_completed_total",
+    Counter,
+    None,
+    DEV,
+    "The total number of writes completed successfully.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_WRITES_MERGED: MetricDef =
+    host("node_disk_writes_merged_total", Counter, None, DEV, "The number of writes merged.");
+/// /proc/diskstats, per block device.
+pub const DISK_WRITTEN_BYTES: MetricDef = host(
+    "node_disk_written_bytes_total",
+    Counter,
+    Bytes,
+    DEV,
+    "The total number of bytes written successfully.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_WRITE_TIME: MetricDef = host(
+    "node_disk_write_time_seconds_total",
+    Counter,
+    Seconds,
+    DEV,
+    "This is the total number of seconds spent by all writes.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_IO_NOW: MetricDef =
+    host("node_disk_io_now", Gauge, None, DEV, "The number of I/Os currently in progress.");
+/// /proc/diskstats, per block device.
+pub const DISK_IO_TIME: MetricDef =
+    host("node_disk_io_time_seconds_total", Counter, Seconds, DEV, "Total seconds spent doing I/Os.");
+/// /proc/diskstats, per block device.
+pub const DISK_IO_TIME_WEIGHTED: MetricDef = host(
+    "node_disk_io_time_weighted_seconds_total",
+    Counter,
+    Seconds,
+    DEV,
+    "The weighted # of seconds spent doing I/Os.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_DISCARDS_COMPLETED: MetricDef = host(
+    "node_disk_discards_completed_total",
+    Counter,
+    None,
+    DEV,
+    "The total number of discards completed successfully.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_DISCARDS_MERGED: MetricDef =
+    host("node_disk_discards_merged_total", Counter, None, DEV, "The total number of discards merged.");
+/// /proc/diskstats, per block device.
+pub const DISK_DISCARDED_SECTORS: MetricDef = host(
+    "node_disk_discarded_sectors_total",
+    Counter,
+    None,
+    DEV,
+    "The total number of sectors discarded successfully.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_DISCARD_TIME: MetricDef = host(
+    "node_disk_discard_time_seconds_total",
+    Counter,
+    Seconds,
+    DEV,
+    "This is the total number of seconds spent by all discards.",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_FLUSH_REQUESTS: MetricDef = host(
+    "node_disk_flush_requests_total",
+    Counter,
+    None,
+    DEV,
+    "The total number of flush requests completed successfully",
+);
+/// /proc/diskstats, per block device.
+pub const DISK_FLUSH_TIME: MetricDef = host(
+    "node_disk_flush_requests_time_seconds_total",
+    Counter,
+    Seconds,
+    DEV,
+    "This is the total number of seconds spent by all flush requests.",
+);
+/// /proc/vmstat pgpgin (untyped, as node_exporter emits it).
+pub const VMSTAT_PGPGIN: MetricDef =
+    host("node_vmstat_pgpgin", Untyped, None, &[], "/proc/vmstat information field pgpgin.");
+/// /proc/vmstat pgpgout (untyped, as node_exporter emits it).
+pub const VMSTAT_PGPGOUT: MetricDef =
+    host("node_vmstat_pgpgout", Untyped, None, &[], "/proc/vmstat information field pgpgout.");
+/// /proc/vmstat pswpin (untyped, as node_exporter emits it).
+pub const VMSTAT_PSWPIN: MetricDef =
+    host("node_vmstat_pswpin", Untyped, None, &[], "/proc/vmstat information field pswpin.");
+/// /proc/vmstat pswpout (untyped, as node_exporter emits it).
+pub const VMSTAT_PSWPOUT: MetricDef =
+    host("node_vmstat_pswpout", Untyped, None, &[], "/proc/vmstat information field pswpout.");
+/// /proc/vmstat pgfault (untyped, as node_exporter emits it).
+pub const VMSTAT_PGFAULT: MetricDef =
+    host("node_vmstat_pgfault", Untyped, None, &[], "/proc/vmstat information field pgfault.");
+/// /proc/vmstat pgmajfault (untyped, as node_exporter emits it).
+pub const VMSTAT_PGMAJFAULT: MetricDef =
+    host("node_vmstat_pgmajfault", Untyped, None, &[], "/proc/vmstat information field pgmajfault.");
+/// /proc/vmstat oom_kill (untyped, as node_exporter emits it).
+pub const VMSTAT_OOM_KILL: MetricDef =
+    host("node_vmstat_oom_kill", Untyped, None, &[], "/proc/vmstat information field oom_kill.");
+/// Allocated file handles, from /proc/sys/fs/file-nr.
+pub const FILEFD_ALLOCATED: MetricDef =
+    host("node_filefd_allocated", Gauge, None, &[], "File descriptor statistics: allocated.");
+/// Maximum file handles, from /proc/sys/fs/file-nr.
+pub const FILEFD_MAXIMUM: MetricDef =
+    host("node_filefd_maximum", Gauge, None, &[], "File descriptor statistics: maximum.");
+/// Tracked connections (only while nf_conntrack is loaded).
+pub const CONNTRACK_ENTRIES: MetricDef = host(
+    "node_nf_conntrack_entries",
+    Gauge,
+    None,
+    &[],
+    "Number of currently allocated flow entries for connection tracking.",
+);
+/// Connection-tracking table size (only while nf_conntrack is loaded).
+pub const CONNTRACK_LIMIT: MetricDef =
+    host("node_nf_conntrack_entries_limit", Gauge, None, &[], "Maximum size of connection tracking table.");
 /// Filesystem size.
 pub const FS_SIZE: MetricDef =
     host("node_filesystem_size_bytes", Gauge, Bytes, FS, "Filesystem size in bytes.");
@@ -235,4 +388,35 @@ pub const METRICS: &[MetricDef] = &[
     DIR_ENTRIES,
     DIR_COMPLETE,
     DIR_SCAN_TIMESTAMP,
+    MEM_SLAB,
+    FS_FILES,
+    FS_FILES_FREE,
+    DISK_READS_COMPLETED,
+    DISK_READS_MERGED,
+    DISK_READ_BYTES,
+    DISK_READ_TIME,
+    DISK_WRITES_COMPLETED,
+    DISK_WRITES_MERGED,
+    DISK_WRITTEN_BYTES,
+    DISK_WRITE_TIME,
+    DISK_IO_NOW,
+    DISK_IO_TIME,
+    DISK_IO_TIME_WEIGHTED,
+    DISK_DISCARDS_COMPLETED,
+    DISK_DISCARDS_MERGED,
+    DISK_DISCARDED_SECTORS,
+    DISK_DISCARD_TIME,
+    DISK_FLUSH_REQUESTS,
+    DISK_FLUSH_TIME,
+    VMSTAT_PGPGIN,
+    VMSTAT_PGPGOUT,
+    VMSTAT_PSWPIN,
+    VMSTAT_PSWPOUT,
+    VMSTAT_PGFAULT,
+    VMSTAT_PGMAJFAULT,
+    VMSTAT_OOM_KILL,
+    FILEFD_ALLOCATED,
+    FILEFD_MAXIMUM,
+    CONNTRACK_ENTRIES,
+    CONNTRACK_LIMIT,
 ];

@@ -22,6 +22,7 @@ const ACTIVITY: &[&str] = &["datname", "server", "state"];
 const TABLE: &[&str] = &["datname", "relname", "schemaname", "server"];
 const STATEMENT: &[&str] = &["datname", "queryid", "server", "user"];
 const QUERY: &[&str] = &["query", "server"];
+const SLOT: &[&str] = &["database", "server", "slot_name"];
 
 /// Whether the last connection attempt and `SELECT 1` succeeded.
 pub const UP: MetricDef = pg(
@@ -208,6 +209,318 @@ pub const STATEMENT_MEAN: MetricDef = pg(
     &["datname", "query", "queryid", "server", "user"],
     "Mean execution time of the statement; the N slowest by mean, query text normalised by pg_stat_statements and cut to 120 characters.",
 );
+/// pg_stat_database.tup_returned.
+pub const TUP_RETURNED: MetricDef = pg(
+    "pg_stat_database_tup_returned",
+    Counter,
+    None,
+    DB,
+    "Number of rows returned by queries in this database",
+);
+/// pg_stat_database.tup_fetched.
+pub const TUP_FETCHED: MetricDef = pg(
+    "pg_stat_database_tup_fetched",
+    Counter,
+    None,
+    DB,
+    "Number of rows fetched by queries in this database",
+);
+/// pg_stat_database.tup_inserted.
+pub const TUP_INSERTED: MetricDef = pg(
+    "pg_stat_database_tup_inserted",
+    Counter,
+    None,
+    DB,
+    "Number of rows inserted by queries in this database",
+);
+/// pg_stat_database.tup_updated.
+pub const TUP_UPDATED: MetricDef = pg(
+    "pg_stat_database_tup_updated",
+    Counter,
+    None,
+    DB,
+    "Number of rows updated by queries in this database",
+);
+/// pg_stat_database.tup_deleted.
+pub const TUP_DELETED: MetricDef = pg(
+    "pg_stat_database_tup_deleted",
+    Counter,
+    None,
+    DB,
+    "Number of rows deleted by queries in this database",
+);
+/// pg_stat_database.conflicts.
+pub const CONFLICTS: MetricDef = pg(
+    "pg_stat_database_conflicts",
+    Counter,
+    None,
+    DB,
+    "Number of queries canceled due to conflicts with recovery in this database. (Conflicts occur only on standby servers; see pg_stat_database_conflicts for details.)",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) checkpoints_timed.
+pub const CHECKPOINTS_TIMED: MetricDef = pg(
+    "pg_stat_bgwriter_checkpoints_timed_total",
+    Counter,
+    None,
+    SERVER,
+    "Number of scheduled checkpoints that have been performed",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) checkpoints_req.
+pub const CHECKPOINTS_REQ: MetricDef = pg(
+    "pg_stat_bgwriter_checkpoints_req_total",
+    Counter,
+    None,
+    SERVER,
+    "Number of requested checkpoints that have been performed",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) checkpoint_write_time.
+pub const CHECKPOINT_WRITE_TIME: MetricDef = pg(
+    "pg_stat_bgwriter_checkpoint_write_time_total",
+    Counter,
+    None,
+    SERVER,
+    "Total amount of time that has been spent in the portion of checkpoint processing where files are written to disk, in milliseconds",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) checkpoint_sync_time.
+pub const CHECKPOINT_SYNC_TIME: MetricDef = pg(
+    "pg_stat_bgwriter_checkpoint_sync_time_total",
+    Counter,
+    None,
+    SERVER,
+    "Total amount of time that has been spent in the portion of checkpoint processing where files are synchronized to disk, in milliseconds",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) buffers_checkpoint.
+pub const BUFFERS_CHECKPOINT: MetricDef = pg(
+    "pg_stat_bgwriter_buffers_checkpoint_total",
+    Counter,
+    None,
+    SERVER,
+    "Number of buffers written during checkpoints",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) buffers_clean.
+pub const BUFFERS_CLEAN: MetricDef = pg(
+    "pg_stat_bgwriter_buffers_clean_total",
+    Counter,
+    None,
+    SERVER,
+    "Number of buffers written by the background writer",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) maxwritten_clean.
+pub const MAXWRITTEN_CLEAN: MetricDef = pg(
+    "pg_stat_bgwriter_maxwritten_clean_total",
+    Counter,
+    None,
+    SERVER,
+    "Number of times the background writer stopped a cleaning scan because it had written too many buffers",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) buffers_backend.
+pub const BUFFERS_BACKEND: MetricDef = pg(
+    "pg_stat_bgwriter_buffers_backend_total",
+    Counter,
+    None,
+    SERVER,
+    "Number of buffers written directly by a backend",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) buffers_backend_fsync.
+pub const BUFFERS_BACKEND_FSYNC: MetricDef = pg(
+    "pg_stat_bgwriter_buffers_backend_fsync_total",
+    Counter,
+    None,
+    SERVER,
+    "Number of times a backend had to execute its own fsync call (normally the background writer handles those even when the backend does its own write)",
+);
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) buffers_alloc.
+pub const BUFFERS_ALLOC: MetricDef =
+    pg("pg_stat_bgwriter_buffers_alloc_total", Counter, None, SERVER, "Number of buffers allocated");
+/// pg_stat_bgwriter (pg_stat_checkpointer from PostgreSQL 17) stats_reset.
+pub const BGWRITER_STATS_RESET: MetricDef = pg(
+    "pg_stat_bgwriter_stats_reset_total",
+    Counter,
+    None,
+    SERVER,
+    "Time at which these statistics were last reset",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_SUPERUSER_RESERVED: MetricDef = pg(
+    "pg_settings_superuser_reserved_connections",
+    Gauge,
+    None,
+    SERVER,
+    "Sets the number of connection slots reserved for superusers.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_MAX_LOCKS_PER_TRANSACTION: MetricDef = pg(
+    "pg_settings_max_locks_per_transaction",
+    Gauge,
+    None,
+    SERVER,
+    "Sets the maximum number of locks per transaction.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_AUTOVACUUM_VACUUM_SCALE_FACTOR: MetricDef = pg(
+    "pg_settings_autovacuum_vacuum_scale_factor",
+    Gauge,
+    None,
+    SERVER,
+    "Number of tuple updates or deletes prior to vacuum as a fraction of reltuples.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_AUTOVACUUM_VACUUM_THRESHOLD: MetricDef = pg(
+    "pg_settings_autovacuum_vacuum_threshold",
+    Gauge,
+    None,
+    SERVER,
+    "Minimum number of tuple updates or deletes prior to vacuum.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_AUTOVACUUM_ANALYZE_SCALE_FACTOR: MetricDef = pg(
+    "pg_settings_autovacuum_analyze_scale_factor",
+    Gauge,
+    None,
+    SERVER,
+    "Number of tuple inserts, updates, or deletes prior to analyze as a fraction of reltuples.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_AUTOVACUUM_ANALYZE_THRESHOLD: MetricDef = pg(
+    "pg_settings_autovacuum_analyze_threshold",
+    Gauge,
+    None,
+    SERVER,
+    "Minimum number of tuple inserts, updates, or deletes prior to analyze.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_AUTOVACUUM_MAX_WORKERS: MetricDef = pg(
+    "pg_settings_autovacuum_max_workers",
+    Gauge,
+    None,
+    SERVER,
+    "Sets the maximum number of simultaneously running autovacuum worker processes.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_MAX_WORKER_PROCESSES: MetricDef = pg(
+    "pg_settings_max_worker_processes",
+    Gauge,
+    None,
+    SERVER,
+    "Maximum number of concurrent worker processes.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_MAX_PARALLEL_WORKERS: MetricDef = pg(
+    "pg_settings_max_parallel_workers",
+    Gauge,
+    None,
+    SERVER,
+    "Sets the maximum number of parallel workers that can be active at one time.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_MAX_WAL_SENDERS: MetricDef = pg(
+    "pg_settings_max_wal_senders",
+    Gauge,
+    None,
+    SERVER,
+    "Sets the maximum number of simultaneously running WAL sender processes.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_MAX_REPLICATION_SLOTS: MetricDef = pg(
+    "pg_settings_max_replication_slots",
+    Gauge,
+    None,
+    SERVER,
+    "Sets the maximum number of simultaneously defined replication slots.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_RANDOM_PAGE_COST: MetricDef = pg(
+    "pg_settings_random_page_cost",
+    Gauge,
+    None,
+    SERVER,
+    "Sets the planner's estimate of the cost of a nonsequentially fetched disk page.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_SEQ_PAGE_COST: MetricDef = pg(
+    "pg_settings_seq_page_cost",
+    Gauge,
+    None,
+    SERVER,
+    "Sets the planner's estimate of the cost of a sequentially fetched disk page.",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_SHARED_BUFFERS: MetricDef = pg(
+    "pg_settings_shared_buffers_bytes",
+    Gauge,
+    Bytes,
+    SERVER,
+    "Sets the number of shared memory buffers used by the server. [Units converted to bytes.]",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_EFFECTIVE_CACHE_SIZE: MetricDef = pg(
+    "pg_settings_effective_cache_size_bytes",
+    Gauge,
+    Bytes,
+    SERVER,
+    "Sets the planner's assumption about the total size of the data caches. [Units converted to bytes.]",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_WORK_MEM: MetricDef = pg(
+    "pg_settings_work_mem_bytes",
+    Gauge,
+    Bytes,
+    SERVER,
+    "Sets the maximum memory to be used for query workspaces. [Units converted to bytes.]",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_MAINTENANCE_WORK_MEM: MetricDef = pg(
+    "pg_settings_maintenance_work_mem_bytes",
+    Gauge,
+    Bytes,
+    SERVER,
+    "Sets the maximum memory to be used for maintenance operations. [Units converted to bytes.]",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_MAX_WAL_SIZE: MetricDef = pg(
+    "pg_settings_max_wal_size_bytes",
+    Gauge,
+    Bytes,
+    SERVER,
+    "Sets the WAL size that triggers a checkpoint. [Units converted to bytes.]",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_MIN_WAL_SIZE: MetricDef = pg(
+    "pg_settings_min_wal_size_bytes",
+    Gauge,
+    Bytes,
+    SERVER,
+    "Sets the minimum size to shrink the WAL to. [Units converted to bytes.]",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_CHECKPOINT_TIMEOUT: MetricDef = pg(
+    "pg_settings_checkpoint_timeout_seconds",
+    Gauge,
+    Seconds,
+    SERVER,
+    "Sets the maximum time between automatic WAL checkpoints. [Units converted to seconds.]",
+);
+/// Server parameter, as postgres_exporter's pg_settings collector names it.
+pub const SETTING_AUTOVACUUM: MetricDef =
+    pg("pg_settings_autovacuum", Gauge, None, SERVER, "Starts the autovacuum subprocess.");
+/// Whether a replication slot is in use.
+pub const SLOT_ACTIVE: MetricDef =
+    pg("pg_replication_slots_active", Gauge, None, SLOT, "Flag indicating if the slot is active");
+/// WAL a slot retains, in bytes (NaN while the slot has never reserved WAL).
+pub const SLOT_WAL_LSN_DIFF: MetricDef =
+    pg("pg_replication_slots_pg_wal_lsn_diff", Gauge, None, SLOT, "Replication lag in bytes");
+/// Replay lag as postgres_exporter's bundled `pg_replication` query names it
+/// (the postgres_mixin's alert reads this name; `pg_replication_lag_seconds` is upstream's).
+pub const REPLICATION_LAG_LEGACY: MetricDef =
+    pg("pg_replication_lag", Gauge, None, SERVER, "Replication lag behind master in seconds");
+/// Whether the last scrape of this target met an error.
+pub const LAST_SCRAPE_ERROR: MetricDef = pg(
+    "pg_exporter_last_scrape_error",
+    Gauge,
+    None,
+    &[],
+    "Whether the last scrape of metrics from PostgreSQL resulted in an error (1 for error, 0 for success).",
+);
 /// `SELECT 1` round trip.
 pub const SELECT1: MetricDef = pg(
     "opsmon_pg_select1_duration_seconds",
@@ -268,4 +581,46 @@ pub const METRICS: &[MetricDef] = &[
     SELECT1,
     QUERY_SUCCESS,
     QUERY_DURATION,
+    TUP_RETURNED,
+    TUP_FETCHED,
+    TUP_INSERTED,
+    TUP_UPDATED,
+    TUP_DELETED,
+    CONFLICTS,
+    CHECKPOINTS_TIMED,
+    CHECKPOINTS_REQ,
+    CHECKPOINT_WRITE_TIME,
+    CHECKPOINT_SYNC_TIME,
+    BUFFERS_CHECKPOINT,
+    BUFFERS_CLEAN,
+    MAXWRITTEN_CLEAN,
+    BUFFERS_BACKEND,
+    BUFFERS_BACKEND_FSYNC,
+    BUFFERS_ALLOC,
+    BGWRITER_STATS_RESET,
+    SETTING_SUPERUSER_RESERVED,
+    SETTING_MAX_LOCKS_PER_TRANSACTION,
+    SETTING_AUTOVACUUM_VACUUM_SCALE_FACTOR,
+    SETTING_AUTOVACUUM_VACUUM_THRESHOLD,
+    SETTING_AUTOVACUUM_ANALYZE_SCALE_FACTOR,
+    SETTING_AUTOVACUUM_ANALYZE_THRESHOLD,
+    SETTING_AUTOVACUUM_MAX_WORKERS,
+    SETTING_MAX_WORKER_PROCESSES,
+    SETTING_MAX_PARALLEL_WORKERS,
+    SETTING_MAX_WAL_SENDERS,
+    SETTING_MAX_REPLICATION_SLOTS,
+    SETTING_RANDOM_PAGE_COST,
+    SETTING_SEQ_PAGE_COST,
+    SETTING_SHARED_BUFFERS,
+    SETTING_EFFECTIVE_CACHE_SIZE,
+    SETTING_WORK_MEM,
+    SETTING_MAINTENANCE_WORK_MEM,
+    SETTING_MAX_WAL_SIZE,
+    SETTING_MIN_WAL_SIZE,
+    SETTING_CHECKPOINT_TIMEOUT,
+    SETTING_AUTOVACUUM,
+    SLOT_ACTIVE,
+    SLOT_WAL_LSN_DIFF,
+    REPLICATION_LAG_LEGACY,
+    LAST_SCRAPE_ERROR,
 ];

@@ -17,6 +17,7 @@ const fn redis(
 }
 
 const DB: &[&str] = &["db"];
+const CMD: &[&str] = &["cmd"];
 
 /// Whether the last scrape could connect and read INFO.
 pub const UP: MetricDef = redis(
@@ -131,6 +132,74 @@ pub const RDB_LAST_BGSAVE_STATUS: MetricDef = redis(
 /// `connected_slaves`.
 pub const CONNECTED_SLAVES: MetricDef =
     redis("redis_connected_slaves", Gauge, None, &[], "Replicas connected to this server.");
+/// `used_memory_rss`.
+pub const MEMORY_USED_RSS: MetricDef = redis(
+    "redis_memory_used_rss_bytes",
+    Gauge,
+    Bytes,
+    &[],
+    "Resident set size of the Redis process as the OS sees it (INFO used_memory_rss).",
+);
+/// `total_system_memory`: redis_exporter reports it only with
+/// `--include-system-metrics`; the redis-mixin's memory alert divides by it.
+pub const TOTAL_SYSTEM_MEMORY: MetricDef = redis(
+    "redis_total_system_memory_bytes",
+    Gauge,
+    Bytes,
+    &[],
+    "Total memory of the host Redis runs on (INFO total_system_memory).",
+);
+/// `total_net_input_bytes`.
+pub const NET_INPUT: MetricDef = redis(
+    "redis_net_input_bytes_total",
+    Counter,
+    Bytes,
+    &[],
+    "Bytes read from the network by the server (INFO total_net_input_bytes).",
+);
+/// `total_net_output_bytes`.
+pub const NET_OUTPUT: MetricDef = redis(
+    "redis_net_output_bytes_total",
+    Counter,
+    Bytes,
+    &[],
+    "Bytes written to the network by the server (INFO total_net_output_bytes).",
+);
+/// `master_last_io_seconds_ago`, only on a replica.
+pub const MASTER_LAST_IO: MetricDef = redis(
+    "redis_master_last_io_seconds_ago",
+    Gauge,
+    None,
+    &[],
+    "Seconds since the replica last heard from its master (replicas only).",
+);
+/// Calls per command, from INFO commandstats.
+pub const COMMANDS: MetricDef =
+    redis("redis_commands_total", Counter, None, CMD, "Total number of calls per command");
+/// Time spent per command, from INFO commandstats.
+pub const COMMANDS_DURATION: MetricDef = redis(
+    "redis_commands_duration_seconds_total",
+    Counter,
+    Seconds,
+    CMD,
+    "Total amount of time in seconds spent per command",
+);
+/// Rejected calls per command (Redis 6.2+).
+pub const COMMANDS_REJECTED: MetricDef = redis(
+    "redis_commands_rejected_calls_total",
+    Counter,
+    None,
+    CMD,
+    "Total number of errors prior command execution per command",
+);
+/// Failed calls per command (Redis 6.2+).
+pub const COMMANDS_FAILED: MetricDef = redis(
+    "redis_commands_failed_calls_total",
+    Counter,
+    None,
+    CMD,
+    "Total number of errors within command execution per command",
+);
 /// PING round trip.
 pub const PING_DURATION: MetricDef = redis(
     "opsmon_redis_ping_duration_seconds",
@@ -161,4 +230,13 @@ pub const METRICS: &[MetricDef] = &[
     RDB_LAST_SAVE,
     RDB_LAST_BGSAVE_STATUS,
     CONNECTED_SLAVES,
+    MEMORY_USED_RSS,
+    TOTAL_SYSTEM_MEMORY,
+    NET_INPUT,
+    NET_OUTPUT,
+    COMMANDS,
+    COMMANDS_DURATION,
+    COMMANDS_REJECTED,
+    COMMANDS_FAILED,
+    MASTER_LAST_IO,
 ];

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used)] // test harness: a failed step must fail the test loudly
 #![allow(clippy::print_stderr)] // shows child-process logs when a start-up fails
 
+pub mod compat;
 pub mod servers;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -402,6 +402,14 @@ fn shared_families_match_postgres_exporter() {
         "pg_stat_archiver_archived_count",
         "pg_stat_archiver_failed_count",
         "pg_stat_archiver_last_archive_age",
+        "pg_stat_database_tup_fetched",
+        "pg_stat_database_conflicts",
+        "pg_stat_bgwriter_checkpoints_timed_total",
+        "pg_stat_bgwriter_buffers_alloc_total",
+        "pg_settings_superuser_reserved_connections",
+        "pg_settings_shared_buffers_bytes",
+        "pg_settings_autovacuum",
+        "pg_exporter_last_scrape_error",
     ] {
         assert!(shared.iter().any(|s| *s == required), "{required} is not shared");
     }
@@ -409,8 +417,13 @@ fn shared_families_match_postgres_exporter() {
         assert_eq!(mine[name].metric_type, theirs[name].metric_type, "{name}: type");
         assert_eq!(mine[name].label_names, theirs[name].label_names, "{name}: label names");
     }
-    let max = |f: &BTreeMap<String, FamilyInfo>| f["pg_settings_max_connections"].value(&[]).unwrap();
-    assert_eq!(max(&mine), max(&theirs));
+    for (name, family) in &mine {
+        if name.starts_with("pg_settings_") {
+            let peer = theirs.get(name).unwrap_or_else(|| panic!("{name} is not emitted by the peer"));
+            assert_eq!(family.value(&[]), peer.value(&[]), "{name}: the same parameter, the same value");
+        }
+    }
+    assert_eq!(mine["pg_exporter_last_scrape_error"].value(&[]), Some(0.0));
     let size = |f: &BTreeMap<String, FamilyInfo>| {
         f["pg_database_size_bytes"].value(&[("datname", "smartalk_db")]).unwrap()
     };

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
+use opsmon_catalog::MetricDef;
 use opsmon_catalog::postgres as m;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{PgConnection, Row};
@@ -136,8 +137,18 @@ impl std::fmt::Debug for PostgresTarget {
 }
 
 /// The areas queried every scrape, in order; the label of `opsmon_pg_query_*`.
-const QUERIES: [&str; 8] =
-    ["settings", "activity", "database", "locks", "archiver", "replication", "tables", "statements"];
+const QUERIES: [&str; 10] = [
+    "settings",
+    "activity",
+    "database",
+    "bgwriter",
+    "locks",
+    "archiver",
+    "replication",
+    "slots",
+    "tables",
+    "statements",
+];
 
 impl PostgresTarget {
     /// A target for `config`, whose secrets were resolved while loading.
@@ -223,6 +234,7 @@ impl PostgresTarget {
                 break;
             }
         }
+        out.single(&m::LAST_SCRAPE_ERROR, if first_error.is_some() { 1.0 } else { 0.0 });
         let mut family = out.family(&m::QUERY_SUCCESS);
         for (query, ok, _) in &outcomes {
             family.number(vec![(*query).into(), self.server.clone().into()], if *ok { 1.0 } else { 0.0 });
@@ -244,6 +256,7 @@ impl PostgresTarget {
 
     fn down(&self, mut out: MetricSet, error: &str) -> Collected {
         out.single(&m::UP, 0.0);
+        out.single(&m::LAST_SCRAPE_ERROR, 1.0);
         if let Some(suppressed) = self.failure_log.allow("connect") {
             tracing::warn!(target_name = %self.name, server = %self.server, %error, suppressed_since_last = suppressed, "postgres is unreachable");
         }
@@ -262,13 +275,14 @@ impl PostgresTarget {
                 let row = sqlx::query(
                     "SELECT current_setting('max_connections')::float8, version(), current_setting('server_version_num')::int",
                 )
-                .fetch_one(conn)
+                .fetch_one(&mut *conn)
                 .await?;
                 out.family(&m::MAX_CONNECTIONS).number(vec![server.clone()], row.try_get(0)?);
                 let version: String = row.try_get(1)?;
                 let number: i32 = row.try_get(2)?;
                 out.family(&m::STATIC)
-                    .number(vec![server, short_version(number).into(), version.into()], 1.0);
+                    .number(vec![server.clone(), short_version(number).into(), version.into()], 1.0);
+                settings(conn, out, &server).await?;
             }
             "activity" => {
                 let rows = sqlx::query(ACTIVITY_SQL).fetch_all(conn).await?;
@@ -296,6 +310,12 @@ impl PostgresTarget {
                     (&m::BLKS_HIT, 6),
                     (&m::DEADLOCKS, 7),
                     (&m::TEMP_BYTES, 8),
+                    (&m::TUP_RETURNED, 9),
+                    (&m::TUP_FETCHED, 10),
+                    (&m::TUP_INSERTED, 11),
+                    (&m::TUP_UPDATED, 12),
+                    (&m::TUP_DELETED, 13),
+                    (&m::CONFLICTS, 14),
                 ];
                 for (def, column) in columns {
                     let mut family = out.family(def);
@@ -332,7 +352,20 @@ impl PostgresTarget {
                 .await?;
                 let replica: bool = row.try_get(0)?;
                 out.family(&m::IS_REPLICA).number(vec![server.clone()], if replica { 1.0 } else { 0.0 });
-                out.family(&m::REPLICATION_LAG).number(vec![server], row.try_get::<f64, _>(1)?);
+                let lag: f64 = row.try_get(1)?;
+                out.family(&m::REPLICATION_LAG).number(vec![server.clone()], lag);
+                out.family(&m::REPLICATION_LAG_LEGACY).number(vec![server], lag);
+            }
+            "bgwriter" => bgwriter(conn, out, &server).await?,
+            "slots" => {
+                let rows = sqlx::query(SLOTS_SQL).fetch_all(conn).await?;
+                for (def, column) in [(&m::SLOT_ACTIVE, 2), (&m::SLOT_WAL_LSN_DIFF, 3)] {
+                    let mut family = out.family(def);
+                    for row in &rows {
+                        family
+                            .number(vec![text(row, 1)?, server.clone(), text(row, 0)?], row.try_get(column)?);
+                    }
+                }
             }
             "tables" if !self.tables.is_empty() => {
                 let rows = sqlx::query(TABLES_SQL).bind(&self.tables).fetch_all(conn).await?;
@@ -422,6 +455,161 @@ impl PostgresTarget {
     }
 }
 
+/// The server parameters reported, as postgres_exporter names them. A
+/// parameter this server version does not have is left out.
+const SETTINGS: [(&str, &MetricDef); 21] = [
+    ("superuser_reserved_connections", &m::SETTING_SUPERUSER_RESERVED),
+    ("max_locks_per_transaction", &m::SETTING_MAX_LOCKS_PER_TRANSACTION),
+    ("autovacuum_vacuum_scale_factor", &m::SETTING_AUTOVACUUM_VACUUM_SCALE_FACTOR),
+    ("autovacuum_vacuum_threshold", &m::SETTING_AUTOVACUUM_VACUUM_THRESHOLD),
+    ("autovacuum_analyze_scale_factor", &m::SETTING_AUTOVACUUM_ANALYZE_SCALE_FACTOR),
+    ("autovacuum_analyze_threshold", &m::SETTING_AUTOVACUUM_ANALYZE_THRESHOLD),
+    ("autovacuum_max_workers", &m::SETTING_AUTOVACUUM_MAX_WORKERS),
+    ("max_worker_processes", &m::SETTING_MAX_WORKER_PROCESSES),
+    ("max_parallel_workers", &m::SETTING_MAX_PARALLEL_WORKERS),
+    ("max_wal_senders", &m::SETTING_MAX_WAL_SENDERS),
+    ("max_replication_slots", &m::SETTING_MAX_REPLICATION_SLOTS),
+    ("random_page_cost", &m::SETTING_RANDOM_PAGE_COST),
+    ("seq_page_cost", &m::SETTING_SEQ_PAGE_COST),
+    ("shared_buffers", &m::SETTING_SHARED_BUFFERS),
+    ("effective_cache_size", &m::SETTING_EFFECTIVE_CACHE_SIZE),
+    ("work_mem", &m::SETTING_WORK_MEM),
+    ("maintenance_work_mem", &m::SETTING_MAINTENANCE_WORK_MEM),
+    ("max_wal_size", &m::SETTING_MAX_WAL_SIZE),
+    ("min_wal_size", &m::SETTING_MIN_WAL_SIZE),
+    ("checkpoint_timeout", &m::SETTING_CHECKPOINT_TIMEOUT),
+    ("autovacuum", &m::SETTING_AUTOVACUUM),
+];
+
+/// `current_setting` of each wanted parameter, NULL for one this version
+/// lacks. Far cheaper than reading the `pg_settings` view, which builds every
+/// column of all ~350 parameters on each call.
+const SETTINGS_SQL: &str = "SELECT name, current_setting(name, true) FROM unnest($1::text[]) AS name";
+
+async fn settings(
+    conn: &mut PgConnection,
+    out: &mut MetricSet,
+    server: &LabelValue,
+) -> Result<(), sqlx::Error> {
+    let names: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
+    let rows: Vec<(String, Option<String>)> =
+        sqlx::query_as(SETTINGS_SQL).bind(&names).fetch_all(conn).await?;
+    for (name, def) in SETTINGS {
+        let value = rows
+            .iter()
+            .find(|row| row.0 == name)
+            .and_then(|(_, shown)| shown.as_deref())
+            .and_then(setting_value);
+        if let Some(value) = value {
+            out.family(def).number(vec![server.clone()], value);
+        }
+    }
+    Ok(())
+}
+
+/// A parameter as `current_setting` shows it (`128MB`, `5min`, `0.2`, `on`)
+/// in base units, as postgres_exporter reports it: time in seconds, sizes in
+/// bytes (1 kB = 1024 B), `on`/`off` as 1/0. `None` for anything else.
+pub fn setting_value(shown: &str) -> Option<f64> {
+    let shown = shown.trim();
+    match shown {
+        "on" => return Some(1.0),
+        "off" => return Some(0.0),
+        _ => {}
+    }
+    let bytes = shown.as_bytes();
+    // The number ends where the unit starts; an `e` followed by a digit or
+    // sign is an exponent (`1e-05`), not a unit.
+    let mut end = 0;
+    while end < bytes.len() {
+        let c = bytes[end];
+        let exponent = (c == b'e' || c == b'E')
+            && bytes.get(end + 1).is_some_and(|n| n.is_ascii_digit() || *n == b'-' || *n == b'+');
+        if c.is_ascii_digit() || c == b'.' || c == b'-' || c == b'+' || exponent {
+            end += 1;
+        } else {
+            break;
+        }
+    }
+    let value: f64 = shown[..end].parse().ok().filter(|v: &f64| v.is_finite())?;
+    let factor = match shown[end..].trim() {
+        "" | "B" | "s" => 1.0,
+        "us" => 1e-6,
+        "ms" => 1e-3,
+        "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "kB" => 1024.0,
+        "MB" => 1024.0 * 1024.0,
+        "GB" => 1024.0 * 1024.0 * 1024.0,
+        "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        _ => return None,
+    };
+    Some(value * factor)
+}
+
+/// pg_stat_bgwriter; from PostgreSQL 17 the checkpoint columns moved to
+/// pg_stat_checkpointer and the backend-write ones to pg_stat_io, so those
+/// two families are left out there.
+async fn bgwriter(
+    conn: &mut PgConnection,
+    out: &mut MetricSet,
+    server: &LabelValue,
+) -> Result<(), sqlx::Error> {
+    let version: i32 =
+        sqlx::query_scalar("SELECT current_setting('server_version_num')::int").fetch_one(&mut *conn).await?;
+    let row = sqlx::query(bgwriter_sql(version)).fetch_one(conn).await?;
+    let columns = [
+        &m::CHECKPOINTS_TIMED,
+        &m::CHECKPOINTS_REQ,
+        &m::CHECKPOINT_WRITE_TIME,
+        &m::CHECKPOINT_SYNC_TIME,
+        &m::BUFFERS_CHECKPOINT,
+        &m::BUFFERS_CLEAN,
+        &m::MAXWRITTEN_CLEAN,
+        &m::BUFFERS_BACKEND,
+        &m::BUFFERS_BACKEND_FSYNC,
+        &m::BUFFERS_ALLOC,
+        &m::BGWRITER_STATS_RESET,
+    ];
+    for (column, def) in columns.into_iter().enumerate() {
+        if let Some(value) = row.try_get::<Option<f64>, _>(column)? {
+            out.family(def).number(vec![server.clone()], value);
+        }
+    }
+    Ok(())
+}
+
+/// The statement for a server's `server_version_num`: pg_stat_checkpointer
+/// exists from PostgreSQL 17, and pg_stat_bgwriter lost its checkpoint and
+/// backend columns there; naming a missing view or column would fail the query.
+fn bgwriter_sql(server_version_num: i32) -> &'static str {
+    if server_version_num >= 170_000 { CHECKPOINTER_SQL } else { BGWRITER_SQL }
+}
+
+const BGWRITER_SQL: &str = "\
+SELECT checkpoints_timed::float8, checkpoints_req::float8, checkpoint_write_time::float8,
+       checkpoint_sync_time::float8, buffers_checkpoint::float8, buffers_clean::float8,
+       maxwritten_clean::float8, buffers_backend::float8, buffers_backend_fsync::float8,
+       buffers_alloc::float8, COALESCE(extract(epoch FROM stats_reset), 0)::float8
+FROM pg_stat_bgwriter";
+
+const CHECKPOINTER_SQL: &str = "\
+SELECT c.num_timed::float8, c.num_requested::float8, c.write_time::float8, c.sync_time::float8,
+       c.buffers_written::float8, b.buffers_clean::float8, b.maxwritten_clean::float8,
+       NULL::float8, NULL::float8, b.buffers_alloc::float8,
+       COALESCE(extract(epoch FROM b.stats_reset), 0)::float8
+FROM pg_stat_bgwriter b, pg_stat_checkpointer c";
+
+/// Every slot; the WAL it retains is NaN until it has reserved any, as
+/// postgres_exporter reports it.
+const SLOTS_SQL: &str = "\
+SELECT slot_name::text, COALESCE(database::text, ''), CASE WHEN active THEN 1 ELSE 0 END::float8,
+       COALESCE(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()
+                                     ELSE pg_current_wal_lsn() END, restart_lsn)::float8, 'NaN'::float8)
+FROM pg_replication_slots
+ORDER BY 1";
+
 fn text(row: &PgRow, index: usize) -> Result<LabelValue, sqlx::Error> {
     Ok(row.try_get::<Option<String>, _>(index)?.unwrap_or_default().into())
 }
@@ -454,7 +642,9 @@ ORDER BY 1, 2";
 
 const DATABASE_SQL: &str = "\
 SELECT s.datid::text, s.datname, s.numbackends::float8, s.xact_commit::float8, s.xact_rollback::float8,
-       s.blks_read::float8, s.blks_hit::float8, s.deadlocks::float8, s.temp_bytes::float8
+       s.blks_read::float8, s.blks_hit::float8, s.deadlocks::float8, s.temp_bytes::float8,
+       s.tup_returned::float8, s.tup_fetched::float8, s.tup_inserted::float8, s.tup_updated::float8,
+       s.tup_deleted::float8, s.conflicts::float8
 FROM pg_stat_database s WHERE s.datname IS NOT NULL
 ORDER BY s.datname";
 
@@ -568,6 +758,40 @@ mod tests {
         let target = PostgresTarget::new(&target_config).expect("target");
         let shown = format!("{target:?} {target_config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
+    }
+
+    /// Conversions checked against postgres_exporter 0.11 on PostgreSQL 15
+    /// (`pg_settings_shared_buffers_bytes 1.34217728e+08` for `128MB`, …).
+    #[test]
+    fn settings_in_base_units_like_postgres_exporter() {
+        assert_eq!(setting_value("128MB"), Some(134_217_728.0));
+        assert_eq!(setting_value("4GB"), Some(4_294_967_296.0));
+        assert_eq!(setting_value("80MB"), Some(83_886_080.0));
+        assert_eq!(setting_value("4096kB"), Some(4_194_304.0));
+        assert_eq!(setting_value("5min"), Some(300.0));
+        assert_eq!(setting_value("200ms"), Some(0.2));
+        assert_eq!(setting_value("1d"), Some(86_400.0));
+        assert_eq!(setting_value("0.2"), Some(0.2));
+        assert_eq!(setting_value("1e-05"), Some(1e-5));
+        assert_eq!(setting_value("50"), Some(50.0));
+        assert_eq!(setting_value("-1"), Some(-1.0), "-1 means unlimited or disabled");
+        assert_eq!(setting_value("on"), Some(1.0));
+        assert_eq!(setting_value("off"), Some(0.0));
+        assert_eq!(setting_value("replica"), None);
+        assert_eq!(setting_value("12parsecs"), None, "an unknown unit is left out");
+        assert_eq!(setting_value(""), None);
+    }
+
+    #[test]
+    fn checkpointer_view_from_postgresql_17() {
+        assert!(bgwriter_sql(150_020).contains("FROM pg_stat_bgwriter"));
+        assert!(!bgwriter_sql(160_004).contains("pg_stat_checkpointer"), "absent before 17");
+        let v17 = bgwriter_sql(170_000);
+        assert!(v17.contains("pg_stat_checkpointer") && !v17.contains("buffers_backend"), "{v17}");
+        // Same column count either way: the families map by position.
+        let columns = |sql: &str| sql.matches("::float8").count();
+        assert_eq!(columns(bgwriter_sql(150_020)), 11);
+        assert_eq!(columns(v17), 11);
     }
 
     #[test]

@@ -106,13 +106,17 @@ fn parse_db_keys(value: &str) -> Option<DbKeys> {
 }
 
 /// INFO fields reported as they are, redis_exporter's way.
-const NUMBERS: [(&str, &str, &MetricDef); 13] = [
+const NUMBERS: [(&str, &str, &MetricDef); 18] = [
     ("server", "uptime_in_seconds", &m::UPTIME),
     ("clients", "connected_clients", &m::CONNECTED_CLIENTS),
     ("clients", "blocked_clients", &m::BLOCKED_CLIENTS),
     ("memory", "used_memory", &m::MEMORY_USED),
     ("memory", "maxmemory", &m::MEMORY_MAX),
     ("memory", "mem_fragmentation_ratio", &m::MEM_FRAGMENTATION),
+    ("memory", "used_memory_rss", &m::MEMORY_USED_RSS),
+    ("memory", "total_system_memory", &m::TOTAL_SYSTEM_MEMORY),
+    ("stats", "total_net_input_bytes", &m::NET_INPUT),
+    ("stats", "total_net_output_bytes", &m::NET_OUTPUT),
     ("stats", "total_commands_processed", &m::COMMANDS_PROCESSED),
     ("stats", "keyspace_hits", &m::KEYSPACE_HITS),
     ("stats", "keyspace_misses", &m::KEYSPACE_MISSES),
@@ -120,6 +124,7 @@ const NUMBERS: [(&str, &str, &MetricDef); 13] = [
     ("stats", "expired_keys", &m::EXPIRED_KEYS),
     ("persistence", "rdb_last_save_time", &m::RDB_LAST_SAVE),
     ("replication", "connected_slaves", &m::CONNECTED_SLAVES),
+    ("replication", "master_last_io_seconds_ago", &m::MASTER_LAST_IO),
 ];
 
 /// `redis_instance_info` labels in catalog order, with the section each comes from.
@@ -134,6 +139,81 @@ const INSTANCE_LABELS: [(&str, &str); 9] = [
     ("server", "run_id"),
     ("server", "tcp_port"),
 ];
+
+/// At most this many commands are reported from INFO commandstats (Redis 7
+/// knows about 400 commands and subcommands), so a hostile or broken server
+/// cannot flood the scrape.
+const MAX_COMMANDS: usize = 2048;
+
+/// One `cmdstat_NAME:calls=…,usec=…[,rejected_calls=…,failed_calls=…]` line.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CommandStats {
+    /// The command as redis_exporter labels it (`get`, `config|get`).
+    pub cmd: String,
+    /// Calls since the server started or `CONFIG RESETSTAT`.
+    pub calls: f64,
+    /// Total time in seconds (INFO gives microseconds).
+    pub seconds: f64,
+    /// Calls rejected before execution; Redis 6.2 and later only.
+    pub rejected: Option<f64>,
+    /// Calls that failed during execution; Redis 6.2 and later only.
+    pub failed: Option<f64>,
+}
+
+/// The commands of INFO commandstats, in the server's order. Lines without
+/// `calls` or `usec` are skipped (a fork or future version may add others);
+/// a reply without the section (plain `INFO`) gives none.
+pub fn command_stats(info: &Info) -> Vec<CommandStats> {
+    let Some(section) = info.sections.get("commandstats") else { return Vec::new() };
+    section
+        .iter()
+        .filter_map(|(field, value)| {
+            let cmd = field.strip_prefix("cmdstat_")?;
+            let (mut calls, mut usec, mut rejected, mut failed) = (None, None, None, None);
+            for pair in value.split(',') {
+                let (key, number) = pair.split_once('=')?;
+                let number = number.trim().parse::<f64>().ok().filter(|n| n.is_finite());
+                match key.trim() {
+                    "calls" => calls = number,
+                    "usec" => usec = number,
+                    "rejected_calls" => rejected = number,
+                    "failed_calls" => failed = number,
+                    _ => {}
+                }
+            }
+            Some(CommandStats { cmd: cmd.to_owned(), calls: calls?, seconds: usec? / 1e6, rejected, failed })
+        })
+        .take(MAX_COMMANDS)
+        .collect()
+}
+
+/// Reads one figure of a command's statistics.
+type CommandColumn = fn(&CommandStats) -> Option<f64>;
+
+fn command_metrics(info: &Info, out: &mut MetricSet) {
+    let commands = command_stats(info);
+    if commands.is_empty() {
+        return;
+    }
+    let columns: [(&'static MetricDef, CommandColumn); 4] = [
+        (&m::COMMANDS, |c| Some(c.calls)),
+        (&m::COMMANDS_DURATION, |c| Some(c.seconds)),
+        (&m::COMMANDS_REJECTED, |c| c.rejected),
+        (&m::COMMANDS_FAILED, |c| c.failed),
+    ];
+    for (def, value) in columns {
+        // Families a server version does not report (rejected/failed before 6.2) stay out.
+        if commands.iter().all(|c| value(c).is_none()) {
+            continue;
+        }
+        let mut family = out.family(def);
+        for command in &commands {
+            if let Some(number) = value(command) {
+                family.number(vec![command.cmd.clone().into()], number);
+            }
+        }
+    }
+}
 
 /// Empty databases get a 0 sample (as redis_exporter does) only up to this
 /// many, so a server configured with a huge `databases` cannot flood the
@@ -154,6 +234,7 @@ pub fn info_metrics(info: &Info, databases: Option<u32>, out: &mut MetricSet) {
             out.single(def, value);
         }
     }
+    command_metrics(info, out);
     if let Some(status) = info.get("persistence", "rdb_last_bgsave_status") {
         out.single(&m::RDB_LAST_BGSAVE_STATUS, if status == "ok" { 1.0 } else { 0.0 });
     }
@@ -401,8 +482,9 @@ impl RedisTarget {
                 reconnect: false,
             });
         }
-        let info: String =
-            self.step("INFO", deadline, redis::cmd("INFO").query_async(&mut session.connection)).await?;
+        let info: String = self
+            .step("INFO", deadline, redis::cmd("INFO").arg("ALL").query_async(&mut session.connection))
+            .await?;
         Ok(Reply { ping_seconds, info, databases: session.databases })
     }
 
@@ -493,6 +575,7 @@ mod tests {
 
     const INFO_7: &str = include_str!("../../tests/fixtures/redis/info-7.txt");
     const INFO_6: &str = include_str!("../../tests/fixtures/redis/info-6.txt");
+    const INFO_ALL_7: &str = include_str!("../../tests/fixtures/redis/info-all-7.txt");
 
     fn sample(text: &str, name: &str) -> Vec<String> {
         text.lines()
@@ -581,24 +664,83 @@ mod tests {
         );
     }
 
+    /// Plain `INFO` (the older fixtures) has no commandstats; `INFO ALL`,
+    /// which the collector sends, has every family.
     #[test]
     fn every_info_family_comes_from_the_fixtures() {
-        for fixture in [INFO_6, INFO_7] {
+        let commands = [&m::COMMANDS, &m::COMMANDS_DURATION, &m::COMMANDS_REJECTED, &m::COMMANDS_FAILED];
+        for (fixture, databases, has_commandstats) in
+            [(INFO_6, 3, false), (INFO_7, 3, false), (INFO_ALL_7, 1, true)]
+        {
             let mut out = MetricSet::new();
             info_metrics(&parse_info(fixture).expect("parses"), None, &mut out);
             let emitted: Vec<&str> = out.families().iter().map(|f| f.def.name).collect();
             for def in m::METRICS {
-                if def.name != m::UP.name && def.name != m::PING_DURATION.name {
-                    assert!(emitted.contains(&def.name), "{} not emitted", def.name);
+                if def.name == m::UP.name || def.name == m::PING_DURATION.name {
+                    continue;
                 }
+                // The fixtures are primaries; the replica-only field is tested below.
+                let expected = def.name != m::MASTER_LAST_IO.name
+                    && (has_commandstats || !commands.iter().any(|c| c.name == def.name));
+                assert_eq!(emitted.contains(&def.name), expected, "{}", def.name);
             }
             let text = out.encode_text();
             assert_eq!(
                 sample(&text, "redis_db_keys").len(),
-                3,
+                databases,
                 "without CONFIG GET: the listed databases only"
             );
         }
+    }
+
+    /// Values read from the Redis 7.0 `INFO ALL` fixture, named as
+    /// redis_exporter 1.45 names them (checked beside it on the same server).
+    #[test]
+    fn commandstats_memory_and_network_from_info_all() {
+        let mut out = MetricSet::new();
+        info_metrics(&parse_info(INFO_ALL_7).expect("parses"), None, &mut out);
+        let text = out.encode_text();
+        for expected in [
+            "redis_commands_total{cmd=\"config|get\"} 2",
+            "redis_commands_total{cmd=\"lpush\"} 1",
+            "redis_commands_duration_seconds_total{cmd=\"info\"} 0.000231",
+            "redis_commands_failed_calls_total{cmd=\"lpush\"} 1",
+            "redis_commands_rejected_calls_total{cmd=\"get\"} 0",
+            "redis_memory_used_rss_bytes 12349440",
+            "redis_total_system_memory_bytes 25276059648",
+            "redis_net_input_bytes_total 420",
+            "redis_net_output_bytes_total 17759",
+        ] {
+            assert!(text.lines().any(|l| l == expected), "missing {expected:?} in\n{text}");
+        }
+        assert_eq!(sample(&text, "redis_commands_total").len(), 10);
+    }
+
+    /// Before Redis 6.2 commandstats has no rejected/failed counts: those
+    /// families are left out, the others stay; malformed lines are skipped.
+    #[test]
+    fn older_and_malformed_commandstats() {
+        let text = "# Server\nredis_version:5.0.14\n# Commandstats\ncmdstat_get:calls=7,usec=21,usec_per_call=3.00\ncmdstat_set:calls=x,usec=1\ncmdstat_del:usec=5\nnot_a_cmdstat:calls=1,usec=1\n";
+        let info = parse_info(text).expect("parses");
+        assert_eq!(
+            command_stats(&info),
+            [CommandStats { cmd: "get".into(), calls: 7.0, seconds: 21e-6, rejected: None, failed: None }]
+        );
+        let mut out = MetricSet::new();
+        info_metrics(&info, None, &mut out);
+        let emitted: Vec<&str> = out.families().iter().map(|f| f.def.name).collect();
+        assert!(emitted.contains(&"redis_commands_total"));
+        assert!(emitted.contains(&"redis_commands_duration_seconds_total"));
+        assert!(!emitted.contains(&"redis_commands_failed_calls_total"), "{emitted:?}");
+        assert!(!emitted.contains(&"redis_net_input_bytes_total"), "absent INFO fields stay out");
+    }
+
+    #[test]
+    fn replica_reports_master_last_io() {
+        let text = "# Server\r\nredis_version:7.0.15\r\n# Replication\r\nrole:slave\r\nmaster_host:127.0.0.1\r\nmaster_last_io_seconds_ago:3\r\n";
+        let mut out = MetricSet::new();
+        info_metrics(&parse_info(text).expect("parses"), None, &mut out);
+        assert!(out.encode_text().lines().any(|l| l == "redis_master_last_io_seconds_ago 3"));
     }
 
     #[test]

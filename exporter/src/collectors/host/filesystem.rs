@@ -16,12 +16,14 @@ use crate::collector::CollectError;
 use crate::config::FilesystemConfig;
 use crate::metrics::{LabelValue, MetricSet};
 
-/// Space figures of one filesystem, in bytes.
+/// Space figures of one filesystem, in bytes, and its inode counts.
 #[derive(Debug, Clone, Copy, PartialEq)]
 struct Space {
     size: f64,
     free: f64,
     avail: f64,
+    files: f64,
+    files_free: f64,
 }
 
 /// How a mount's space is read; a plain function so tests can stand in a hung mount.
@@ -34,6 +36,8 @@ fn statvfs(mount_point: &str) -> std::io::Result<Space> {
         size: stat.f_blocks as f64 * block,
         free: stat.f_bfree as f64 * block,
         avail: stat.f_bavail as f64 * block,
+        files: stat.f_files as f64,
+        files_free: stat.f_ffree as f64,
     })
 }
 
@@ -109,6 +113,14 @@ impl Filesystems {
         let mut family = out.family(&host::FS_AVAIL);
         for (mount, space) in &ok {
             family.number(labels(mount), space.avail);
+        }
+        let mut family = out.family(&host::FS_FILES);
+        for (mount, space) in &ok {
+            family.number(labels(mount), space.files);
+        }
+        let mut family = out.family(&host::FS_FILES_FREE);
+        for (mount, space) in &ok {
+            family.number(labels(mount), space.files_free);
         }
         let mut family = out.family(&host::FS_READONLY);
         for (mount, _) in &ok {
@@ -187,7 +199,7 @@ mod tests {
             // A dead NFS server: the call returns only much later.
             std::thread::sleep(Duration::from_millis(800));
         }
-        Ok(Space { size: 100.0, free: 40.0, avail: 30.0 })
+        Ok(Space { size: 100.0, free: 40.0, avail: 30.0, files: 10.0, files_free: 4.0 })
     }
 
     fn value(text: &str, family: &str, mount_point: &str) -> Option<String> {

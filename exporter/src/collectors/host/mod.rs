@@ -1,5 +1,6 @@
-//! The host collector: CPU, load, memory, filesystems, network, boot time,
-//! clock and uname with node_exporter's names, plus opsmon's process groups,
+//! The host collector: CPU, load, memory, filesystems, network, block
+//! devices, vmstat, file handles, connection tracking, boot time, clock and
+//! uname with node_exporter's names, plus opsmon's process groups,
 //! listening ports and directory sizes. Reads /proc and statfs directly.
 
 pub mod directories;
@@ -104,6 +105,10 @@ fn read_proc_files(
     note(load(&mut out));
     note(memory(&mut out));
     note(network(&mut out));
+    note(disks(&mut out));
+    vmstat(&mut out);
+    note(file_handles(&mut out));
+    conntrack(&mut out);
     uname_and_time(&mut out);
     note(
         processes::collect(groups, &mut out, ticks_per_second, page_size)
@@ -147,6 +152,7 @@ fn memory(out: &mut MetricSet) -> Result<(), CollectError> {
         ("Cached", &host::MEM_CACHED),
         ("SwapTotal", &host::SWAP_TOTAL),
         ("SwapFree", &host::SWAP_FREE),
+        ("Slab", &host::MEM_SLAB),
     ];
     for (field, def) in wanted {
         if let Some((_, bytes)) = fields.iter().find(|(key, _)| *key == field) {
@@ -172,6 +178,86 @@ fn network(out: &mut MetricSet) -> Result<(), CollectError> {
         }
     }
     Ok(())
+}
+
+/// The /proc/diskstats columns node_exporter reports, in the kernel's order,
+/// with the factor from the kernel's unit (sectors of 512 bytes, milliseconds).
+const DISK_COLUMNS: [(&opsmon_catalog::MetricDef, f64); 17] = [
+    (&host::DISK_READS_COMPLETED, 1.0),
+    (&host::DISK_READS_MERGED, 1.0),
+    (&host::DISK_READ_BYTES, 512.0),
+    (&host::DISK_READ_TIME, 0.001),
+    (&host::DISK_WRITES_COMPLETED, 1.0),
+    (&host::DISK_WRITES_MERGED, 1.0),
+    (&host::DISK_WRITTEN_BYTES, 512.0),
+    (&host::DISK_WRITE_TIME, 0.001),
+    (&host::DISK_IO_NOW, 1.0),
+    (&host::DISK_IO_TIME, 0.001),
+    (&host::DISK_IO_TIME_WEIGHTED, 0.001),
+    (&host::DISK_DISCARDS_COMPLETED, 1.0),
+    (&host::DISK_DISCARDS_MERGED, 1.0),
+    (&host::DISK_DISCARDED_SECTORS, 1.0),
+    (&host::DISK_DISCARD_TIME, 0.001),
+    (&host::DISK_FLUSH_REQUESTS, 1.0),
+    (&host::DISK_FLUSH_TIME, 0.001),
+];
+
+/// Block devices; columns an older kernel lacks leave their families out.
+fn disks(out: &mut MetricSet) -> Result<(), CollectError> {
+    let devices = procfs::parse_diskstats(&read("/proc/diskstats")?);
+    for (column, (def, factor)) in DISK_COLUMNS.iter().enumerate() {
+        if !devices.iter().any(|d| d.counters.len() > column) {
+            continue;
+        }
+        let mut family = out.family(def);
+        for device in &devices {
+            if let Some(value) = device.counters.get(column) {
+                family.number(vec![device.device.clone().into()], *value as f64 * factor);
+            }
+        }
+    }
+    Ok(())
+}
+
+/// node_exporter's default vmstat fields (`^(oom_kill|pgpg|pswp|pg.*fault).*`)
+/// that this kernel has. A kernel without /proc/vmstat has none of them.
+fn vmstat(out: &mut MetricSet) {
+    let Ok(text) = std::fs::read_to_string("/proc/vmstat") else { return };
+    let wanted = [
+        ("pgpgin", &host::VMSTAT_PGPGIN),
+        ("pgpgout", &host::VMSTAT_PGPGOUT),
+        ("pswpin", &host::VMSTAT_PSWPIN),
+        ("pswpout", &host::VMSTAT_PSWPOUT),
+        ("pgfault", &host::VMSTAT_PGFAULT),
+        ("pgmajfault", &host::VMSTAT_PGMAJFAULT),
+        ("oom_kill", &host::VMSTAT_OOM_KILL),
+    ];
+    let fields = procfs::parse_vmstat(&text);
+    for (field, def) in wanted {
+        if let Some((_, value)) = fields.iter().find(|(key, _)| *key == field) {
+            out.single(def, *value);
+        }
+    }
+}
+
+fn file_handles(out: &mut MetricSet) -> Result<(), CollectError> {
+    let (allocated, maximum) =
+        procfs::parse_file_nr(&read("/proc/sys/fs/file-nr")?).map_err(CollectError::Parse)?;
+    out.single(&host::FILEFD_ALLOCATED, allocated);
+    out.single(&host::FILEFD_MAXIMUM, maximum);
+    Ok(())
+}
+
+/// Connection tracking, only while the nf_conntrack module is loaded (its
+/// files are absent otherwise, which is no error).
+fn conntrack(out: &mut MetricSet) {
+    let number = |path: &str| std::fs::read_to_string(path).ok()?.trim().parse::<f64>().ok();
+    if let Some(entries) = number("/proc/sys/net/netfilter/nf_conntrack_count") {
+        out.single(&host::CONNTRACK_ENTRIES, entries);
+    }
+    if let Some(limit) = number("/proc/sys/net/netfilter/nf_conntrack_max") {
+        out.single(&host::CONNTRACK_LIMIT, limit);
+    }
 }
 
 fn uname_and_time(out: &mut MetricSet) {
@@ -239,7 +325,11 @@ mod tests {
         let collected = collector.collect(Instant::now() + Duration::from_secs(5)).await;
         assert!(collected.error.is_none(), "{:?}", collected.error);
         let text = collected.metrics.encode_text();
+        let conntrack_loaded = Path::new("/proc/sys/net/netfilter/nf_conntrack_count").exists();
         for def in opsmon_catalog::for_collector("host") {
+            if def.name.starts_with("node_nf_conntrack") && !conntrack_loaded {
+                continue;
+            }
             assert!(text.contains(&format!("\n{}", def.name)), "{} missing from:\n{text}", def.name);
         }
         assert!(text.contains(&format!("opsmon_tcp_port_listening{{port=\"{open}\"}} 1")), "{text}");

@@ -110,6 +110,82 @@ pub fn parse_net_dev(text: &str) -> Result<Vec<NetDev>, String> {
     Ok(devices)
 }
 
+/// The counters of one block device from /proc/diskstats, in the kernel's
+/// column order: 11 on kernels before 4.18, 15 with discards, 17 with flushes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Device name (`vda`, `nvme0n1`).
+    pub device: String,
+    /// The counters after the name; as many as this kernel reports.
+    pub counters: Vec<u64>,
+}
+
+/// Parses /proc/diskstats, leaving out the devices node_exporter ignores by
+/// default (partitions, ram, loop and floppy devices). A line that does not
+/// parse is skipped: a device can vanish while the file is read.
+pub fn parse_diskstats(text: &str) -> Vec<DiskStats> {
+    text.lines()
+        .filter_map(|line| {
+            let mut fields = line.split_ascii_whitespace();
+            let (_major, _minor, device) = (fields.next()?, fields.next()?, fields.next()?);
+            if ignored_disk(device) {
+                return None;
+            }
+            let counters: Vec<u64> = fields.map(|v| v.parse().ok()).collect::<Option<_>>()?;
+            (counters.len() >= 11).then(|| DiskStats { device: device.to_owned(), counters })
+        })
+        .collect()
+}
+
+/// node_exporter's default `--collector.diskstats.device-exclude`:
+/// `^(ram|loop|fd|(h|s|v|xv)d[a-z]|nvme\d+n\d+p)\d+$`.
+pub fn ignored_disk(device: &str) -> bool {
+    let digits_only = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    for prefix in ["ram", "loop", "fd"] {
+        if device.strip_prefix(prefix).is_some_and(digits_only) {
+            return true;
+        }
+    }
+    for prefix in ["hd", "sd", "vd", "xvd"] {
+        if let Some(rest) = device.strip_prefix(prefix) {
+            let mut chars = rest.chars();
+            if chars.next().is_some_and(|c| c.is_ascii_lowercase()) && digits_only(chars.as_str()) {
+                return true;
+            }
+        }
+    }
+    // nvme<N>n<N>p<N>: a partition of an NVMe namespace.
+    if let Some(rest) = device.strip_prefix("nvme")
+        && let Some((controller, rest)) = rest.split_once('n')
+        && let Some((namespace, partition)) = rest.split_once('p')
+    {
+        return digits_only(controller) && digits_only(namespace) && digits_only(partition);
+    }
+    false
+}
+
+/// Parses /proc/vmstat into `(field, value)` pairs; lines that do not parse are skipped.
+pub fn parse_vmstat(text: &str) -> Vec<(&str, f64)> {
+    text.lines()
+        .filter_map(|line| {
+            let (key, value) = line.split_once(' ')?;
+            Some((key, value.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// Parses /proc/sys/fs/file-nr (`allocated unused maximum`) into (allocated, maximum).
+pub fn parse_file_nr(text: &str) -> Result<(f64, f64), String> {
+    let fields: Vec<f64> = text
+        .split_ascii_whitespace()
+        .map(|v| v.parse().map_err(|_| format!("/proc/sys/fs/file-nr: bad number {v:?}")))
+        .collect::<Result<_, _>>()?;
+    match fields[..] {
+        [allocated, _unused, maximum] => Ok((allocated, maximum)),
+        _ => Err(format!("/proc/sys/fs/file-nr: {} fields, expected 3", fields.len())),
+    }
+}
+
 /// One line of a mounts file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mount {
@@ -215,6 +291,55 @@ mod tests {
     const MOUNTS: &str = include_str!("../../../tests/fixtures/proc/mounts");
     const TCP: &str = include_str!("../../../tests/fixtures/proc/net_tcp");
     const TCP6: &str = include_str!("../../../tests/fixtures/proc/net_tcp6");
+    const DISKSTATS: &str = include_str!("../../../tests/fixtures/proc/diskstats");
+    const VMSTAT: &str = include_str!("../../../tests/fixtures/proc/vmstat");
+
+    /// This machine's /proc/diskstats (vda, zram0, loop devices) with an NVMe
+    /// disk and partition, a ram disk and a pre-4.18 (11-counter) SCSI disk
+    /// and partition appended.
+    #[test]
+    fn diskstats_whole_devices_only() {
+        let disks = parse_diskstats(DISKSTATS);
+        let names: Vec<&str> = disks.iter().map(|d| d.device.as_str()).collect();
+        assert_eq!(names, ["vda", "zram0", "nvme0n1", "sdb"], "loop, ram and partitions are left out");
+        assert_eq!(disks[0].counters.len(), 17);
+        assert_eq!(disks[0].counters[..4], [86_009, 9_444, 5_962_834, 40_374]);
+        assert_eq!(disks[0].counters[9], 11_396, "milliseconds doing I/O");
+        assert_eq!(disks[3].counters.len(), 11, "a pre-4.18 kernel line has 11 counters");
+    }
+
+    #[test]
+    fn diskstats_bad_lines_are_skipped() {
+        let text = "254 0 vda 1 2 3 4 5 6 7 8 9 10 11\n254 16 vdb 1 2\n8 0 sda x 2 3 4 5 6 7 8 9 10 11\n\n";
+        let disks = parse_diskstats(text);
+        assert_eq!(disks.len(), 1, "{disks:?}");
+        assert_eq!(disks[0].device, "vda");
+        // 2^64-1: a counter about to wrap is still a counter.
+        let wrapping = parse_diskstats("8 0 sda 18446744073709551615 0 0 0 0 0 0 0 0 0 0\n");
+        assert_eq!(wrapping[0].counters[0], u64::MAX);
+    }
+
+    #[test]
+    fn ignored_devices_match_node_exporter() {
+        for device in ["loop0", "ram15", "fd0", "sda1", "vda2", "xvdb12", "hdc3", "nvme0n1p2"] {
+            assert!(ignored_disk(device), "{device}");
+        }
+        for device in ["sda", "vda", "nvme0n1", "zram0", "dm-0", "md127", "mmcblk0", "loop", "sda1x"] {
+            assert!(!ignored_disk(device), "{device}");
+        }
+    }
+
+    #[test]
+    fn vmstat_and_file_nr() {
+        let fields = parse_vmstat(VMSTAT);
+        let get = |name: &str| fields.iter().find(|(k, _)| *k == name).map(|(_, v)| *v);
+        assert_eq!(get("pgmajfault"), Some(3_339.0));
+        assert_eq!(get("pgfault"), Some(23_441_298.0));
+        assert_eq!(get("oom_kill"), Some(0.0));
+        assert_eq!(parse_file_nr("1166\t0\t2466165\n"), Ok((1_166.0, 2_466_165.0)));
+        assert!(parse_file_nr("1166 0\n").is_err());
+        assert!(parse_file_nr("a b c\n").is_err());
+    }
 
     #[test]
     fn stat_per_cpu_ticks_and_boot_time() {
