@@ -107,6 +107,8 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     let target_names = enabled.targets.keys().cloned().collect::<Vec<_>>().join(",");
     let app = Arc::new(
         App::new(engine, cli.telemetry_path.clone(), cli.max_requests)
+            .with_web_options(&cli.web_options())
+            .with_own_addresses(listeners.iter().filter_map(|l| l.local_addr().ok()).collect())
             .with_targets(enabled.targets)
             .with_prober(enabled.probe),
     );
