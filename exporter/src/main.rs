@@ -50,7 +50,11 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return failure(&anyhow::Error::new(error).context("cannot start the async runtime")),
     };
-    match runtime.block_on(run(cli, config)) {
+    let result = runtime.block_on(run(cli, config));
+    // A blocking thread stuck in the kernel (a hung mount, a read that never
+    // returns) must not keep the process alive after SIGTERM.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
         Ok(code) => code,
         Err(error) => failure(&error),
     }
