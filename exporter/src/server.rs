@@ -278,7 +278,12 @@ impl App {
         let budget = self.engine.policy().budget(header_value);
         let metrics = match only {
             Some(collector) => self.engine.scrape_with(&[collector], budget).await,
-            None => self.engine.scrape(budget).await,
+            None => {
+                // As the Go exporters: process_* on the telemetry path, not on /probe.
+                let mut metrics = self.engine.scrape(budget).await;
+                crate::process_metrics::collect(&mut metrics);
+                metrics
+            }
         };
 
         // Text 0.0.4 whatever Prometheus prefers, as the Go exporters answer:
