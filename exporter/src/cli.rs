@@ -45,6 +45,11 @@ pub struct Cli {
     #[arg(long = "web.enable-openmetrics")]
     pub enable_openmetrics: bool,
 
+    /// TLS and basic-auth settings in the Prometheus exporter-toolkit format
+    /// (tls_server_config, basic_auth_users); re-read when it changes.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
     /// YAML configuration file. Without one, the host collector runs with defaults.
     #[arg(long = "config.file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,

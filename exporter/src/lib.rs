@@ -16,3 +16,4 @@ pub mod regular_file;
 pub mod scrape;
 pub mod secret;
 pub mod server;
+pub mod web_config;

@@ -23,6 +23,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use crate::collector::Collector;
 use crate::logging::RateLimiter;
 use crate::scrape::{SCRAPE_TIMEOUT_HEADER, ScrapeEngine};
+use crate::web_config::WebConfig;
 
 /// Prometheus text exposition format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -42,6 +43,7 @@ pub struct App {
     /// Where this exporter listens; `/probe` refuses them.
     own_addresses: Vec<std::net::SocketAddr>,
     rejections_log: RateLimiter,
+    web_config: Option<Arc<WebConfig>>,
 }
 
 /// Concurrent requests one endpoint serves at once; more get 503 straight away.
@@ -113,6 +115,7 @@ impl App {
             max_connections: web.max_connections,
             own_addresses: Vec::new(),
             rejections_log: RateLimiter::new(Duration::from_secs(60)),
+            web_config: None,
         }
     }
 
@@ -121,6 +124,12 @@ impl App {
         self.probe_slots = SlotPool::new(web.max_probe_requests, "--web.max-probe-requests");
         self.openmetrics = web.enable_openmetrics;
         self.max_connections = web.max_connections;
+        self
+    }
+
+    /// TLS and basic auth from `--web.config.file`.
+    pub fn with_web_config(mut self, web_config: Option<Arc<WebConfig>>) -> Self {
+        self.web_config = web_config;
         self
     }
 
@@ -468,6 +477,16 @@ pub async fn serve(
         });
     }
     drop(conn_tx);
+    if let Some(web_config) = &app.web_config {
+        let web_config = Arc::clone(web_config);
+        acceptors.spawn(async move {
+            loop {
+                tokio::time::sleep(crate::web_config::RELOAD_CHECK_INTERVAL).await;
+                let web_config = Arc::clone(&web_config);
+                let _ = tokio::task::spawn_blocking(move || web_config.reload_if_changed()).await;
+            }
+        });
+    }
 
     tokio::pin!(shutdown);
     loop {
@@ -498,10 +517,31 @@ async fn serve_connection(
     app: Arc<App>,
     watcher: hyper_util::server::graceful::Watcher,
 ) {
+    let web = app.web_config.as_ref().map(|config| config.current());
     let handler_app = Arc::clone(&app);
-    let service = hyper::service::service_fn(move |request| {
+    let handler_web = web.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
         let app = Arc::clone(&handler_app);
+        let web = handler_web.clone();
         async move {
+            if let (Some(config), Some(web)) = (&app.web_config, &web) {
+                let config = Arc::clone(config);
+                let web = Arc::clone(web);
+                let authorization = request.headers().get(header::AUTHORIZATION).cloned();
+                // bcrypt is deliberately slow: keep it off the async workers.
+                let allowed =
+                    tokio::task::spawn_blocking(move || config.authorized(&web, authorization.as_ref()))
+                        .await
+                        .unwrap_or(false);
+                if !allowed {
+                    let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                    response.headers_mut().insert(
+                        header::WWW_AUTHENTICATE,
+                        HeaderValue::from_static("Basic realm=\"opsmon-exporter\""),
+                    );
+                    return Ok::<_, Infallible>(response);
+                }
+            }
             // A panicking handler answers 500 instead of dropping the
             // connection; the panic itself is logged by the rate-limited hook.
             let handled = tokio::spawn(async move { app.handle(request).await }).await;
@@ -515,7 +555,25 @@ async fn serve_connection(
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_READ_TIMEOUT)
         .max_buf_size(MAX_REQUEST_HEAD_BYTES);
-    let result = watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await;
+    let result = match web.and_then(|web| web.tls()) {
+        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+            // The handshake shares the head's deadline; plain HTTP fails it at once.
+            let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await
+        }
+    };
     if let Err(error) = result {
         tracing::debug!(%error, "connection closed with an error");
     }
