@@ -525,15 +525,7 @@ async fn serve_connection(
         let web = handler_web.clone();
         async move {
             if let (Some(config), Some(web)) = (&app.web_config, &web) {
-                let config = Arc::clone(config);
-                let web = Arc::clone(web);
-                let authorization = request.headers().get(header::AUTHORIZATION).cloned();
-                // bcrypt is deliberately slow: keep it off the async workers.
-                let allowed =
-                    tokio::task::spawn_blocking(move || config.authorized(&web, authorization.as_ref()))
-                        .await
-                        .unwrap_or(false);
-                if !allowed {
+                if !config.authorize(web, request.headers().get(header::AUTHORIZATION)).await {
                     let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
                     response.headers_mut().insert(
                         header::WWW_AUTHENTICATE,

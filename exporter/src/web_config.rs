@@ -5,7 +5,7 @@
 //! re-read when they change; a change that does not load is logged and the
 //! previous settings are kept. Passwords and hashes never reach a log line.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
@@ -18,6 +18,8 @@ use serde::Deserialize;
 pub const RELOAD_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 /// Verified `(user, password)` results kept; bcrypt costs ~0.1–0.3 s each.
 const AUTH_CACHE_ENTRIES: usize = 1024;
+/// bcrypt verifications running at once.
+pub const CONCURRENT_BCRYPT: usize = 2;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -58,8 +60,9 @@ pub struct WebConfig {
     path: PathBuf,
     current: RwLock<Arc<Loaded>>,
     fingerprint: Mutex<Vec<Option<(SystemTime, u64)>>>,
-    /// sha256(user ‖ hash ‖ password) → verified, so bcrypt runs once per credential.
-    verified: Mutex<HashMap<[u8; 32], bool>>,
+    /// sha256(user ‖ hash ‖ password) of verified credentials, so bcrypt runs once per credential.
+    verified: Mutex<HashSet<[u8; 32]>>,
+    bcrypt_slots: tokio::sync::Semaphore,
 }
 
 /// A problem in the web config, as `file:line:column: message` when the
@@ -76,7 +79,8 @@ impl WebConfig {
             path: path.to_owned(),
             current: RwLock::new(Arc::new(loaded)),
             fingerprint: Mutex::new(fingerprint),
-            verified: Mutex::new(HashMap::new()),
+            verified: Mutex::new(HashSet::new()),
+            bcrypt_slots: tokio::sync::Semaphore::new(CONCURRENT_BCRYPT),
         })
     }
 
@@ -113,39 +117,64 @@ impl WebConfig {
         }
     }
 
-    /// Whether the request's `Authorization` header satisfies `basic_auth_users`
-    /// (always true without users).
+    /// Whether the request's `Authorization` header satisfies
+    /// `basic_auth_users` (always true without users). Runs at most
+    /// [`CONCURRENT_BCRYPT`] bcrypt verifications at once on blocking
+    /// threads, so a flood of wrong passwords cannot take the threads the
+    /// collectors need; cached results answer at once.
+    pub async fn authorize(
+        self: &Arc<Self>,
+        loaded: &Arc<Loaded>,
+        authorization: Option<&hyper::header::HeaderValue>,
+    ) -> bool {
+        if loaded.users.is_empty() {
+            return true;
+        }
+        let Some(credentials) = authorization.and_then(parse_basic) else {
+            return false;
+        };
+        if let Some(ok) = self.cached(loaded, &credentials) {
+            return ok;
+        }
+        let Ok(_permit) = self.bcrypt_slots.acquire().await else { return false };
+        let (config, loaded) = (Arc::clone(self), Arc::clone(loaded));
+        tokio::task::spawn_blocking(move || config.check(&loaded, &credentials)).await.unwrap_or(false)
+    }
+
+    fn cached(&self, loaded: &Loaded, (user, password): &(String, String)) -> Option<bool> {
+        let (known, hash) = user_hash(loaded, user);
+        let cached = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        cached.contains(&cache_key(user, hash, password)).then_some(known)
+    }
+
+    /// Blocking: verifies (bcrypt) unless cached, and caches the result.
     pub fn authorized(&self, loaded: &Loaded, authorization: Option<&hyper::header::HeaderValue>) -> bool {
         if loaded.users.is_empty() {
             return true;
         }
-        let Some((user, password)) = authorization.and_then(parse_basic) else {
-            return false;
-        };
-        // An unknown user still costs one bcrypt run, so timing does not tell
-        // which user names exist.
-        const UNKNOWN_USER_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
-        let (known, hash) = match loaded.users.get(&user) {
-            Some(hash) => (true, hash.as_str()),
-            None => (false, UNKNOWN_USER_HASH),
-        };
-        let key = cache_key(&user, hash, &password);
-        let cached =
-            self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key).copied();
-        let ok = match cached {
-            Some(ok) => ok,
-            None => {
-                // bcrypt's own comparison is constant-time.
-                let ok = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
-                let mut cache = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if cache.len() >= AUTH_CACHE_ENTRIES {
-                    cache.clear();
-                }
-                cache.insert(key, ok);
-                ok
+        authorization.and_then(parse_basic).is_some_and(|credentials| self.check(loaded, &credentials))
+    }
+
+    fn check(&self, loaded: &Loaded, (user, password): &(String, String)) -> bool {
+        let (known, hash) = user_hash(loaded, user);
+        let key = cache_key(user, hash, password);
+        if self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner).contains(&key) {
+            return known;
+        }
+        // bcrypt's own comparison is constant-time.
+        // Evaluated before `known` so an unknown user costs the same.
+        let verified = bcrypt::verify(password.as_bytes(), hash).unwrap_or(false);
+        let ok = known && verified;
+        // Only successes are cached: a flood of wrong passwords cannot evict
+        // the right ones (and is held to CONCURRENT_BCRYPT verifications).
+        if ok {
+            let mut cache = self.verified.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if cache.len() >= AUTH_CACHE_ENTRIES {
+                cache.clear();
             }
-        };
-        known && ok
+            cache.insert(key);
+        }
+        ok
     }
 }
 
@@ -153,6 +182,16 @@ impl Loaded {
     /// The TLS settings, if TLS is on.
     pub fn tls(&self) -> Option<Arc<rustls::ServerConfig>> {
         self.tls.clone()
+    }
+}
+
+/// Whether `user` exists, and the hash to verify against. An unknown user
+/// still costs one bcrypt run, so timing does not tell which names exist.
+fn user_hash<'a>(loaded: &'a Loaded, user: &str) -> (bool, &'a str) {
+    const UNKNOWN_USER_HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
+    match loaded.users.get(user) {
+        Some(hash) => (true, hash.as_str()),
+        None => (false, UNKNOWN_USER_HASH),
     }
 }
 
