@@ -524,15 +524,15 @@ async fn serve_connection(
         let app = Arc::clone(&handler_app);
         let web = handler_web.clone();
         async move {
-            if let (Some(config), Some(web)) = (&app.web_config, &web) {
-                if !config.authorize(web, request.headers().get(header::AUTHORIZATION)).await {
-                    let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-                    response.headers_mut().insert(
-                        header::WWW_AUTHENTICATE,
-                        HeaderValue::from_static("Basic realm=\"opsmon-exporter\""),
-                    );
-                    return Ok::<_, Infallible>(response);
-                }
+            if let (Some(config), Some(web)) = (&app.web_config, &web)
+                && !config.authorize(web, request.headers().get(header::AUTHORIZATION)).await
+            {
+                let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"opsmon-exporter\""),
+                );
+                return Ok::<_, Infallible>(response);
             }
             // A panicking handler answers 500 instead of dropping the
             // connection; the panic itself is logged by the rate-limited hook.
