@@ -1,6 +1,7 @@
-//! The exporter's own health: per-collector duration and success, build info.
+//! The exporter's own health: per-collector duration and success, build info,
+//! and the `process_*` families every Go exporter has (same names and help).
 
-use crate::MetricType::Gauge;
+use crate::MetricType::{Counter, Gauge};
 use crate::{MetricDef, Unit};
 
 /// How long each collector took in this scrape.
@@ -31,5 +32,51 @@ pub const BUILD_INFO: MetricDef = MetricDef {
     collector: "exporter",
 };
 
+const fn process(
+    name: &'static str,
+    metric_type: crate::MetricType,
+    unit: Unit,
+    help: &'static str,
+) -> MetricDef {
+    MetricDef { name, metric_type, unit, help, labels: &[], collector: "exporter" }
+}
+
+/// User and system CPU time of the exporter process.
+pub const PROCESS_CPU: MetricDef = process(
+    "process_cpu_seconds_total",
+    Counter,
+    Unit::Seconds,
+    "Total user and system CPU time spent in seconds.",
+);
+/// Resident memory of the exporter process.
+pub const PROCESS_RESIDENT_MEMORY: MetricDef =
+    process("process_resident_memory_bytes", Gauge, Unit::Bytes, "Resident memory size in bytes.");
+/// Virtual memory of the exporter process.
+pub const PROCESS_VIRTUAL_MEMORY: MetricDef =
+    process("process_virtual_memory_bytes", Gauge, Unit::Bytes, "Virtual memory size in bytes.");
+/// Open file descriptors of the exporter process.
+pub const PROCESS_OPEN_FDS: MetricDef =
+    process("process_open_fds", Gauge, Unit::None, "Number of open file descriptors.");
+/// The soft limit on open file descriptors.
+pub const PROCESS_MAX_FDS: MetricDef =
+    process("process_max_fds", Gauge, Unit::None, "Maximum number of open file descriptors.");
+/// Start time of the exporter process.
+pub const PROCESS_START_TIME: MetricDef = process(
+    "process_start_time_seconds",
+    Gauge,
+    Unit::Seconds,
+    "Start time of the process since unix epoch in seconds.",
+);
+
 /// All self-monitoring families.
-pub const METRICS: &[MetricDef] = &[COLLECTOR_DURATION, COLLECTOR_SUCCESS, BUILD_INFO];
+pub const METRICS: &[MetricDef] = &[
+    COLLECTOR_DURATION,
+    COLLECTOR_SUCCESS,
+    BUILD_INFO,
+    PROCESS_CPU,
+    PROCESS_RESIDENT_MEMORY,
+    PROCESS_VIRTUAL_MEMORY,
+    PROCESS_OPEN_FDS,
+    PROCESS_MAX_FDS,
+    PROCESS_START_TIME,
+];

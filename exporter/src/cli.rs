@@ -30,6 +30,26 @@ pub struct Cli {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
     pub max_requests: usize,
 
+    /// `/probe` requests served at once, from a pool of their own so that slow
+    /// probes never take /metrics' slots; more get 503 straight away (0 = no limit).
+    #[arg(long = "web.max-probe-requests", value_name = "N", default_value_t = 20)]
+    pub max_probe_requests: usize,
+
+    /// Open connections at once; at the cap new ones wait to be accepted (0 = no cap).
+    #[arg(long = "web.max-connections", value_name = "N", default_value_t = crate::server::DEFAULT_MAX_CONNECTIONS)]
+    pub max_connections: usize,
+
+    /// Answer OpenMetrics to clients that ask for it. Off by default, as in the
+    /// Go exporters: OpenMetrics appends `_total` to counters the peers expose
+    /// without it, so Prometheus would store them under other names.
+    #[arg(long = "web.enable-openmetrics")]
+    pub enable_openmetrics: bool,
+
+    /// TLS and basic-auth settings in the Prometheus exporter-toolkit format
+    /// (tls_server_config, basic_auth_users); re-read when it changes.
+    #[arg(long = "web.config.file", value_name = "FILE")]
+    pub web_config_file: Option<PathBuf>,
+
     /// YAML configuration file. Without one, the host collector runs with defaults.
     #[arg(long = "config.file", value_name = "FILE")]
     pub config_file: Option<PathBuf>,
@@ -45,6 +65,17 @@ pub struct Cli {
     /// Log format.
     #[arg(long = "log.format", value_enum, default_value = "logfmt")]
     pub log_format: LogFormat,
+}
+
+impl Cli {
+    /// The web flags the server takes beyond path and `--web.max-requests`.
+    pub fn web_options(&self) -> crate::server::WebOptions {
+        crate::server::WebOptions {
+            max_probe_requests: self.max_probe_requests,
+            enable_openmetrics: self.enable_openmetrics,
+            max_connections: self.max_connections,
+        }
+    }
 }
 
 fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
@@ -71,6 +102,9 @@ mod tests {
         assert_eq!(cli.listen_addresses, vec!["0.0.0.0:19100".parse::<SocketAddr>().expect("addr")]);
         assert_eq!(cli.telemetry_path, "/metrics");
         assert_eq!(cli.max_requests, 40);
+        assert_eq!(cli.max_probe_requests, 20);
+        assert_eq!(cli.max_connections, 512);
+        assert!(!cli.enable_openmetrics, "text 0.0.4 unless asked");
         assert!(cli.config_file.is_none());
     }
 

@@ -1,9 +1,9 @@
-//! Log output (logfmt or JSON on stderr, level from the flag) and a per-key
+//! Log output (logfmt or JSON on stderr, level from the flag), a per-key
 //! rate limiter so that a backend failing on every scrape logs once a minute,
-//! not once a scrape.
+//! not once a scrape, and a panic hook that logs through it.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use tracing_subscriber::EnvFilter;
@@ -65,6 +65,28 @@ pub fn init(level: LogLevel, format: LogFormat) {
     };
     // A second init (tests) keeps the first subscriber.
     drop(result);
+    install_panic_hook();
+}
+
+/// Routes panics through the log, one line per code location a minute with
+/// the count held back, instead of raw text on stderr for every occurrence.
+fn install_panic_hook() {
+    static PANICS: OnceLock<RateLimiter> = OnceLock::new();
+    std::panic::set_hook(Box::new(|info| {
+        let location = info.location().map_or_else(|| "unknown".to_owned(), ToString::to_string);
+        let limiter = PANICS.get_or_init(|| RateLimiter::new(Duration::from_secs(60)));
+        if let Some(suppressed) = limiter.allow(&location) {
+            let payload = info.payload();
+            let message = payload
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| payload.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            // Bounded: a panic message may quote input.
+            let message: String = message.chars().take(200).collect();
+            tracing::error!(%location, message, suppressed_since_last = suppressed, "panic");
+        }
+    }));
 }
 
 /// Allows one event per key per period and counts what it held back.

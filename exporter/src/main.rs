@@ -33,6 +33,13 @@ fn main() -> ExitCode {
             }
         },
     };
+    let web_config = match &cli.web_config_file {
+        Some(path) => match opsmon_exporter::web_config::WebConfig::load(path) {
+            Ok(web_config) => Some(Arc::new(web_config)),
+            Err(error) => return usage_error(&format!("invalid web configuration:\n{error}")),
+        },
+        None => None,
+    };
     if cli.config_check {
         return config_check(&cli, &config);
     }
@@ -50,13 +57,21 @@ fn main() -> ExitCode {
         Ok(runtime) => runtime,
         Err(error) => return failure(&anyhow::Error::new(error).context("cannot start the async runtime")),
     };
-    match runtime.block_on(run(cli, config)) {
+    let result = runtime.block_on(run(cli, config, web_config));
+    // A blocking thread stuck in the kernel (a hung mount, a read that never
+    // returns) must not keep the process alive after SIGTERM.
+    runtime.shutdown_timeout(Duration::from_secs(2));
+    match result {
         Ok(code) => code,
         Err(error) => failure(&error),
     }
 }
 
-async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
+async fn run(
+    cli: Cli,
+    config: Config,
+    web_config: Option<Arc<opsmon_exporter::web_config::WebConfig>>,
+) -> anyhow::Result<ExitCode> {
     let mut listeners = Vec::new();
     for address in &cli.listen_addresses {
         match tokio::net::TcpListener::bind(address).await {
@@ -107,6 +122,9 @@ async fn run(cli: Cli, config: Config) -> anyhow::Result<ExitCode> {
     let target_names = enabled.targets.keys().cloned().collect::<Vec<_>>().join(",");
     let app = Arc::new(
         App::new(engine, cli.telemetry_path.clone(), cli.max_requests)
+            .with_web_options(&cli.web_options())
+            .with_web_config(web_config)
+            .with_own_addresses(listeners.iter().filter_map(|l| l.local_addr().ok()).collect())
             .with_targets(enabled.targets)
             .with_prober(enabled.probe),
     );

@@ -36,10 +36,17 @@ impl BudgetPolicy {
     /// An unparsable or non-positive header is ignored; when the offset would eat
     /// more than half of Prometheus' timeout, half of it is kept instead.
     pub fn budget(&self, header: Option<&str>) -> Duration {
+        // The header comes from the network: clamp it to the cap before it
+        // becomes a Duration (`from_secs_f64` panics on values like 1e30).
+        // A day is far above any real scrape timeout and far below overflow.
+        const LONGEST_HEADER_SECS: f64 = 86_400.0;
         let requested = header
+            .filter(|h| h.len() <= 32)
             .and_then(|h| h.trim().parse::<f64>().ok())
             .filter(|secs| secs.is_finite() && *secs > 0.0)
-            .map(Duration::from_secs_f64);
+            .map(|secs| {
+                Duration::try_from_secs_f64(secs.min(LONGEST_HEADER_SECS)).unwrap_or(self.max_timeout)
+            });
         match requested {
             None => self.max_timeout,
             Some(timeout) => {
@@ -305,5 +312,38 @@ mod tests {
         );
         assert_eq!(policy.budget(Some("garbage")), Duration::from_secs(10));
         assert_eq!(policy.budget(Some("-1")), Duration::from_secs(10));
+    }
+
+    #[test]
+    fn hostile_header_values_are_clamped_never_a_panic() {
+        let policy = BudgetPolicy::default();
+        for hostile in [
+            "1e30",
+            "1e308",
+            "1.7976931348623157e308",
+            "inf",
+            "-inf",
+            "Infinity",
+            "NaN",
+            "nan",
+            "-1",
+            "-0",
+            "0",
+            "1e-300",
+            "5e-324",
+            "",
+            " ",
+            "0x10",
+            "18446744073709551616",
+            "9".repeat(400).as_str(),
+            "1e30\u{0}",
+            "\u{feff}4",
+        ] {
+            let budget = policy.budget(Some(hostile));
+            assert!(budget <= policy.max_timeout, "{hostile:?} gave {budget:?}");
+        }
+        assert_eq!(policy.budget(Some("1e30")), Duration::from_secs(10), "capped, not a panic");
+        assert_eq!(policy.budget(Some("inf")), Duration::from_secs(10));
+        assert_eq!(policy.budget(Some("NaN")), Duration::from_secs(10));
     }
 }

@@ -1,6 +1,9 @@
-//! HTTP serving with hyper 1.x: the telemetry path (Prometheus text 0.0.4 or
-//! OpenMetrics by `Accept`, gzip by `Accept-Encoding`), a landing page,
-//! health and readiness, a cap on concurrent scrapes, and graceful shutdown.
+//! HTTP serving with hyper 1.x: the telemetry path (Prometheus text 0.0.4,
+//! OpenMetrics by `Accept` only with `--web.enable-openmetrics`, gzip by
+//! `Accept-Encoding`), `/probe`, a landing page, health and readiness; the
+//! limits that keep it standing (separate slot pools for `/metrics` and
+//! `/probe`, a connection cap, a small request-head buffer, a header read
+//! timeout, no probing of itself) and graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -15,10 +18,12 @@ use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::collector::Collector;
+use crate::logging::RateLimiter;
 use crate::scrape::{SCRAPE_TIMEOUT_HEADER, ScrapeEngine};
+use crate::web_config::WebConfig;
 
 /// Prometheus text exposition format.
 pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
@@ -31,9 +36,56 @@ pub struct App {
     targets: std::collections::BTreeMap<String, Arc<dyn Collector>>,
     prober: Option<Arc<crate::collectors::probe::ProbeCollector>>,
     telemetry_path: String,
-    scrape_slots: Option<Arc<Semaphore>>,
-    max_requests: usize,
+    metrics_slots: SlotPool,
+    probe_slots: SlotPool,
+    openmetrics: bool,
+    max_connections: usize,
+    /// Where this exporter listens; `/probe` refuses them.
+    own_addresses: Vec<std::net::SocketAddr>,
+    rejections_log: RateLimiter,
+    web_config: Option<Arc<WebConfig>>,
 }
+
+/// Concurrent requests one endpoint serves at once; more get 503 straight away.
+#[derive(Debug)]
+struct SlotPool {
+    slots: Option<Arc<Semaphore>>,
+    limit: usize,
+    flag: &'static str,
+}
+
+impl SlotPool {
+    fn new(limit: usize, flag: &'static str) -> Self {
+        Self { slots: (limit > 0).then(|| Arc::new(Semaphore::new(limit))), limit, flag }
+    }
+}
+
+/// Flags of the HTTP side that are not the telemetry path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebOptions {
+    /// `/probe` requests served at once (0 = no limit).
+    pub max_probe_requests: usize,
+    /// Answer OpenMetrics to clients that ask for it.
+    pub enable_openmetrics: bool,
+    /// Open connections at once; the exporter stops accepting at the cap (0 = no cap).
+    pub max_connections: usize,
+}
+
+impl Default for WebOptions {
+    fn default() -> Self {
+        Self { max_probe_requests: 20, enable_openmetrics: false, max_connections: DEFAULT_MAX_CONNECTIONS }
+    }
+}
+
+/// Default `--web.max-connections`: far above what Prometheus needs, far
+/// below what `MemoryMax=128M` and `LimitNOFILE` in the shipped unit allow.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 512;
+/// Largest request head accepted (hyper's `max_buf_size`); Prometheus sends
+/// well under 1 KiB, hyper's default of ≈400 KiB lets idle connections cost
+/// memory at will.
+pub const MAX_REQUEST_HEAD_BYTES: usize = 32 * 1024;
+/// Time a client has to send a complete request head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -41,16 +93,50 @@ impl std::fmt::Debug for App {
             .field("engine", &self.engine)
             .field("targets", &self.targets.keys().collect::<Vec<_>>())
             .field("telemetry_path", &self.telemetry_path)
-            .field("max_requests", &self.max_requests)
-            .finish()
+            .field("metrics_slots", &self.metrics_slots)
+            .field("probe_slots", &self.probe_slots)
+            .field("openmetrics", &self.openmetrics)
+            .finish_non_exhaustive()
     }
 }
 
 impl App {
-    /// `max_requests == 0` means no limit on concurrent scrapes.
+    /// `max_requests == 0` means no limit on concurrent scrapes of the telemetry path.
     pub fn new(engine: ScrapeEngine, telemetry_path: String, max_requests: usize) -> Self {
-        let scrape_slots = (max_requests > 0).then(|| Arc::new(Semaphore::new(max_requests)));
-        Self { engine, targets: Default::default(), prober: None, telemetry_path, scrape_slots, max_requests }
+        let web = WebOptions::default();
+        Self {
+            engine,
+            targets: Default::default(),
+            prober: None,
+            telemetry_path,
+            metrics_slots: SlotPool::new(max_requests, "--web.max-requests"),
+            probe_slots: SlotPool::new(web.max_probe_requests, "--web.max-probe-requests"),
+            openmetrics: web.enable_openmetrics,
+            max_connections: web.max_connections,
+            own_addresses: Vec::new(),
+            rejections_log: RateLimiter::new(Duration::from_secs(60)),
+            web_config: None,
+        }
+    }
+
+    /// Applies the web flags beyond the telemetry path and `--web.max-requests`.
+    pub fn with_web_options(mut self, web: &WebOptions) -> Self {
+        self.probe_slots = SlotPool::new(web.max_probe_requests, "--web.max-probe-requests");
+        self.openmetrics = web.enable_openmetrics;
+        self.max_connections = web.max_connections;
+        self
+    }
+
+    /// TLS and basic auth from `--web.config.file`.
+    pub fn with_web_config(mut self, web_config: Option<Arc<WebConfig>>) -> Self {
+        self.web_config = web_config;
+        self
+    }
+
+    /// The addresses this exporter listens on: `/probe` never sends a request to them.
+    pub fn with_own_addresses(mut self, addresses: Vec<std::net::SocketAddr>) -> Self {
+        self.own_addresses = addresses;
+        self
     }
 
     /// Adds the named targets `/probe?target=NAME` serves.
@@ -95,9 +181,9 @@ impl App {
             return response;
         }
         let mut response = match path {
-            path if path == self.telemetry_path => self.metrics(headers, None).await,
-            "/probe" => match self.probe_target(query) {
-                Ok(collector) => self.metrics(headers, Some(collector)).await,
+            path if path == self.telemetry_path => self.metrics(headers, None, &self.metrics_slots).await,
+            "/probe" => match self.probe_target(query, headers) {
+                Ok(collector) => self.metrics(headers, Some(collector), &self.probe_slots).await,
                 Err(message) => text(StatusCode::BAD_REQUEST, &message),
             },
             "/" => self.landing_page(),
@@ -112,13 +198,18 @@ impl App {
     }
 
     /// The collector `/probe?target=NAME` asks for, or why the request is refused.
-    fn probe_target(&self, query: Option<&str>) -> Result<Arc<dyn Collector>, String> {
+    fn probe_target(
+        &self,
+        query: Option<&str>,
+        headers: &hyper::HeaderMap,
+    ) -> Result<Arc<dyn Collector>, String> {
         let mut target = None;
         let mut module = None;
+        // A repeated parameter: the first wins, as in blackbox_exporter.
         for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             match key.as_ref() {
-                "target" => target = Some(value.into_owned()),
-                "module" => module = Some(value.into_owned()),
+                "target" => target = target.or_else(|| Some(value.into_owned())),
+                "module" => module = module.or_else(|| Some(value.into_owned())),
                 other => {
                     return Err(format!(
                         "unknown parameter {other:?}; /probe takes target=NAME, or target=URL&module=NAME for an HTTP probe (credentials are never accepted in the URL)\n"
@@ -137,6 +228,12 @@ impl App {
                     prober.module_names().join(", ")
                 ));
             };
+            if is_own_probe(headers) {
+                return Err("refused: this request comes from an opsmon-exporter probe; /probe never probes an exporter's /probe\n".into());
+            }
+            if targets_own_address(&target, &self.own_addresses) {
+                return Err("refused: the target is this exporter's own listen address\n".into());
+            }
             return prober.one_off(&target, &module);
         }
         let known = || {
@@ -164,18 +261,23 @@ impl App {
         &self,
         headers: &hyper::HeaderMap,
         only: Option<Arc<dyn Collector>>,
+        pool: &SlotPool,
     ) -> Response<Full<Bytes>> {
-        let _slot = match &self.scrape_slots {
+        let _slot = match &pool.slots {
             Some(slots) => match Arc::clone(slots).try_acquire_owned() {
                 Ok(permit) => Some(permit),
                 Err(_) => {
-                    tracing::warn!(limit = self.max_requests, "too many concurrent scrapes; answered 503");
+                    if let Some(suppressed) = self.rejections_log.allow(pool.flag) {
+                        tracing::warn!(
+                            limit = pool.limit,
+                            flag = pool.flag,
+                            suppressed_since_last = suppressed,
+                            "too many concurrent requests; answered 503"
+                        );
+                    }
                     return text(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        &format!(
-                            "too many concurrent scrapes (limit {}, --web.max-requests)\n",
-                            self.max_requests
-                        ),
+                        &format!("too many concurrent requests (limit {}, {})\n", pool.limit, pool.flag),
                     );
                 }
             },
@@ -185,10 +287,18 @@ impl App {
         let budget = self.engine.policy().budget(header_value);
         let metrics = match only {
             Some(collector) => self.engine.scrape_with(&[collector], budget).await,
-            None => self.engine.scrape(budget).await,
+            None => {
+                // As the Go exporters: process_* on the telemetry path, not on /probe.
+                let mut metrics = self.engine.scrape(budget).await;
+                crate::process_metrics::collect(&mut metrics);
+                metrics
+            }
         };
 
-        let openmetrics = wants_openmetrics(headers.get(header::ACCEPT));
+        // Text 0.0.4 whatever Prometheus prefers, as the Go exporters answer:
+        // OpenMetrics appends `_total` to counters that the peers expose
+        // without it, and Prometheus would store them under other names.
+        let openmetrics = self.openmetrics && wants_openmetrics(headers.get(header::ACCEPT));
         let (body, content_type) = if openmetrics {
             (metrics.encode_openmetrics(), OPENMETRICS_CONTENT_TYPE)
         } else {
@@ -215,7 +325,7 @@ impl App {
         let page = format!(
             "<!DOCTYPE html>\n<html><head><title>opsmon-exporter</title></head><body>\n\
              <h1>opsmon-exporter {version}</h1>\n\
-             <ul><li><a href=\"{path}\">{path}</a> — metrics (Prometheus text, OpenMetrics by Accept, gzip)</li>\n\
+             <ul><li><a href=\"{path}\">{path}</a> — metrics (Prometheus text 0.0.4{openmetrics}, gzip)</li>\n\
              <li>/probe?target=NAME — one configured target ({targets})</li>\n\
              <li>/probe?target=URL&amp;module=NAME — one HTTP probe, blackbox_exporter style</li>\n\
              <li><a href=\"/-/healthy\">/-/healthy</a> — liveness</li>\n\
@@ -223,6 +333,7 @@ impl App {
              <h2>Enabled collectors</h2><ul>{collectors}</ul>\n</body></html>\n",
             version = env!("CARGO_PKG_VERSION"),
             path = self.telemetry_path,
+            openmetrics = if self.openmetrics { "; OpenMetrics by Accept" } else { "" },
             targets = if self.targets.is_empty() {
                 "none configured".to_owned()
             } else {
@@ -244,6 +355,47 @@ fn text(status: StatusCode, body: &str) -> Response<Full<Bytes>> {
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
     response
+}
+
+/// True when the request comes from an opsmon-exporter probe (ours or
+/// another's): nesting `/probe` in `/probe` would multiply one request.
+fn is_own_probe(headers: &hyper::HeaderMap) -> bool {
+    headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|agent| agent.starts_with("opsmon-exporter/"))
+}
+
+/// True when `target` (a URL or blackbox-style `host:port/path`) points at
+/// one of `own` (this exporter's listen addresses): loopback, unspecified and
+/// `localhost` hosts on a port we listen on, or the exact listen address.
+/// Other addresses of this host are caught one level down: the exporter
+/// refuses `/probe` requests that carry its probes' User-Agent.
+pub fn targets_own_address(target: &str, own: &[std::net::SocketAddr]) -> bool {
+    let target = target.trim();
+    let text = if target.contains("://") { target.to_owned() } else { format!("http://{target}") };
+    let Ok(url) = url::Url::parse(&text) else { return false };
+    let Some(port) = url.port_or_known_default() else { return false };
+    let ip = match url.host() {
+        Some(url::Host::Ipv4(ip)) => std::net::IpAddr::V4(ip),
+        Some(url::Host::Ipv6(ip)) => std::net::IpAddr::V6(ip),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.').to_ascii_lowercase();
+            if name == "localhost" || name.ends_with(".localhost") {
+                std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST)
+            } else {
+                return false;
+            }
+        }
+        None => return false,
+    };
+    let ip = match ip {
+        std::net::IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, std::net::IpAddr::V4),
+        v4 => v4,
+    };
+    own.iter().any(|address| {
+        address.port() == port && (ip.is_loopback() || ip.is_unspecified() || address.ip() == ip)
+    })
 }
 
 /// True when the `Accept` header lists OpenMetrics text with a non-zero quality.
@@ -286,21 +438,38 @@ pub async fn serve(
     grace: Duration,
 ) {
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
-    let (conn_tx, mut conn_rx) = tokio::sync::mpsc::channel::<tokio::net::TcpStream>(64);
+    // At the cap the acceptors stop accepting (as Prometheus'
+    // --web.max-connections does): further connections wait in the kernel's
+    // backlog and cost neither a descriptor nor memory here.
+    let connection_slots = (app.max_connections > 0).then(|| Arc::new(Semaphore::new(app.max_connections)));
+    let accept_log = Arc::new(RateLimiter::new(Duration::from_secs(60)));
+    let (conn_tx, mut conn_rx) =
+        tokio::sync::mpsc::channel::<(tokio::net::TcpStream, Option<OwnedSemaphorePermit>)>(64);
     let mut acceptors = tokio::task::JoinSet::new();
     for listener in listeners {
         let conn_tx = conn_tx.clone();
+        let connection_slots = connection_slots.clone();
+        let accept_log = Arc::clone(&accept_log);
         acceptors.spawn(async move {
             loop {
+                let permit = match &connection_slots {
+                    Some(slots) => match Arc::clone(slots).acquire_owned().await {
+                        Ok(permit) => Some(permit),
+                        Err(_) => break,
+                    },
+                    None => None,
+                };
                 match listener.accept().await {
                     Ok((stream, _peer)) => {
-                        if conn_tx.send(stream).await.is_err() {
+                        if conn_tx.send((stream, permit)).await.is_err() {
                             break;
                         }
                     }
                     // Out of file descriptors and the like: back off, keep serving.
                     Err(error) => {
-                        tracing::warn!(%error, "accept failed");
+                        if let Some(suppressed) = accept_log.allow("accept") {
+                            tracing::warn!(%error, suppressed_since_last = suppressed, "accept failed");
+                        }
                         tokio::time::sleep(Duration::from_millis(100)).await;
                     }
                 }
@@ -308,28 +477,29 @@ pub async fn serve(
         });
     }
     drop(conn_tx);
+    if let Some(web_config) = &app.web_config {
+        let web_config = Arc::clone(web_config);
+        acceptors.spawn(async move {
+            loop {
+                tokio::time::sleep(crate::web_config::RELOAD_CHECK_INTERVAL).await;
+                let web_config = Arc::clone(&web_config);
+                let _ = tokio::task::spawn_blocking(move || web_config.reload_if_changed()).await;
+            }
+        });
+    }
 
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
             () = &mut shutdown => break,
-            stream = conn_rx.recv() => {
-                let Some(stream) = stream else { break };
+            accepted = conn_rx.recv() => {
+                let Some((stream, permit)) = accepted else { break };
                 let _ = stream.set_nodelay(true);
                 let app = Arc::clone(&app);
-                let service = hyper::service::service_fn(move |request| {
-                    let app = Arc::clone(&app);
-                    async move { Ok::<_, Infallible>(app.handle(request).await) }
-                });
-                let connection = hyper::server::conn::http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(Duration::from_secs(10))
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
+                let watcher = graceful.watcher();
                 tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, "connection closed with an error");
-                    }
+                    serve_connection(stream, app, watcher).await;
+                    drop(permit);
                 });
             }
         }
@@ -338,6 +508,66 @@ pub async fn serve(
     tracing::info!("shutting down; waiting for in-flight requests");
     if tokio::time::timeout(grace, graceful.shutdown()).await.is_err() {
         tracing::warn!(?grace, "in-flight requests did not finish in time");
+    }
+}
+
+/// Serves one accepted connection (TLS first when configured) until it closes.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    app: Arc<App>,
+    watcher: hyper_util::server::graceful::Watcher,
+) {
+    let web = app.web_config.as_ref().map(|config| config.current());
+    let handler_app = Arc::clone(&app);
+    let handler_web = web.clone();
+    let service = hyper::service::service_fn(move |request: Request<Incoming>| {
+        let app = Arc::clone(&handler_app);
+        let web = handler_web.clone();
+        async move {
+            if let (Some(config), Some(web)) = (&app.web_config, &web)
+                && !config.authorize(web, request.headers().get(header::AUTHORIZATION)).await
+            {
+                let mut response = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+                response.headers_mut().insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"opsmon-exporter\""),
+                );
+                return Ok::<_, Infallible>(response);
+            }
+            // A panicking handler answers 500 instead of dropping the
+            // connection; the panic itself is logged by the rate-limited hook.
+            let handled = tokio::spawn(async move { app.handle(request).await }).await;
+            Ok::<_, Infallible>(handled.unwrap_or_else(|_| {
+                text(StatusCode::INTERNAL_SERVER_ERROR, "internal error; see the exporter's log\n")
+            }))
+        }
+    });
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_REQUEST_HEAD_BYTES);
+    let result = match web.and_then(|web| web.tls()) {
+        None => watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await,
+        Some(tls) => {
+            let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+            // The handshake shares the head's deadline; plain HTTP fails it at once.
+            let stream = match tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!("TLS handshake timed out");
+                    return;
+                }
+            };
+            watcher.watch(builder.serve_connection(TokioIo::new(stream), service)).await
+        }
+    };
+    if let Err(error) = result {
+        tracing::debug!(%error, "connection closed with an error");
     }
 }
 
@@ -376,6 +606,84 @@ mod tests {
         assert_eq!(first.await.expect("joined").status(), StatusCode::OK);
         let third = app.respond(&Method::GET, "/metrics", &hyper::HeaderMap::new()).await;
         assert_eq!(third.status(), StatusCode::OK, "the slot is free again");
+    }
+
+    #[test]
+    fn own_listen_addresses_are_recognised_in_every_spelling() {
+        let own: Vec<std::net::SocketAddr> =
+            vec!["0.0.0.0:19100".parse().expect("addr"), "10.1.2.3:9000".parse().expect("addr")];
+        for target in [
+            "http://127.0.0.1:19100/probe?target=x",
+            "127.0.0.1:19100/probe",
+            "http://localhost:19100/metrics",
+            "http://LOCALHOST.:19100/",
+            "http://127.7.7.7:19100/",
+            "http://[::1]:19100/",
+            "http://[::ffff:127.0.0.1]:19100/",
+            "http://0.0.0.0:19100/",
+            "http://2130706433:19100/",
+            "http://10.1.2.3:9000/probe",
+        ] {
+            assert!(targets_own_address(target, &own), "{target}");
+        }
+        for target in
+            ["http://127.0.0.1:19101/", "http://10.1.2.3:19100/", "http://example.com:19100/", "not a url"]
+        {
+            assert!(!targets_own_address(target, &own), "{target}");
+        }
+    }
+
+    #[tokio::test]
+    async fn openmetrics_only_when_enabled() {
+        let accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5";
+        let mut headers = hyper::HeaderMap::new();
+        headers.insert(header::ACCEPT, HeaderValue::from_static(accept));
+        let app = App::new(ScrapeEngine::new(Vec::new(), BudgetPolicy::default()), "/metrics".into(), 0);
+        let response = app.respond(&Method::GET, "/metrics", &headers).await;
+        assert_eq!(response.headers()[header::CONTENT_TYPE], TEXT_CONTENT_TYPE);
+        let app = app.with_web_options(&WebOptions { enable_openmetrics: true, ..WebOptions::default() });
+        let response = app.respond(&Method::GET, "/metrics", &headers).await;
+        assert_eq!(response.headers()[header::CONTENT_TYPE], OPENMETRICS_CONTENT_TYPE);
+    }
+
+    #[tokio::test]
+    async fn the_first_of_repeated_targets_wins() {
+        let mut targets: std::collections::BTreeMap<String, Arc<dyn Collector>> = Default::default();
+        targets.insert("first".into(), Arc::new(Slow));
+        let app = App::new(ScrapeEngine::new(Vec::new(), BudgetPolicy::default()), "/metrics".into(), 0)
+            .with_targets(targets);
+        let headers = hyper::HeaderMap::new();
+        let first =
+            app.respond_to(&Method::GET, "/probe", Some("target=first&target=second"), &headers).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let second =
+            app.respond_to(&Method::GET, "/probe", Some("target=second&target=first"), &headers).await;
+        assert_eq!(second.status(), StatusCode::BAD_REQUEST);
+    }
+
+    #[tokio::test]
+    async fn probes_have_their_own_slots() {
+        let mut targets: std::collections::BTreeMap<String, Arc<dyn Collector>> = Default::default();
+        targets.insert("slow".into(), Arc::new(Slow));
+        let engine = ScrapeEngine::new(Vec::new(), BudgetPolicy::default());
+        let app = Arc::new(
+            App::new(engine, "/metrics".into(), 1)
+                .with_web_options(&WebOptions { max_probe_requests: 1, ..WebOptions::default() })
+                .with_targets(targets),
+        );
+        let probe = {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move {
+                app.respond_to(&Method::GET, "/probe", Some("target=slow"), &hyper::HeaderMap::new()).await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let headers = hyper::HeaderMap::new();
+        let second_probe = app.respond_to(&Method::GET, "/probe", Some("target=slow"), &headers).await;
+        assert_eq!(second_probe.status(), StatusCode::SERVICE_UNAVAILABLE, "the probe pool is full");
+        let metrics = app.respond(&Method::GET, "/metrics", &headers).await;
+        assert_eq!(metrics.status(), StatusCode::OK, "a busy probe pool leaves /metrics alone");
+        assert_eq!(probe.await.expect("joined").status(), StatusCode::OK);
     }
 
     #[tokio::test]

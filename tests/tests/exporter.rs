@@ -101,12 +101,24 @@ fn content_negotiation_and_compression() {
     assert!(!plain.headers.contains_key("content-encoding"));
     assert!(!plain.text().contains("# EOF"));
 
+    // Prometheus' own Accept header: text 0.0.4 all the same, as the Go
+    // exporters answer, so counters keep the peers' names.
     let accept = "application/openmetrics-text;version=1.0.0,application/openmetrics-text;version=0.0.1;q=0.75,text/plain;version=0.0.4;q=0.5,*/*;q=0.1";
-    let open = get_with(&url, &[("Accept", accept)]).unwrap();
+    let asked = get_with(&url, &[("Accept", accept)]).unwrap();
+    assert_eq!(asked.headers["content-type"], "text/plain; version=0.0.4; charset=utf-8");
+    let text = asked.text();
+    assert!(!text.contains("# EOF") && text.contains("\nnode_cpu_seconds_total{"), "{text}");
+
+    let with_flag = Process::exporter(&["--web.enable-openmetrics"]);
+    let open = get_with(&with_flag.url("/metrics"), &[("Accept", accept)]).unwrap();
     assert_eq!(open.headers["content-type"], "application/openmetrics-text; version=1.0.0; charset=utf-8");
     let text = open.text();
     assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
     assert!(text.contains("# UNIT node_memory_MemTotal_bytes bytes"), "{text}");
+    assert_eq!(
+        get(&with_flag.url("/metrics")).unwrap().headers["content-type"],
+        "text/plain; version=0.0.4; charset=utf-8"
+    );
 
     let zipped = get_with(&url, &[("Accept-Encoding", "gzip")]).unwrap();
     assert_eq!(zipped.headers["content-encoding"], "gzip");
@@ -136,6 +148,21 @@ fn scrape_timeout_header_bounds_the_scrape() {
         get_with(&exporter.url("/metrics"), &[("X-Prometheus-Scrape-Timeout-Seconds", "1.5")]).unwrap();
     assert_eq!(response.status, 200);
     assert!(started.elapsed() < Duration::from_secs(2), "answered within the scrape timeout");
+}
+
+#[test]
+fn hostile_scrape_timeout_headers_never_panic() {
+    let exporter = Process::exporter(&[]);
+    for hostile in
+        ["1e30", "1e308", "NaN", "-1", "inf", "-inf", "0", "1e-300", "garbage", "99999999999999999999999"]
+    {
+        let response =
+            get_with(&exporter.url("/metrics"), &[("X-Prometheus-Scrape-Timeout-Seconds", hostile)])
+                .unwrap_or_else(|e| panic!("{hostile}: no answer ({e}):\n{}", exporter.log()));
+        assert_eq!(response.status, 200, "{hostile}");
+    }
+    let log = exporter.log();
+    assert!(!log.contains("panic"), "{log}");
 }
 
 #[test]

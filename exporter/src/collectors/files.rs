@@ -62,7 +62,7 @@ impl<'de> Deserialize<'de> for FileGlob {
 }
 
 /// What one glob matched.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GlobSummary {
     /// Matching regular files.
     pub count: u64,
@@ -72,10 +72,14 @@ pub struct GlobSummary {
     pub newest_mtime: f64,
     /// Size of that newest file.
     pub newest_bytes: u64,
+    /// The first matched path that is not a regular file, if any.
+    pub problem: Option<String>,
 }
 
 /// Expands `pattern` and summarises the regular files it matches, stopping
-/// after `max_files` or at `until`. Unreadable entries are skipped.
+/// after `max_files` or at `until`. Unreadable entries and directories are
+/// skipped; a FIFO, device or socket is counted out and reported in
+/// `problem` by path (files are only ever stat'ed, never opened).
 pub fn summarise(pattern: &str, max_files: usize, until: std::time::Instant) -> Result<GlobSummary, String> {
     let paths = glob::glob(pattern).map_err(|e| format!("invalid glob {pattern:?}: {e}"))?;
     let mut summary = GlobSummary::default();
@@ -84,7 +88,17 @@ pub fn summarise(pattern: &str, max_files: usize, until: std::time::Instant) -> 
             return Err(format!("{pattern}: ran out of time after {} files", summary.count));
         }
         let Ok(meta) = std::fs::metadata(&path) else { continue };
+        if meta.is_dir() {
+            continue;
+        }
         if !meta.is_file() {
+            summary.problem.get_or_insert_with(|| {
+                format!(
+                    "{} is {}; files globs count only regular files",
+                    path.display(),
+                    crate::regular_file::kind_of(&meta.file_type())
+                )
+            });
             continue;
         }
         let mtime = meta
@@ -149,7 +163,12 @@ impl Collector for FilesCollector {
             let rows: Vec<(LabelValue, GlobSummary)> = summaries
                 .into_iter()
                 .filter_map(|(name, result)| match result {
-                    Ok(summary) => Some((name.into(), summary)),
+                    Ok(summary) => {
+                        if let Some(problem) = &summary.problem {
+                            error.get_or_insert_with(|| CollectError::Parse(problem.clone()));
+                        }
+                        Some((name.into(), summary))
+                    }
                     Err(e) => {
                         error.get_or_insert(CollectError::Parse(e));
                         None
@@ -199,7 +218,13 @@ mod tests {
         let summary = summarise(&format!("{}/*.dump", dir.display()), 100, far).expect("globs");
         assert_eq!(
             summary,
-            GlobSummary { count: 2, total_bytes: 400, newest_mtime: 1_700_000_500.0, newest_bytes: 300 }
+            GlobSummary {
+                count: 2,
+                total_bytes: 400,
+                newest_mtime: 1_700_000_500.0,
+                newest_bytes: 300,
+                problem: None
+            }
         );
     }
 
