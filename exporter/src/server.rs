@@ -17,7 +17,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::collector::Collector;
+use crate::collectors::Collector;
 use crate::scrape::{SCRAPE_TIMEOUT_HEADER, ScrapeEngine};
 
 /// Prometheus text exposition format.
@@ -344,7 +344,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::{BoxFuture, Collected, Collector};
+    use crate::collectors::{BoxFuture, Collected, Collector};
     use crate::scrape::BudgetPolicy;
 
     struct Slow;

@@ -12,8 +12,8 @@ use opsmon_catalog::host;
 use tokio::time::Instant;
 
 use super::procfs::{Mount, parse_mounts};
-use crate::collector::CollectError;
-use crate::config::FilesystemConfig;
+use crate::collectors::{CollectError, lock};
+use super::FilesystemConfig;
 use crate::metrics::{LabelValue, MetricSet};
 
 /// Space figures of one filesystem, in bytes.
@@ -43,10 +43,6 @@ pub struct Filesystems {
     config: FilesystemConfig,
     stuck: Arc<Mutex<HashSet<String>>>,
     stat: StatFn,
-}
-
-fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    set.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Filesystems {
