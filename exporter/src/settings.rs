@@ -69,14 +69,23 @@ impl Config {
     }
 }
 
-/// Parses and builds `text` as start-up does, on a runtime of its own.
+/// Parses and builds `text` as start-up does.
 #[cfg(test)]
 pub(crate) fn checked(path: &Path, text: &str) -> Result<(Config, Built), ConfigError> {
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-    let _inside = runtime.enter();
     let config = Config::parse(path, text)?;
-    let built = config.build(path)?;
+    let built = in_runtime(|| config.build(path))?;
     Ok((config, built))
+}
+
+/// Runs `work` inside a tokio runtime: the caller's, or else one kept for
+/// the test binary's life (pools built in it outlive the call).
+#[cfg(test)]
+pub(crate) fn in_runtime<T>(work: impl FnOnce() -> T) -> T {
+    static RUNTIME: std::sync::LazyLock<tokio::runtime::Runtime> = std::sync::LazyLock::new(|| {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime")
+    });
+    let _inside = tokio::runtime::Handle::try_current().is_err().then(|| RUNTIME.enter());
+    work()
 }
 
 #[cfg(test)]
@@ -172,7 +181,7 @@ mod tests {
             // A duration too large for humantime at all.
             (
                 "collectors:\n  host:\n    filesystem:\n      statfs_timeout: 99999999999999999999s\n",
-                "/etc/opsmon.yml:4:23: invalid duration \"99999999999999999999s\" (number is too large); expected a number with a unit, e.g. 500ms, 10s, 5m",
+                "/etc/opsmon.yml:4:23: invalid duration \"99999999999999999999s\" (number is too large or cannot be represented without a lack of precision (values below 1ns are not supported)); expected a number with a unit, e.g. 500ms, 10s, 5m",
             ),
             // Within a week, but no scrape budget should be.
             (

@@ -208,9 +208,11 @@ fn sessions_carry_the_statement_timeout() {
         "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn: {}\n        statement_timeout: 400ms\n",
         pg.url("smartalk_db").replace(&pg.password, "PASSWORD")
     );
-    // The inline DSN must not carry a password: the config loader refuses it.
-    let refused = opsmon_exporter::config::Config::parse(std::path::Path::new("pg.yml"), &yaml)
-        .expect_err("inline password");
+    // The inline DSN must not carry a password: the config check refuses it.
+    let path = std::path::Path::new("pg.yml");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = opsmon_exporter::settings::Config::parse(path, &yaml).unwrap();
+    let refused = runtime.block_on(async { config.build(path) }).expect_err("inline password");
     assert!(refused.to_string().contains("contains a password; move it to password_env"), "{refused}");
     assert!(!refused.to_string().contains("PASSWORD"), "{refused}");
 
@@ -223,10 +225,10 @@ fn sessions_carry_the_statement_timeout() {
             file.into_temp_path().keep().unwrap().display().to_string()
         }
     );
-    let config = opsmon_exporter::config::Config::parse(std::path::Path::new("pg.yml"), &yaml).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = opsmon_exporter::settings::Config::parse(path, &yaml).unwrap();
     runtime.block_on(async {
-        let target = opsmon_exporter::collectors::postgres::PostgresTarget::new(
+        let target = opsmon_exporter::collectors::postgres::PostgresCollector::new(
+            0,
             &config.collectors.postgres.targets[0],
         )
         .unwrap();

@@ -579,12 +579,12 @@ mod tests {
             let yaml = GOOD.replace(from, to);
             let problems = check(&config(&yaml), &["db"]).expect_err(to);
             let text: Vec<String> =
-                problems.iter().map(|p| format!("{}:{}: {}", p.line, p.column, p.message)).collect();
+                problems.iter().map(|p| format!("{}:{}: {}", p.position.line, p.position.column, p.message)).collect();
             assert!(text.iter().any(|t| t.contains(expected)), "{to}: {text:?}");
             assert!(
                 problems
                     .iter()
-                    .all(|p| p.line > 0 || p.message.contains("target") || p.message.contains("prefix")),
+                    .all(|p| p.position.line > 0 || p.message.contains("target") || p.message.contains("prefix")),
                 "{text:?}"
             );
         }
@@ -594,6 +594,6 @@ mod tests {
             problems[0].message,
             "collectors.business.queries[0].interval: invalid duration \"soon\"; expected a number with a unit, e.g. 30s, 5m"
         );
-        assert_eq!(problems[0].line, 6);
+        assert_eq!(problems[0].position.line, 6);
     }
 }
