@@ -165,11 +165,42 @@ fn stopped_server_means_pg_up_0_in_budget_and_recovers_without_restart() {
     assert_eq!(families["opsmon_exporter_collector_success"].value(&[("collector", "host")]), Some(1.0));
     assert!(families.contains_key("node_load1"), "other collectors are intact");
     assert!(!families.contains_key("pg_settings_max_connections"), "no stale values while down");
+    assert_logs_the_real_connection_error(&exporter);
 
     pg.start_again();
     let families = scrape(&exporter, "/metrics");
     assert_eq!(families["pg_up"].value(&[]), Some(1.0), "{}", exporter.log());
     assert!(exporter.log().contains("postgres is unreachable"), "{}", exporter.log());
+}
+
+/// Issue 10: sqlx retries a refused connection until its pool times out;
+/// the log must say why the server is unreachable, not "pool timed out".
+fn assert_logs_the_real_connection_error(exporter: &Process) {
+    let log = exporter.log();
+    let line = log.lines().find(|l| l.contains("postgres is unreachable")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.to_lowercase().contains("connection refused"), "{line}");
+    assert!(!line.contains("pool timed out"), "{line}");
+}
+
+#[test]
+fn a_server_that_never_answered_is_reported_with_its_connection_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opsmon.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "collectors:\n  postgres:\n    targets:\n      - name: gone\n        dsn: postgresql://opsmon@127.0.0.1:{}/postgres?sslmode=disable\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let exporter = Process::exporter(&["--config.file", path.to_str().unwrap()]);
+    let started = Instant::now();
+    let response =
+        get_with(&exporter.url("/metrics"), &[("X-Prometheus-Scrape-Timeout-Seconds", "3")]).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "answered within the scrape budget");
+    assert_eq!(parse_exposition(&response.text())["pg_up"].value(&[]), Some(0.0));
+    assert_logs_the_real_connection_error(&exporter);
 }
 
 #[test]

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use opsmon_diagnostics::{Position, Problem, did_you_mean};
 use serde::de::DeserializeOwned;
-pub use value::{ConfigDuration, ConfigRegex};
+pub use value::{ConfigDuration, ConfigRegex, ValueError};
 
 /// Where a YAML node was written, as a diagnostics position.
 pub fn position(location: &serde_saphyr::Location) -> Position {

@@ -7,6 +7,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+/// Why a value in the config file is refused: what was written, what is
+/// wrong, and the expected form.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ValueError(pub String);
+
 /// A duration written as in Prometheus configs: `500ms`, `10s`, `5m`, `1h30m`,
 /// at most [`ConfigDuration::MAX`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -20,14 +26,16 @@ impl ConfigDuration {
     pub const MAX: Duration = Duration::from_secs(7 * 24 * 3600);
 
     /// Parses `text`, checking the range.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         let duration = humantime::parse_duration(text.trim()).map_err(|e| {
-            format!("invalid duration {text:?} ({e}); expected a number with a unit, e.g. 500ms, 10s, 5m")
+            ValueError(format!(
+                "invalid duration {text:?} ({e}); expected a number with a unit, e.g. 500ms, 10s, 5m"
+            ))
         })?;
         if duration > Self::MAX {
-            return Err(format!(
+            return Err(ValueError(format!(
                 "duration {text:?} is too long: at most 7d (168h); use a shorter duration, e.g. 10s, 5m or 1h"
-            ));
+            )));
         }
         Ok(ConfigDuration(duration))
     }
