@@ -20,7 +20,7 @@ use sqlx::{Column, PgPool, Row, TypeInfo};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::collectors::{BoxFuture, CollectError, Collected, Collector, lock};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, lock};
 use crate::config::{ConfigDuration, Problem, position};
 use crate::metrics::{LabelValue, MetricSet};
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use crate::collectors::{BoxFuture, CollectError, Collected, Collector, blocking};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, blocking};
 use crate::config::{Problem, position};
 use crate::metrics::{LabelValue, MetricSet};
 

@@ -9,7 +9,7 @@
 
 pub mod accesslog;
 pub mod business;
-mod collector;
+pub mod collector;
 pub mod files;
 pub mod host;
 pub mod postgres;

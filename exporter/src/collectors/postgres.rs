@@ -20,7 +20,7 @@ mod config;
 
 pub use config::{PostgresConfig, PostgresTargetConfig, STAT_STATEMENTS_MAX, StatStatementsConfig};
 
-use crate::collectors::{BoxFuture, CollectError, Collected, Collector, lock};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, lock};
 use crate::config::Problem;
 use crate::config::secret::{Secret, scrub};
 use crate::logging::RateLimiter;

@@ -25,7 +25,7 @@ mod config;
 
 pub use config::{RedisConfig, RedisTargetConfig};
 
-use crate::collectors::{BoxFuture, CollectError, Collected, Collector, lock};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, lock};
 use crate::config::Problem;
 use crate::config::secret::{Secret, scrub};
 use crate::logging::RateLimiter;

@@ -23,7 +23,7 @@ use opsmon_catalog::accesslog as m;
 use serde::{Deserialize, Deserializer};
 use tokio::time::Instant;
 
-use crate::collectors::{BoxFuture, CollectError, Collected, Collector, blocking, lock};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, blocking, lock};
 use crate::config::{ConfigDuration, ConfigRegex, Position, Problem};
 use crate::metrics::{LabelValue, MetricSet};
 use format::LogFormat;

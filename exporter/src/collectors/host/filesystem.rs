@@ -12,7 +12,7 @@ use opsmon_catalog::host;
 use tokio::time::Instant;
 
 use super::procfs::{Mount, parse_mounts};
-use crate::collectors::{CollectError, lock};
+use crate::collectors::collector::{CollectError, lock};
 use super::FilesystemConfig;
 use crate::metrics::{LabelValue, MetricSet};
 

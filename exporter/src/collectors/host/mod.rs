@@ -19,7 +19,7 @@ pub use config::{
     MAX_ENTRIES_LIMIT, ProcessGroupConfig,
 };
 
-use crate::collectors::{BoxFuture, CollectError, Collected, Collector, blocking};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, blocking};
 use crate::config::Problem;
 use crate::metrics::MetricSet;
 

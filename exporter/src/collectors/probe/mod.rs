@@ -31,7 +31,7 @@ pub use config::{
 };
 pub use http::{CdnObservation, Outcome, PHASES};
 
-use crate::collectors::{BoxFuture, CollectError, Collected, Collector};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector};
 use crate::config::Problem;
 use crate::logging::RateLimiter;
 use crate::metrics::{LabelValue, MetricSet};
