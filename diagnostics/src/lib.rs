@@ -151,11 +151,17 @@ mod tests {
     #[test]
     fn renders_file_position_field_and_message() {
         let problem = Problem::new(Position::new(3, 5), "collectors.host", "unknown field `enabeld`");
-        assert_eq!(problem.render("/etc/opsmon.yml"), "/etc/opsmon.yml:3:5: collectors.host: unknown field `enabeld`");
+        assert_eq!(
+            problem.render("/etc/opsmon.yml"),
+            "/etc/opsmon.yml:3:5: collectors.host: unknown field `enabeld`"
+        );
         let problem = Problem::new(Position::UNKNOWN, "", "cannot read config file: denied");
         assert_eq!(problem.render("a.yml"), "a.yml: cannot read config file: denied");
         let with_snippet = Problem::new(Position::new(1, 1), "", "bad").with_snippet(" --> a.yml:1:1");
-        assert_eq!(render("a.yml", &[with_snippet.clone(), with_snippet]), "a.yml:1:1: bad\n --> a.yml:1:1\na.yml:1:1: bad\n --> a.yml:1:1");
+        assert_eq!(
+            render("a.yml", &[with_snippet.clone(), with_snippet]),
+            "a.yml:1:1: bad\n --> a.yml:1:1\na.yml:1:1: bad\n --> a.yml:1:1"
+        );
     }
 
     #[test]
@@ -163,7 +169,10 @@ mod tests {
         assert_eq!(did_you_mean("enabeld", ["enabled", "filesystem"]), Some("enabled"));
         assert_eq!(did_you_mean("xyz", ["enabled", "filesystem"]), None);
         assert_eq!(did_you_mean("enabled", ["enabled"]), None, "an exact match is no typo");
-        assert_eq!(did_you_mean("node_mem", ["node_memory_MemAvailable_bytes"]), Some("node_memory_MemAvailable_bytes"));
+        assert_eq!(
+            did_you_mean("node_mem", ["node_memory_MemAvailable_bytes"]),
+            Some("node_memory_MemAvailable_bytes")
+        );
         assert_eq!(hint("lisen_ports", ["listen_ports"]), "; did you mean `listen_ports`?");
         assert_eq!(hint("xyz", ["listen_ports"]), "");
     }

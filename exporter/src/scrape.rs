@@ -65,7 +65,9 @@ impl ScrapeConfig {
                 problems.push(Problem::new(
                     Position::UNKNOWN,
                     format!("scrape.{field}"),
-                    format!("{value:?} is too long: at most 10m; Prometheus' scrape_timeout is usually 10s to 1m"),
+                    format!(
+                        "{value:?} is too long: at most 10m; Prometheus' scrape_timeout is usually 10s to 1m"
+                    ),
                 ));
             }
         };

@@ -77,10 +77,7 @@ fn parse_duration(
 /// Checks `config` against naming rules and the known PostgreSQL targets and
 /// turns it into queries whose families are leaked once (config-bound, so
 /// bounded) to give them the `'static` lifetime every family has.
-pub fn check(
-    config: &BusinessConfig,
-    pg_targets: &[&str],
-) -> Result<Vec<CheckedQuery>, Vec<Problem>> {
+pub fn check(config: &BusinessConfig, pg_targets: &[&str]) -> Result<Vec<CheckedQuery>, Vec<Problem>> {
     let mut problems = Vec::new();
     if config.queries.is_empty() {
         return Ok(Vec::new());
@@ -578,13 +575,15 @@ mod tests {
         for (from, to, expected) in cases {
             let yaml = GOOD.replace(from, to);
             let problems = check(&config(&yaml), &["db"]).expect_err(to);
-            let text: Vec<String> =
-                problems.iter().map(|p| format!("{}:{}: {}", p.position.line, p.position.column, p.message)).collect();
+            let text: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}:{}: {}", p.position.line, p.position.column, p.message))
+                .collect();
             assert!(text.iter().any(|t| t.contains(expected)), "{to}: {text:?}");
             assert!(
-                problems
-                    .iter()
-                    .all(|p| p.position.line > 0 || p.message.contains("target") || p.message.contains("prefix")),
+                problems.iter().all(|p| p.position.line > 0
+                    || p.message.contains("target")
+                    || p.message.contains("prefix")),
                 "{text:?}"
             );
         }

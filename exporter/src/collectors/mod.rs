@@ -153,7 +153,9 @@ pub fn build(config: &CollectorsConfig) -> Result<Enabled, Vec<Problem>> {
                 if target.default.unwrap_or(redis_targets.len() == 1) {
                     enabled.metrics.push(Arc::clone(&collector) as Arc<dyn Collector>);
                 }
-                enabled.targets.insert(target.name.value.clone(), Arc::clone(&collector) as Arc<dyn Collector>);
+                enabled
+                    .targets
+                    .insert(target.name.value.clone(), Arc::clone(&collector) as Arc<dyn Collector>);
                 enabled.redis.push(collector);
             }
             Err(found) => problems.extend(found),
@@ -196,10 +198,7 @@ fn target_name_problems(config: &CollectorsConfig) -> Vec<Problem> {
     let mut problems = Vec::new();
     let mut names = HashSet::new();
     let backends = [
-        (
-            "postgres",
-            config.postgres.targets.iter().map(|t| (&t.name, t.default)).collect::<Vec<_>>(),
-        ),
+        ("postgres", config.postgres.targets.iter().map(|t| (&t.name, t.default)).collect::<Vec<_>>()),
         ("redis", config.redis.targets.iter().map(|t| (&t.name, t.default)).collect()),
     ];
     for (backend, targets) in backends {

@@ -44,7 +44,9 @@ pub fn connect_options(dsn: &Secret, password: Option<&Secret>) -> Result<PgConn
         })?
     } else {
         from_key_value(text).map_err(|e| {
-            DsnError(format!("{e}; expected postgresql://user@host:port/dbname or host=… port=… user=… dbname=…"))
+            DsnError(format!(
+                "{e}; expected postgresql://user@host:port/dbname or host=… port=… user=… dbname=…"
+            ))
         })?
     };
     if let Some(password) = password {
@@ -165,8 +167,10 @@ impl PostgresCollector {
         let statement_timeout = format!("{}ms", config.statement_timeout.0.as_millis());
         let lock_timeout = format!("{}ms", config.lock_timeout.0.as_millis());
         let options = match connect_options(&dsn, password.as_ref()) {
-            Ok(options) => options
-                .options([("statement_timeout", statement_timeout.as_str()), ("lock_timeout", lock_timeout.as_str())]),
+            Ok(options) => options.options([
+                ("statement_timeout", statement_timeout.as_str()),
+                ("lock_timeout", lock_timeout.as_str()),
+            ]),
             Err(e) => {
                 problems.push(Problem::new(
                     crate::config::position(&config.name.referenced),
@@ -444,8 +448,7 @@ impl PostgresCollector {
             return Ok(sizes);
         }
         let sizes: Vec<(String, f64)> = sqlx::query_as(SIZES_SQL).fetch_all(conn).await?;
-        *lock(&self.sizes) =
-            Some((StdInstant::now(), sizes.clone()));
+        *lock(&self.sizes) = Some((StdInstant::now(), sizes.clone()));
         Ok(sizes)
     }
 
@@ -607,10 +610,12 @@ mod tests {
         let error = connect_options(&secret, None).expect_err("bad port").to_string();
         assert!(error.contains("not a valid PostgreSQL URI"), "{error}");
         assert!(!error.contains("topsecretpw"), "{error}");
-        let error =
-            connect_options(&Secret::new("host=h port=x password=topsecretpw"), None).expect_err("bad port").to_string();
+        let error = connect_options(&Secret::new("host=h port=x password=topsecretpw"), None)
+            .expect_err("bad port")
+            .to_string();
         assert!(error.contains("port is not a number") && !error.contains("topsecretpw"), "{error}");
-        let error = connect_options(&Secret::new("host=h colour=blue"), None).expect_err("bad key").to_string();
+        let error =
+            connect_options(&Secret::new("host=h colour=blue"), None).expect_err("bad key").to_string();
         assert!(error.contains("unsupported key \"colour\""), "{error}");
     }
 
@@ -624,7 +629,8 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let _guard = rt.enter();
         // The variable is unset in this test: resolution fails, naming the variable only.
-        let problems = PostgresCollector::new(0, &config.collectors.postgres.targets[0]).expect_err("unset variable");
+        let problems =
+            PostgresCollector::new(0, &config.collectors.postgres.targets[0]).expect_err("unset variable");
         let error = opsmon_diagnostics::render("t.yml", &problems);
         assert!(error.contains("environment variable OPSMON_TEST_PG_DSN_DEBUG is not set"), "{error}");
 

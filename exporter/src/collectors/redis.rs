@@ -284,17 +284,18 @@ impl RedisCollector {
     /// password and parses them (once). Errors never contain the password.
     pub fn new(index: usize, config: &RedisTargetConfig) -> Result<Self, Vec<Problem>> {
         let (address, password) = config.secrets(index).map_err(|problem| vec![problem])?;
-        Self::connecting_to(config, &address, password).map_err(|e| vec![config.problem(index, e.to_string())])
+        Self::connecting_to(config, &address, password.as_ref())
+            .map_err(|e| vec![config.problem(index, e.to_string())])
     }
 
     /// The collector for `config` with its address and password already read.
     fn connecting_to(
         config: &RedisTargetConfig,
         address: &str,
-        password: Option<Secret>,
+        password: Option<&Secret>,
     ) -> Result<Self, AddressError> {
-        let secrets: Vec<Secret> = password.iter().cloned().collect();
-        let info = connection_info(address, config.username.as_deref(), password.as_ref())?;
+        let secrets: Vec<Secret> = password.into_iter().cloned().collect();
+        let info = connection_info(address, config.username.as_deref(), password)?;
         let address = address_label(&info);
         let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
         let client = Client::open(info).map_err(|e| {
@@ -679,7 +680,7 @@ mod tests {
     /// The collector for `config`'s own address and an injected password.
     fn with_password(config: &RedisTargetConfig, password: &str) -> RedisCollector {
         let address = config.address.as_ref().expect("address").value.clone();
-        RedisCollector::connecting_to(config, &address, Some(Secret::new(password))).expect("target")
+        RedisCollector::connecting_to(config, &address, Some(&Secret::new(password))).expect("target")
     }
 
     #[test]
@@ -697,14 +698,16 @@ mod tests {
 
         // The section only looks at URL user info; the socket form's `pass=` is caught here.
         let config = target_config("        address: unix:///run/redis/redis.sock\n");
-        let error = RedisCollector::connecting_to(&config, "unix:///run/redis/redis.sock?pass=hunter2-in-url", None)
-            .expect_err("password in URL")
-            .to_string();
+        let error =
+            RedisCollector::connecting_to(&config, "unix:///run/redis/redis.sock?pass=hunter2-in-url", None)
+                .expect_err("password in URL")
+                .to_string();
         assert!(error.contains("contains a password") && !error.contains("hunter2"), "{error}");
 
         // A user name without a password is refused while the config is checked.
         let config = target_config("        address: redis://127.0.0.1:6390\n        username: app\n");
-        let error = opsmon_diagnostics::render("t.yml", &RedisCollector::new(0, &config).expect_err("no password"));
+        let error =
+            opsmon_diagnostics::render("t.yml", &RedisCollector::new(0, &config).expect_err("no password"));
         assert!(error.contains("username is set but no password"), "{error}");
 
         let error = RedisCollector::connecting_to(&config, "redis://127.0.0.1:notaport", None)

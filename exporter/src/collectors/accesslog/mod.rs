@@ -480,13 +480,14 @@ impl AccesslogCollector {
             }
         }
         for (index, patterns) in by_file {
-            let set = regex::bytes::RegexSet::new(patterns.iter().map(|p| p.regex.0.as_str())).map_err(|e| {
-                vec![Problem::new(
-                    Position::UNKNOWN,
-                    "collectors.accesslog.patterns",
-                    format!("the patterns for {} cannot be combined: {e}", files[index].label),
-                )]
-            })?;
+            let set =
+                regex::bytes::RegexSet::new(patterns.iter().map(|p| p.regex.0.as_str())).map_err(|e| {
+                    vec![Problem::new(
+                        Position::UNKNOWN,
+                        "collectors.accesslog.patterns",
+                        format!("the patterns for {} cannot be combined: {e}", files[index].label),
+                    )]
+                })?;
             files[index].counts.matches = vec![0; patterns.len()];
             files[index].patterns =
                 Some(PatternSet { names: patterns.iter().map(|p| p.name.clone()).collect(), set });

@@ -6,11 +6,13 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::*;
-use crate::settings::Config;
 use crate::metrics::Value;
+use crate::settings::Config;
 
 fn parse(text: &str) -> Result<Config, String> {
-    crate::settings::checked(Path::new("/etc/opsmon.yml"), text).map(|(config, _)| config).map_err(|e| e.to_string())
+    crate::settings::checked(Path::new("/etc/opsmon.yml"), text)
+        .map(|(config, _)| config)
+        .map_err(|e| e.to_string())
 }
 
 /// Names of the collectors `config` enables, as start-up builds them.

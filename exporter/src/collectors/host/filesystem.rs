@@ -11,9 +11,9 @@ use std::time::Duration;
 use opsmon_catalog::host;
 use tokio::time::Instant;
 
+use super::FilesystemConfig;
 use super::procfs::{Mount, parse_mounts};
 use crate::collectors::collector::{CollectError, lock};
-use super::FilesystemConfig;
 use crate::metrics::{LabelValue, MetricSet};
 
 /// Space figures of one filesystem, in bytes.

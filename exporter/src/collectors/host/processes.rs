@@ -5,8 +5,8 @@
 
 use opsmon_catalog::host;
 
-use super::procfs::parse_pid_stat;
 use super::ProcessGroupConfig;
+use super::procfs::parse_pid_stat;
 use crate::metrics::MetricSet;
 
 /// Totals for one group.

@@ -180,14 +180,17 @@ impl PostgresTargetConfig {
                 ));
             }
             (Some(inline), None, None) => Secret::new(inline.value.clone()),
-            (None, Some(env), None) => SecretSource::Env(env.clone()).resolve().map_err(|e| failed(e.to_string()))?,
+            (None, Some(env), None) => {
+                SecretSource::Env(env.clone()).resolve().map_err(|e| failed(e.to_string()))?
+            }
             (None, None, Some(file)) => {
                 SecretSource::File(file.clone()).resolve().map_err(|e| failed(e.to_string()))?
             }
             (None, None, None) => return Err(failed("set one of dsn, dsn_env or dsn_file".into())),
             _ => return Err(failed("set only one of dsn, dsn_env and dsn_file".into())),
         };
-        let password = optional_password(self.password_env.as_ref(), self.password_file.as_ref()).map_err(failed)?;
+        let password =
+            optional_password(self.password_env.as_ref(), self.password_file.as_ref()).map_err(failed)?;
         Ok((dsn, password))
     }
 }

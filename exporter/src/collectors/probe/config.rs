@@ -74,7 +74,11 @@ impl ProbeConfig {
             let field = format!("collectors.probe.targets[{index}]");
             let name = &target.name;
             if name.value.trim().is_empty() {
-                problems.push(Problem::new(position(&name.referenced), format!("{field}.name"), "must not be empty"));
+                problems.push(Problem::new(
+                    position(&name.referenced),
+                    format!("{field}.name"),
+                    "must not be empty",
+                ));
             } else if !names.insert(name.value.as_str()) {
                 problems.push(Problem::new(
                     position(&name.referenced),
@@ -286,7 +290,8 @@ impl<'de> Deserialize<'de> for ConfigHeaders {
 pub struct ByteSize(pub u64);
 
 /// What [`ByteSize::parse`] says a size should look like.
-const SIZE_EXPECTED: &str = "expected a number of bytes or a number with a unit: 512KiB, 10MiB, 1GiB (KB, MB, GB are powers of 1000)";
+const SIZE_EXPECTED: &str =
+    "expected a number of bytes or a number with a unit: 512KiB, 10MiB, 1GiB (KB, MB, GB are powers of 1000)";
 
 impl ByteSize {
     /// The largest size the config file accepts: a probe may hold a body
