@@ -59,6 +59,13 @@ impl Problem {
         Self::new(Position::UNKNOWN, "", message)
     }
 
+    /// The same problem with `; did you mean `x`?` appended to its message
+    /// when one of `candidates` is close to the misspelt `word`.
+    pub fn suggesting<'a>(mut self, word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Self {
+        self.message.push_str(&hint(word, candidates));
+        self
+    }
+
     /// The same problem with source lines shown under it.
     pub fn with_snippet(mut self, snippet: impl Into<String>) -> Self {
         self.snippet = Some(snippet.into());
@@ -175,6 +182,9 @@ mod tests {
         );
         assert_eq!(hint("lisen_ports", ["listen_ports"]), "; did you mean `listen_ports`?");
         assert_eq!(hint("xyz", ["listen_ports"]), "");
+        let problem = Problem::new(Position::new(2, 3), "a.module", "unknown module \"htp\"")
+            .suggesting("htp", ["http", "cdn"]);
+        assert_eq!(problem.message, "unknown module \"htp\"; did you mean `http`?");
     }
 
     #[test]

@@ -93,23 +93,20 @@ impl std::fmt::Debug for Enabled {
 pub fn build(config: &CollectorsConfig) -> Result<Enabled, Vec<Problem>> {
     let mut problems = target_name_problems(config);
     let mut enabled = Enabled::default();
-    let keep = |result: Result<Arc<dyn Collector>, Vec<Problem>>, problems: &mut Vec<Problem>| {
-        result.map_err(|found| problems.extend(found)).ok()
-    };
 
-    if config.host.enabled
-        && let Some(host) = keep(host::HostCollector::new(config.host.clone()).map(into_dyn), &mut problems)
-    {
+    if !config.host.enabled {
+        // Not run, but still checked: `enabled: false` must not hide a mistake.
+        problems.extend(config.host.check());
+    } else if let Some(host) = built(host::HostCollector::new(config.host.clone()), &mut problems) {
         enabled.metrics.push(host);
     }
-    match files::FilesCollector::new(config.files.clone()) {
-        Ok(files) if !config.files.paths.is_empty() => enabled.metrics.push(Arc::new(files)),
-        Ok(_) => {}
-        Err(found) => problems.extend(found),
+    if !config.files.paths.is_empty()
+        && let Some(files) = built(files::FilesCollector::new(config.files.clone()), &mut problems)
+    {
+        enabled.metrics.push(files);
     }
     if config.accesslog.is_enabled()
-        && let Some(accesslog) =
-            keep(accesslog::AccesslogCollector::new(&config.accesslog).map(into_dyn), &mut problems)
+        && let Some(accesslog) = built(accesslog::AccesslogCollector::new(&config.accesslog), &mut problems)
     {
         enabled.metrics.push(accesslog);
     }
@@ -188,8 +185,18 @@ pub fn build(config: &CollectorsConfig) -> Result<Enabled, Vec<Problem>> {
     Ok(enabled)
 }
 
-fn into_dyn<C: Collector>(collector: C) -> Arc<dyn Collector> {
-    Arc::new(collector)
+/// The collector, shared, or `None` with its problems added to `problems`.
+fn built<C: Collector>(
+    result: Result<C, Vec<Problem>>,
+    problems: &mut Vec<Problem>,
+) -> Option<Arc<dyn Collector>> {
+    match result {
+        Ok(collector) => Some(Arc::new(collector)),
+        Err(found) => {
+            problems.extend(found);
+            None
+        }
+    }
 }
 
 /// Target names are shared by PostgreSQL and Redis (`/probe?target=NAME`),

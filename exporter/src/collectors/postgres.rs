@@ -159,30 +159,28 @@ impl PostgresCollector {
     /// runtime. Errors never contain the DSN or password.
     pub fn new(index: usize, config: &PostgresTargetConfig) -> Result<Self, Vec<Problem>> {
         let mut problems = config.check(index);
-        let secrets = config.secrets(index).map_err(|problem| {
-            problems.push(problem);
-            std::mem::take(&mut problems)
-        })?;
-        let (dsn, password) = secrets;
-        let statement_timeout = format!("{}ms", config.statement_timeout.0.as_millis());
-        let lock_timeout = format!("{}ms", config.lock_timeout.0.as_millis());
-        let options = match connect_options(&dsn, password.as_ref()) {
-            Ok(options) => options.options([
-                ("statement_timeout", statement_timeout.as_str()),
-                ("lock_timeout", lock_timeout.as_str()),
-            ]),
-            Err(e) => {
-                problems.push(Problem::new(
-                    crate::config::position(&config.name.referenced),
-                    format!("{} ({})", config.field(index), config.name.value),
-                    e.to_string(),
-                ));
-                return Err(problems);
+        let parsed = match config.secrets(index) {
+            Ok((dsn, password)) => match connect_options(&dsn, password.as_ref()) {
+                Ok(options) => Some((options, dsn, password)),
+                Err(e) => {
+                    problems.push(config.problem(index, e.to_string()));
+                    None
+                }
+            },
+            Err(problem) => {
+                problems.push(problem);
+                None
             }
         };
-        if !problems.is_empty() {
+        let Some((options, dsn, password)) = parsed.filter(|_| problems.is_empty()) else {
             return Err(problems);
-        }
+        };
+        let statement_timeout = format!("{}ms", config.statement_timeout.0.as_millis());
+        let lock_timeout = format!("{}ms", config.lock_timeout.0.as_millis());
+        let options = options.options([
+            ("statement_timeout", statement_timeout.as_str()),
+            ("lock_timeout", lock_timeout.as_str()),
+        ]);
         let server = server_label(&options);
         let pool = PgPoolOptions::new()
             .max_connections(2)

@@ -13,7 +13,7 @@ mod value;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-pub use opsmon_diagnostics::{Position, Problem, did_you_mean};
+pub use opsmon_diagnostics::{Position, Problem};
 use serde::de::DeserializeOwned;
 pub use value::{ConfigDuration, ConfigRegex, ValueError};
 

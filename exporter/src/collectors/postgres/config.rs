@@ -127,7 +127,7 @@ impl PostgresConfig {
 }
 
 impl PostgresTargetConfig {
-    /// The field path of target `index` as errors show it, with its name.
+    /// The field path of target `index` as errors show it.
     pub fn field(&self, index: usize) -> String {
         format!("collectors.postgres.targets[{index}]")
     }
@@ -164,13 +164,20 @@ impl PostgresTargetConfig {
         problems
     }
 
+    /// A problem with target `index`, shown as `collectors.postgres.targets[i] (name)`.
+    pub fn problem(&self, index: usize, message: impl Into<String>) -> Problem {
+        Problem::new(
+            position(&self.name.referenced),
+            format!("{} ({})", self.field(index), self.name.value),
+            message,
+        )
+    }
+
     /// Reads the DSN and the separate password, if any, from where the config
     /// says. Errors name the field, variable or file, never a value.
     pub fn secrets(&self, index: usize) -> Result<(Secret, Option<Secret>), Problem> {
         let field = self.field(index);
-        let failed = |message: String| {
-            Problem::new(position(&self.name.referenced), format!("{field} ({})", self.name.value), message)
-        };
+        let failed = |message: String| self.problem(index, message);
         let dsn = match (&self.dsn, &self.dsn_env, &self.dsn_file) {
             (Some(inline), None, None) if dsn_has_password(&inline.value) => {
                 return Err(Problem::new(

@@ -88,16 +88,18 @@ impl ProbeConfig {
             }
             let module = &target.module;
             if !modules.contains_key(&module.value) {
-                let hint = opsmon_diagnostics::hint(&module.value, module_names.iter().copied());
-                problems.push(Problem::new(
-                    position(&module.referenced),
-                    format!("{field}.module"),
-                    format!(
-                        "unknown module {:?}; configured modules: {}{hint}",
-                        module.value,
-                        module_names.join(", ")
-                    ),
-                ));
+                problems.push(
+                    Problem::new(
+                        position(&module.referenced),
+                        format!("{field}.module"),
+                        format!(
+                            "unknown module {:?}; configured modules: {}",
+                            module.value,
+                            module_names.join(", ")
+                        ),
+                    )
+                    .suggesting(&module.value, module_names.iter().copied()),
+                );
             }
         }
         for (name, module) in &self.modules {
