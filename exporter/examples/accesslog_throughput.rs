@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use opsmon_exporter::collectors::accesslog::AccesslogCollector;
 use opsmon_exporter::collectors::accesslog::format::LogFormat;
 use opsmon_exporter::collectors::accesslog::stats::{Layout, RequestStats};
-use opsmon_exporter::config::Config;
+use opsmon_exporter::settings::Config;
 
 const METHODS: [&str; 6] = ["GET", "GET", "GET", "POST", "PUT", "DELETE"];
 const STATUSES: [u16; 8] = [200, 200, 200, 304, 404, 500, 201, 499];
@@ -107,7 +107,8 @@ fn run(lines: usize, path: &Path) -> Result<(), Box<dyn std::error::Error>> {
     );
     let config = Config::parse(Path::new("<throughput>"), &yaml)?;
     // Outside a tokio runtime no background task starts: this thread does all the work.
-    let collector = AccesslogCollector::new(&config.collectors.accesslog)?;
+    let collector = AccesslogCollector::new(&config.collectors.accesslog)
+        .map_err(|problems| opsmon_diagnostics::render(&path.display().to_string(), &problems))?;
     let started = Instant::now();
     let caught_up = collector.catch_up(Instant::now() + Duration::from_secs(3600));
     let took = started.elapsed();

@@ -2,18 +2,17 @@
 //! stack. This library holds everything but flag parsing and process setup,
 //! so integration tests can drive the server in-process.
 //!
-//! Data flows one way: [`config`] → [`collectors`] → a fresh
-//! [`metrics::MetricSet`] per scrape ([`scrape`]) → encoder → HTTP ([`server`]).
+//! Data flows one way: the config file ([`config`], [`settings`]) →
+//! [`collectors::build`] → a fresh [`metrics::MetricSet`] per scrape
+//! ([`scrape`]) → encoder → HTTP ([`server`]).
 
 pub mod cli;
-pub mod collector;
 pub mod collectors;
 pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod process_metrics;
-pub mod regular_file;
 pub mod scrape;
-pub mod secret;
 pub mod server;
+pub mod settings;
 pub mod web_config;

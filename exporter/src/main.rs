@@ -2,6 +2,7 @@
 //! Usage errors (bad flag, bad config, address in use) exit with 2 and one
 //! message naming the flag, file or address and the fix; never a backtrace.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,10 +10,10 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use opsmon_exporter::cli::Cli;
-use opsmon_exporter::config::Config;
-use opsmon_exporter::scrape::{BudgetPolicy, ScrapeEngine};
+use opsmon_exporter::logging;
+use opsmon_exporter::scrape::ScrapeEngine;
 use opsmon_exporter::server::{self, App};
-use opsmon_exporter::{collectors, logging};
+use opsmon_exporter::settings::{Built, Config};
 
 /// Exit code for anything the user can fix by changing flags or config.
 const USAGE_ERROR: u8 = 2;
@@ -21,13 +22,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     logging::init(cli.log_level, cli.log_format);
 
-    let config = match &cli.config_file {
+    let (source, config) = match &cli.config_file {
         Some(path) => match Config::load(path) {
-            Ok(config) => config,
+            Ok(config) => (path.clone(), config),
             Err(error) => return usage_error(&format!("invalid configuration:\n{error}")),
         },
         None => match Config::from_defaults() {
-            Ok(config) => config,
+            Ok(config) => (PathBuf::from(Config::DEFAULTS_SOURCE), config),
             Err(error) => {
                 return usage_error(&format!("invalid configuration from the environment:\n{error}"));
             }
@@ -40,24 +41,35 @@ fn main() -> ExitCode {
         },
         None => None,
     };
-    if cli.config_check {
-        return config_check(&cli, &config);
-    }
 
     // A scrape is small work: a few workers and a small blocking pool keep
     // threads (and the allocator arenas that come with them), and so RSS, low.
+    // `--config.check` builds the collectors as start-up does, on one thread.
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(threads)
-        .max_blocking_threads(8)
-        .thread_keep_alive(Duration::from_secs(30))
-        .enable_all()
-        .build();
+    let runtime = if cli.config_check {
+        tokio::runtime::Builder::new_current_thread().enable_all().build()
+    } else {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .max_blocking_threads(8)
+            .thread_keep_alive(Duration::from_secs(30))
+            .enable_all()
+            .build()
+    };
     let runtime = match runtime {
         Ok(runtime) => runtime,
         Err(error) => return failure(&anyhow::Error::new(error).context("cannot start the async runtime")),
     };
-    let result = runtime.block_on(run(cli, config, web_config));
+    // Every value is checked and parsed here, once: the same call serves
+    // start-up, `--config.check` and (later) a reload.
+    let built = match runtime.block_on(async { config.build(&source) }) {
+        Ok(built) => built,
+        Err(error) => return usage_error(&format!("invalid configuration:\n{error}")),
+    };
+    if cli.config_check {
+        return config_check(&cli, &config, &built);
+    }
+    let result = runtime.block_on(run(cli, built, web_config));
     // A blocking thread stuck in the kernel (a hung mount, a read that never
     // returns) must not keep the process alive after SIGTERM.
     runtime.shutdown_timeout(Duration::from_secs(2));
@@ -69,7 +81,7 @@ fn main() -> ExitCode {
 
 async fn run(
     cli: Cli,
-    config: Config,
+    built: Built,
     web_config: Option<Arc<opsmon_exporter::web_config::WebConfig>>,
 ) -> anyhow::Result<ExitCode> {
     let mut listeners = Vec::new();
@@ -84,14 +96,7 @@ async fn run(
         }
     }
 
-    let policy = BudgetPolicy {
-        timeout_offset: config.scrape.timeout_offset.0,
-        max_timeout: config.scrape.max_timeout.0,
-    };
-    let enabled = match collectors::from_config(&config) {
-        Ok(enabled) => enabled,
-        Err(error) => return Ok(usage_error(&format!("invalid configuration: {error}"))),
-    };
+    let Built { policy, collectors: enabled } = built;
     if let Some(business) = &enabled.business {
         let source = cli
             .config_file
@@ -151,18 +156,13 @@ async fn shutdown_signal() {
 }
 
 #[allow(clippy::print_stdout)] // --config.check reports on stdout by design.
-fn config_check(cli: &Cli, config: &Config) -> ExitCode {
+fn config_check(cli: &Cli, config: &Config, built: &Built) -> ExitCode {
     let source =
         cli.config_file.as_ref().map_or_else(|| "built-in defaults".to_owned(), |p| p.display().to_string());
     println!("configuration OK: {source}");
-    println!("collectors enabled: {}", config.enabled_collectors().join(", "));
-    for target in &config.collectors.postgres.targets {
-        let server = target
-            .resolved_dsn
-            .as_ref()
-            .and_then(|dsn| collectors::postgres::connect_options(dsn, None).ok())
-            .map(|options| collectors::postgres::server_label(&options))
-            .unwrap_or_default();
+    println!("collectors enabled: {}", built.collectors.names.join(", "));
+    for (target, collector) in config.collectors.postgres.targets.iter().zip(&built.collectors.postgres) {
+        let server = collector.server();
         println!(
             "postgres target {}: server {server}, statement_timeout {:?}, lock_timeout {:?}, {} table(s){}",
             target.name.value,
@@ -172,18 +172,14 @@ fn config_check(cli: &Cli, config: &Config) -> ExitCode {
             if target.stat_statements.enabled { ", pg_stat_statements top-N" } else { "" }
         );
     }
-    for target in &config.collectors.redis.targets {
-        // Only scheme and host: the address may carry a database number but never a password.
-        let address = target.resolved_address.as_deref().unwrap_or_default();
-        let shown = address.split_once("://").map_or("", |(scheme, rest)| {
-            let host = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
-            if scheme.starts_with("unix") { rest } else { host.split(['/', '?']).next().unwrap_or_default() }
-        });
+    for (target, collector) in config.collectors.redis.targets.iter().zip(&built.collectors.redis) {
+        // The address label: host and port or the socket path, never a password.
         println!(
-            "redis target {}: {shown}, timeout {:?}{}",
+            "redis target {}: {}, timeout {:?}{}",
             target.name.value,
+            collector.address(),
             target.timeout.0,
-            if target.resolved_password.is_some() { ", with password" } else { "" }
+            if collector.has_password() { ", with password" } else { "" }
         );
     }
     let host = &config.collectors.host;

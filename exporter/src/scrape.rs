@@ -6,10 +6,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use opsmon_catalog::selfmon;
+use serde::Deserialize;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::collector::{CollectError, Collector};
+use crate::collectors::Collector;
+use crate::config::{ConfigDuration, Position, Problem};
 use crate::logging::RateLimiter;
 use crate::metrics::MetricSet;
 
@@ -27,7 +29,59 @@ pub struct BudgetPolicy {
 
 impl Default for BudgetPolicy {
     fn default() -> Self {
-        Self { timeout_offset: Duration::from_millis(500), max_timeout: Duration::from_secs(10) }
+        ScrapeConfig::default().policy()
+    }
+}
+
+/// The config file's `scrape:` section: how long a scrape may take.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScrapeConfig {
+    /// Subtracted from Prometheus' `X-Prometheus-Scrape-Timeout-Seconds`.
+    pub timeout_offset: ConfigDuration,
+    /// Budget without that header, and its cap.
+    pub max_timeout: ConfigDuration,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        Self {
+            timeout_offset: ConfigDuration(Duration::from_millis(500)),
+            max_timeout: ConfigDuration(Duration::from_secs(10)),
+        }
+    }
+}
+
+/// The longest budget a scrape may have: Prometheus' own scrape timeouts
+/// are seconds to a minute or two; a longer one only keeps clients waiting.
+pub const MAX_TIMEOUT_LIMIT: Duration = Duration::from_secs(600);
+
+impl ScrapeConfig {
+    /// What serde cannot check: a budget that is neither zero nor endless.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let limit = |field: &str, value: Duration, problems: &mut Vec<Problem>| {
+            if value > MAX_TIMEOUT_LIMIT {
+                problems.push(Problem::new(
+                    Position::UNKNOWN,
+                    format!("scrape.{field}"),
+                    format!(
+                        "{value:?} is too long: at most 10m; Prometheus' scrape_timeout is usually 10s to 1m"
+                    ),
+                ));
+            }
+        };
+        if self.max_timeout.0.is_zero() {
+            problems.push(Problem::new(Position::UNKNOWN, "scrape.max_timeout", "must be greater than 0s"));
+        }
+        limit("max_timeout", self.max_timeout.0, &mut problems);
+        limit("timeout_offset", self.timeout_offset.0, &mut problems);
+        problems
+    }
+
+    /// The budget policy this section sets.
+    pub fn policy(&self) -> BudgetPolicy {
+        BudgetPolicy { timeout_offset: self.timeout_offset.0, max_timeout: self.max_timeout.0 }
     }
 }
 
@@ -75,7 +129,7 @@ impl std::fmt::Debug for ScrapeEngine {
 }
 
 enum Outcome {
-    Done(crate::collector::Collected),
+    Done(crate::collectors::Collected),
     TimedOut,
     Panicked(String),
 }
@@ -183,20 +237,10 @@ impl ScrapeEngine {
     }
 }
 
-/// Wraps blocking work (filesystem walks, /proc reads) so it does not stall
-/// the async runtime.
-pub async fn blocking<T, F>(work: F) -> Result<T, CollectError>
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    tokio::task::spawn_blocking(work).await.map_err(|e| CollectError::Task(e.to_string()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::{BoxFuture, Collected};
+    use crate::collectors::{BoxFuture, CollectError, Collected};
     use opsmon_catalog::host;
 
     struct Fixed(&'static str, f64);

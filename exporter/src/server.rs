@@ -20,7 +20,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::collector::Collector;
+use crate::collectors::Collector;
 use crate::logging::RateLimiter;
 use crate::scrape::{SCRAPE_TIMEOUT_HEADER, ScrapeEngine};
 use crate::web_config::WebConfig;
@@ -574,7 +574,7 @@ async fn serve_connection(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::collector::{BoxFuture, Collected, Collector};
+    use crate::collectors::{BoxFuture, Collected, Collector};
     use crate::scrape::BudgetPolicy;
 
     struct Slow;

@@ -278,6 +278,30 @@ fn config_check_validates_the_shipped_example() {
     assert!(output.contains("built-in defaults"), "{output}");
 }
 
+/// Issue 10: a duration or size that would fail or panic at run time is
+/// refused by `--config.check` (exit 2) with file, line, column, limit and fix.
+#[test]
+fn config_check_refuses_values_that_fail_at_run_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opsmon.yml");
+    for (yaml, expected) in [
+        (
+            "scrape:\n  max_timeout: 5124095576030431h\n",
+            ":2:16: duration \"5124095576030431h\" is too long: at most 7d",
+        ),
+        (
+            "collectors:\n  probe:\n    modules:\n      big: {body_size_limit: 100GiB}\n",
+            ":4:30: invalid size \"100GiB\": at most 64MiB",
+        ),
+    ] {
+        std::fs::write(&path, yaml).unwrap();
+        let (code, output) = run_exporter(&["--config.check", &format!("--config.file={}", path.display())]);
+        assert_eq!(code, Some(2), "{output}");
+        assert!(output.contains(&format!("{}{expected}", path.display())), "{output}");
+        assert!(!output.contains("panicked"), "{output}");
+    }
+}
+
 #[test]
 fn every_catalog_name_passes_promtools_lints() {
     // One sample per declared family, so names only configured collectors

@@ -117,7 +117,7 @@ fn start() -> Setup {
             format!("--web.listen-address=127.0.0.1:{node_port}"),
             format!(
                 "--collector.filesystem.mount-points-exclude={}",
-                opsmon_exporter::config::DEFAULT_MOUNT_POINTS_EXCLUDE
+                opsmon_exporter::collectors::host::DEFAULT_MOUNT_POINTS_EXCLUDE
             ),
         ],
         node_port,

@@ -19,7 +19,7 @@ fn scrape_both() -> (BTreeMap<String, FamilyInfo>, BTreeMap<String, FamilyInfo>)
             format!("--web.listen-address=127.0.0.1:{port}"),
             format!(
                 "--collector.filesystem.mount-points-exclude={}",
-                opsmon_exporter::config::DEFAULT_MOUNT_POINTS_EXCLUDE
+                opsmon_exporter::collectors::host::DEFAULT_MOUNT_POINTS_EXCLUDE
             ),
         ],
         port,

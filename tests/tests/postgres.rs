@@ -165,11 +165,42 @@ fn stopped_server_means_pg_up_0_in_budget_and_recovers_without_restart() {
     assert_eq!(families["opsmon_exporter_collector_success"].value(&[("collector", "host")]), Some(1.0));
     assert!(families.contains_key("node_load1"), "other collectors are intact");
     assert!(!families.contains_key("pg_settings_max_connections"), "no stale values while down");
+    assert_logs_the_real_connection_error(&exporter);
 
     pg.start_again();
     let families = scrape(&exporter, "/metrics");
     assert_eq!(families["pg_up"].value(&[]), Some(1.0), "{}", exporter.log());
     assert!(exporter.log().contains("postgres is unreachable"), "{}", exporter.log());
+}
+
+/// Issue 10: sqlx retries a refused connection until its pool times out;
+/// the log must say why the server is unreachable, not "pool timed out".
+fn assert_logs_the_real_connection_error(exporter: &Process) {
+    let log = exporter.log();
+    let line = log.lines().find(|l| l.contains("postgres is unreachable")).unwrap_or_else(|| panic!("{log}"));
+    assert!(line.to_lowercase().contains("connection refused"), "{line}");
+    assert!(!line.contains("pool timed out"), "{line}");
+}
+
+#[test]
+fn a_server_that_never_answered_is_reported_with_its_connection_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("opsmon.yml");
+    std::fs::write(
+        &path,
+        format!(
+            "collectors:\n  postgres:\n    targets:\n      - name: gone\n        dsn: postgresql://opsmon@127.0.0.1:{}/postgres?sslmode=disable\n",
+            free_port()
+        ),
+    )
+    .unwrap();
+    let exporter = Process::exporter(&["--config.file", path.to_str().unwrap()]);
+    let started = Instant::now();
+    let response =
+        get_with(&exporter.url("/metrics"), &[("X-Prometheus-Scrape-Timeout-Seconds", "3")]).unwrap();
+    assert!(started.elapsed() < Duration::from_secs(3), "answered within the scrape budget");
+    assert_eq!(parse_exposition(&response.text())["pg_up"].value(&[]), Some(0.0));
+    assert_logs_the_real_connection_error(&exporter);
 }
 
 #[test]
@@ -208,9 +239,11 @@ fn sessions_carry_the_statement_timeout() {
         "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn: {}\n        statement_timeout: 400ms\n",
         pg.url("smartalk_db").replace(&pg.password, "PASSWORD")
     );
-    // The inline DSN must not carry a password: the config loader refuses it.
-    let refused = opsmon_exporter::config::Config::parse(std::path::Path::new("pg.yml"), &yaml)
-        .expect_err("inline password");
+    // The inline DSN must not carry a password: the config check refuses it.
+    let path = std::path::Path::new("pg.yml");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = opsmon_exporter::settings::Config::parse(path, &yaml).unwrap();
+    let refused = runtime.block_on(async { config.build(path) }).expect_err("inline password");
     assert!(refused.to_string().contains("contains a password; move it to password_env"), "{refused}");
     assert!(!refused.to_string().contains("PASSWORD"), "{refused}");
 
@@ -223,10 +256,10 @@ fn sessions_carry_the_statement_timeout() {
             file.into_temp_path().keep().unwrap().display().to_string()
         }
     );
-    let config = opsmon_exporter::config::Config::parse(std::path::Path::new("pg.yml"), &yaml).unwrap();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let config = opsmon_exporter::settings::Config::parse(path, &yaml).unwrap();
     runtime.block_on(async {
-        let target = opsmon_exporter::collectors::postgres::PostgresTarget::new(
+        let target = opsmon_exporter::collectors::postgres::PostgresCollector::new(
+            0,
             &config.collectors.postgres.targets[0],
         )
         .unwrap();

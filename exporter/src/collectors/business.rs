@@ -20,7 +20,8 @@ use sqlx::{Column, PgPool, Row, TypeInfo};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
-use crate::collector::{BoxFuture, CollectError, Collected, Collector};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, lock};
+use crate::config::{ConfigDuration, Problem, position};
 use crate::metrics::{LabelValue, MetricSet};
 
 /// A checked query: its SQL, families and limits.
@@ -39,27 +40,26 @@ pub struct CheckedQuery {
     pub sql_location: (u64, u64),
 }
 
-/// A problem in `collectors.business`, with the YAML location when known.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BusinessProblem {
-    /// 1-based line, 0 when unknown.
-    pub line: u64,
-    /// 1-based column, 0 when unknown.
-    pub column: u64,
-    /// What is wrong and how to fix it.
-    pub message: String,
-}
-
-fn problem(location: &serde_saphyr::Location, message: String) -> BusinessProblem {
-    BusinessProblem { line: location.line(), column: location.column(), message }
+fn problem(location: &serde_saphyr::Location, message: String) -> Problem {
+    Problem::new(position(location), "", message)
 }
 
 fn parse_duration(
     text: &serde_saphyr::Spanned<String>,
     field: &str,
-    problems: &mut Vec<BusinessProblem>,
+    problems: &mut Vec<Problem>,
 ) -> Duration {
     match humantime::parse_duration(text.value.trim()) {
+        Ok(duration) if duration > ConfigDuration::MAX => {
+            problems.push(problem(
+                &text.referenced,
+                format!(
+                    "{field}: duration {:?} is too long: at most 7d (168h); use a shorter duration, e.g. 30s, 5m or 1h",
+                    text.value
+                ),
+            ));
+            Duration::from_secs(60)
+        }
         Ok(duration) if !duration.is_zero() => duration,
         _ => {
             problems.push(problem(
@@ -77,20 +77,15 @@ fn parse_duration(
 /// Checks `config` against naming rules and the known PostgreSQL targets and
 /// turns it into queries whose families are leaked once (config-bound, so
 /// bounded) to give them the `'static` lifetime every family has.
-pub fn check(
-    config: &BusinessConfig,
-    pg_targets: &[&str],
-) -> Result<Vec<CheckedQuery>, Vec<BusinessProblem>> {
+pub fn check(config: &BusinessConfig, pg_targets: &[&str]) -> Result<Vec<CheckedQuery>, Vec<Problem>> {
     let mut problems = Vec::new();
     if config.queries.is_empty() {
         return Ok(Vec::new());
     }
     match &config.target {
-        None => problems.push(BusinessProblem {
-            line: 0,
-            column: 0,
-            message: "collectors.business.target: name the PostgreSQL target the queries run on".into(),
-        }),
+        None => problems.push(Problem::whole_file(
+            "collectors.business.target: name the PostgreSQL target the queries run on",
+        )),
         Some(target) if !pg_targets.contains(&target.value.as_str()) => problems.push(problem(
             &target.referenced,
             format!(
@@ -102,14 +97,10 @@ pub fn check(
         Some(_) => {}
     }
     if !b::valid_metric_name(&config.prefix) {
-        problems.push(BusinessProblem {
-            line: 0,
-            column: 0,
-            message: format!(
-                "collectors.business.prefix: {:?} is not a valid metric-name prefix",
-                config.prefix
-            ),
-        });
+        problems.push(Problem::whole_file(format!(
+            "collectors.business.prefix: {:?} is not a valid metric-name prefix",
+            config.prefix
+        )));
     }
     let mut query_names = HashSet::new();
     let mut metric_names = HashSet::new();
@@ -316,10 +307,6 @@ impl std::fmt::Debug for BusinessCollector {
     }
 }
 
-fn lock(state: &Mutex<QueryState>) -> std::sync::MutexGuard<'_, QueryState> {
-    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl BusinessCollector {
     /// A collector running `queries` on `pool` (the target's pool).
     pub fn new(pool: PgPool, queries: Vec<CheckedQuery>) -> Self {
@@ -518,7 +505,7 @@ impl Collector for BusinessCollector {
                     let why =
                         last.as_ref().and_then(|r| r.error.clone()).unwrap_or_else(|| "still running".into());
                     first_error
-                        .get_or_insert_with(|| CollectError::Parse(format!("query {}: {why}", query.name)));
+                        .get_or_insert_with(|| CollectError::Query(format!("query {}: {why}", query.name)));
                 }
                 self_rows.insert(&query.name, [duration, success, last_success, dropped, runs]);
             }
@@ -588,13 +575,15 @@ mod tests {
         for (from, to, expected) in cases {
             let yaml = GOOD.replace(from, to);
             let problems = check(&config(&yaml), &["db"]).expect_err(to);
-            let text: Vec<String> =
-                problems.iter().map(|p| format!("{}:{}: {}", p.line, p.column, p.message)).collect();
+            let text: Vec<String> = problems
+                .iter()
+                .map(|p| format!("{}:{}: {}", p.position.line, p.position.column, p.message))
+                .collect();
             assert!(text.iter().any(|t| t.contains(expected)), "{to}: {text:?}");
             assert!(
-                problems
-                    .iter()
-                    .all(|p| p.line > 0 || p.message.contains("target") || p.message.contains("prefix")),
+                problems.iter().all(|p| p.position.line > 0
+                    || p.message.contains("target")
+                    || p.message.contains("prefix")),
                 "{text:?}"
             );
         }
@@ -604,6 +593,6 @@ mod tests {
             problems[0].message,
             "collectors.business.queries[0].interval: invalid duration \"soon\"; expected a number with a unit, e.g. 30s, 5m"
         );
-        assert_eq!(problems[0].line, 6);
+        assert_eq!(problems[0].position.line, 6);
     }
 }

@@ -4,6 +4,7 @@
 //! count 0 and newest timestamp 0, so "backup too old" alerts fire — not a
 //! failed scrape.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
@@ -12,7 +13,8 @@ use serde::{Deserialize, Deserializer};
 use serde_saphyr::Spanned;
 use tokio::time::Instant;
 
-use crate::collector::{BoxFuture, CollectError, Collected, Collector};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, blocking};
+use crate::config::{Problem, position};
 use crate::metrics::{LabelValue, MetricSet};
 
 /// Settings of the files collector.
@@ -76,16 +78,36 @@ pub struct GlobSummary {
     pub problem: Option<String>,
 }
 
+/// Why a glob could not be summarised.
+#[derive(Debug, thiserror::Error)]
+pub enum GlobError {
+    /// The pattern is invalid (the config check makes this rare).
+    #[error("invalid glob: {0}")]
+    Pattern(#[from] glob::PatternError),
+    /// The scrape's deadline came before the last match.
+    #[error("{pattern}: ran out of time after {count} files")]
+    OutOfTime {
+        /// The glob.
+        pattern: String,
+        /// Matches summarised by then.
+        count: u64,
+    },
+}
+
 /// Expands `pattern` and summarises the regular files it matches, stopping
 /// after `max_files` or at `until`. Unreadable entries and directories are
 /// skipped; a FIFO, device or socket is counted out and reported in
 /// `problem` by path (files are only ever stat'ed, never opened).
-pub fn summarise(pattern: &str, max_files: usize, until: std::time::Instant) -> Result<GlobSummary, String> {
-    let paths = glob::glob(pattern).map_err(|e| format!("invalid glob {pattern:?}: {e}"))?;
+pub fn summarise(
+    pattern: &str,
+    max_files: usize,
+    until: std::time::Instant,
+) -> Result<GlobSummary, GlobError> {
+    let paths = glob::glob(pattern)?;
     let mut summary = GlobSummary::default();
     for path in paths.flatten().take(max_files) {
         if std::time::Instant::now() >= until {
-            return Err(format!("{pattern}: ran out of time after {} files", summary.count));
+            return Err(GlobError::OutOfTime { pattern: pattern.to_owned(), count: summary.count });
         }
         let Ok(meta) = std::fs::metadata(&path) else { continue };
         if meta.is_dir() {
@@ -96,7 +118,7 @@ pub fn summarise(pattern: &str, max_files: usize, until: std::time::Instant) -> 
                 format!(
                     "{} is {}; files globs count only regular files",
                     path.display(),
-                    crate::regular_file::kind_of(&meta.file_type())
+                    crate::collectors::regular_file::kind_of(&meta.file_type())
                 )
             });
             continue;
@@ -125,10 +147,47 @@ pub struct FilesCollector {
     globs: Arc<Vec<FileGlobConfig>>,
 }
 
+impl FilesConfig {
+    /// What serde cannot check: unique names, bounded match counts.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let mut names = HashSet::new();
+        for (index, glob) in self.paths.iter().enumerate() {
+            let field = format!("collectors.files.paths[{index}]");
+            if !names.insert(glob.name.value.as_str()) {
+                problems.push(Problem::new(
+                    position(&glob.name.referenced),
+                    format!("{field}.name"),
+                    format!("duplicate name {:?}; names must be unique", glob.name.value),
+                ));
+            }
+            if glob.max_files == 0 || glob.max_files > MAX_FILES_LIMIT {
+                problems.push(Problem::new(
+                    position(&glob.name.referenced),
+                    format!("{field}.max_files"),
+                    format!(
+                        "{} is out of range: between 1 and {MAX_FILES_LIMIT}; narrow the glob instead",
+                        glob.max_files
+                    ),
+                ));
+            }
+        }
+        problems
+    }
+}
+
+/// The most matches one glob may summarise per scrape: each is a stat on
+/// the scrape's path.
+pub const MAX_FILES_LIMIT: usize = 1_000_000;
+
 impl FilesCollector {
-    /// A collector for `config`.
-    pub fn new(config: FilesConfig) -> Self {
-        Self { globs: Arc::new(config.paths) }
+    /// A collector for `config`, or every problem with it.
+    pub fn new(config: FilesConfig) -> Result<Self, Vec<Problem>> {
+        let problems = config.check();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self { globs: Arc::new(config.paths) })
     }
 }
 
@@ -143,7 +202,7 @@ impl Collector for FilesCollector {
             let budget =
                 deadline.saturating_duration_since(Instant::now()).saturating_sub(Duration::from_millis(20));
             let until = std::time::Instant::now() + budget;
-            let summaries = tokio::task::spawn_blocking(move || {
+            let summaries = blocking(move || {
                 globs
                     .iter()
                     .map(|g| (g.name.value.clone(), summarise(&g.glob.0, g.max_files, until)))
@@ -152,12 +211,7 @@ impl Collector for FilesCollector {
             .await;
             let summaries = match summaries {
                 Ok(summaries) => summaries,
-                Err(e) => {
-                    return Collected {
-                        metrics: MetricSet::new(),
-                        error: Some(CollectError::Task(e.to_string())),
-                    };
-                }
+                Err(error) => return Collected { metrics: MetricSet::new(), error: Some(error) },
             };
             let mut error = None;
             let rows: Vec<(LabelValue, GlobSummary)> = summaries
@@ -170,7 +224,7 @@ impl Collector for FilesCollector {
                         Some((name.into(), summary))
                     }
                     Err(e) => {
-                        error.get_or_insert(CollectError::Parse(e));
+                        error.get_or_insert(CollectError::Parse(e.to_string()));
                         None
                     }
                 })
@@ -237,14 +291,14 @@ mod tests {
 
     #[test]
     fn globs_are_validated_with_their_location() {
-        let error = crate::config::Config::parse(
+        let error = crate::settings::Config::parse(
             std::path::Path::new("f.yml"),
             "collectors:\n  files:\n    paths:\n      - name: backup\n        glob: backups/*.dump\n",
         )
         .expect_err("relative")
         .to_string();
         assert!(error.starts_with("f.yml:5:15: glob \"backups/*.dump\" is relative"), "{error}");
-        let error = crate::config::Config::parse(
+        let error = crate::settings::Config::parse(
             std::path::Path::new("f.yml"),
             "collectors:\n  files:\n    paths:\n      - name: backup\n        glob: '/b/[*.dump'\n",
         )

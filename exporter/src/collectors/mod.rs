@@ -1,22 +1,62 @@
-//! The collectors, one module per backend, and how the config turns into the
-//! collectors the scrape engine runs on the telemetry path and the named
-//! targets `/probe?target=NAME` serves.
+//! The collectors, one module per backend, each with its config section
+//! next to its code; the trait they implement and the helpers they share
+//! ([`collector`]); and [`build`], the one way from a config to the running
+//! collectors: the collectors the scrape engine runs on the telemetry path
+//! and the named targets `/probe?target=NAME` serves.
+//!
+//! Nothing here knows the scrape engine or the server: they take what
+//! [`build`] returns.
 
 pub mod accesslog;
 pub mod business;
+pub mod collector;
 pub mod files;
 pub mod host;
 pub mod postgres;
 pub mod probe;
 pub mod redis;
+pub mod regular_file;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use crate::collector::Collector;
-use crate::config::Config;
+pub use collector::{BoxFuture, CollectError, Collected, Collector, blocking, lock};
+use serde::Deserialize;
 
-/// What the config enables.
+use crate::config::{Position, Problem, position};
+
+/// One section per collector (`collectors:` in the config file).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CollectorsConfig {
+    /// The host collector (on by default).
+    pub host: host::HostConfig,
+    /// PostgreSQL targets (none by default; `DATA_SOURCE_NAME` adds one).
+    pub postgres: postgres::PostgresConfig,
+    /// Redis targets (none by default; `REDIS_ADDR` adds one).
+    pub redis: redis::RedisConfig,
+    /// HTTP/CDN probes.
+    pub probe: probe::ProbeConfig,
+    /// nginx access logs and application-log pattern counts.
+    pub accesslog: accesslog::AccesslogConfig,
+    /// File freshness for backups and job heartbeats.
+    pub files: files::FilesConfig,
+    /// Business gauges from SQL.
+    pub business: opsmon_catalog::business::BusinessConfig,
+}
+
+impl CollectorsConfig {
+    /// The peer exporters' environment conventions: postgres_exporter's
+    /// `DATA_SOURCE_NAME` and redis_exporter's `REDIS_ADDR` (+ `REDIS_PASSWORD`)
+    /// each add one target when the config names none.
+    pub fn add_peer_environment_targets(&mut self) {
+        self.postgres.add_peer_environment_target();
+        self.redis.add_peer_environment_target();
+    }
+}
+
+/// The collectors a config enables, built and owned: serving runs them, and
+/// a reload builds a new set and swaps it in.
 #[derive(Default)]
 pub struct Enabled {
     /// Collectors run on every scrape of the telemetry path, in order.
@@ -28,6 +68,12 @@ pub struct Enabled {
     pub probe: Option<Arc<probe::ProbeCollector>>,
     /// The business collector, whose SQL is prepared at start-up.
     pub business: Option<Arc<business::BusinessCollector>>,
+    /// Every PostgreSQL target, in config order, for what `--config.check` reports.
+    pub postgres: Vec<Arc<postgres::PostgresCollector>>,
+    /// Every Redis target, in config order, for what `--config.check` reports.
+    pub redis: Vec<Arc<redis::RedisCollector>>,
+    /// Names of the enabled collectors, in the config file's order.
+    pub names: Vec<&'static str>,
 }
 
 impl std::fmt::Debug for Enabled {
@@ -35,64 +81,155 @@ impl std::fmt::Debug for Enabled {
         f.debug_struct("Enabled")
             .field("metrics", &self.metrics.iter().map(|c| c.name()).collect::<Vec<_>>())
             .field("targets", &self.targets.keys().collect::<Vec<_>>())
+            .field("names", &self.names)
             .finish()
     }
 }
 
-/// Builds the collectors for a validated `config`. Must run inside the tokio
-/// runtime (database pools start their maintenance tasks there).
-pub fn from_config(config: &Config) -> Result<Enabled, String> {
+/// Checks `config` and builds every collector it enables, or returns every
+/// problem found (each value — DSN, address, regex, format — is parsed here,
+/// once). Must run inside a tokio runtime: database pools and the access-log
+/// poll start their tasks there. Holds no global state, so a reload can call
+/// it again and swap the result in.
+pub fn build(config: &CollectorsConfig) -> Result<Enabled, Vec<Problem>> {
+    let mut problems = target_name_problems(config);
     let mut enabled = Enabled::default();
-    if config.collectors.host.enabled {
-        enabled.metrics.push(Arc::new(host::HostCollector::new(config.collectors.host.clone())));
+
+    if !config.host.enabled {
+        // Not run, but still checked: `enabled: false` must not hide a mistake.
+        problems.extend(config.host.check());
+    } else if let Some(host) = built(host::HostCollector::new(config.host.clone()), &mut problems) {
+        enabled.metrics.push(host);
     }
-    if !config.collectors.files.paths.is_empty() {
-        enabled.metrics.push(Arc::new(files::FilesCollector::new(config.collectors.files.clone())));
+    if !config.files.paths.is_empty()
+        && let Some(files) = built(files::FilesCollector::new(config.files.clone()), &mut problems)
+    {
+        enabled.metrics.push(files);
     }
-    if config.collectors.accesslog.is_enabled() {
-        enabled.metrics.push(Arc::new(accesslog::AccesslogCollector::new(&config.collectors.accesslog)?));
+    if config.accesslog.is_enabled()
+        && let Some(accesslog) = built(accesslog::AccesslogCollector::new(&config.accesslog), &mut problems)
+    {
+        enabled.metrics.push(accesslog);
     }
-    let pg_targets = &config.collectors.postgres.targets;
+
+    let pg_targets = &config.postgres.targets;
     let mut pg_pools = BTreeMap::new();
-    for target in pg_targets {
-        let pg = postgres::PostgresTarget::new(target)
-            .map_err(|e| format!("postgres target {}: {e}", target.name.value))?;
-        let pool = pg.pool().clone();
-        let collector: Arc<dyn Collector> = Arc::new(pg);
-        if target.default.unwrap_or(pg_targets.len() == 1) {
-            enabled.metrics.push(Arc::clone(&collector));
+    for (index, target) in pg_targets.iter().enumerate() {
+        match postgres::PostgresCollector::new(index, target) {
+            Ok(pg) => {
+                let pg = Arc::new(pg);
+                pg_pools.insert(target.name.value.clone(), pg.pool().clone());
+                if target.default.unwrap_or(pg_targets.len() == 1) {
+                    enabled.metrics.push(Arc::clone(&pg) as Arc<dyn Collector>);
+                }
+                enabled.targets.insert(target.name.value.clone(), Arc::clone(&pg) as Arc<dyn Collector>);
+                enabled.postgres.push(pg);
+            }
+            Err(found) => problems.extend(found),
         }
-        enabled.targets.insert(target.name.value.clone(), collector);
-        pg_pools.insert(target.name.value.clone(), pool);
     }
-    if !config.collectors.business.queries.is_empty() {
+    if !config.business.queries.is_empty() {
         let names: Vec<&str> = pg_targets.iter().map(|t| t.name.value.as_str()).collect();
-        let queries = business::check(&config.collectors.business, &names)
-            .map_err(|problems| problems.into_iter().map(|p| p.message).collect::<Vec<_>>().join("; "))?;
-        let target = config.collectors.business.target.as_ref().map(|t| t.value.clone()).unwrap_or_default();
-        let pool = pg_pools
-            .get(&target)
-            .cloned()
-            .ok_or_else(|| format!("business target {target:?} is not configured"))?;
-        let collector = Arc::new(business::BusinessCollector::new(pool, queries));
-        enabled.business = Some(Arc::clone(&collector));
-        enabled.metrics.push(collector);
-    }
-    let redis_targets = &config.collectors.redis.targets;
-    for target in redis_targets {
-        let collector: Arc<dyn Collector> = Arc::new(
-            redis::RedisTarget::new(target)
-                .map_err(|e| format!("redis target {}: {e}", target.name.value))?,
-        );
-        if target.default.unwrap_or(redis_targets.len() == 1) {
-            enabled.metrics.push(Arc::clone(&collector));
+        match business::check(&config.business, &names) {
+            Ok(queries) => {
+                let target = config.business.target.as_ref().map(|t| t.value.as_str()).unwrap_or_default();
+                // A target that failed to build has its own problem already.
+                if let Some(pool) = pg_pools.get(target) {
+                    let collector = Arc::new(business::BusinessCollector::new(pool.clone(), queries));
+                    enabled.business = Some(Arc::clone(&collector));
+                    enabled.metrics.push(collector);
+                }
+            }
+            Err(found) => problems.extend(found),
         }
-        enabled.targets.insert(target.name.value.clone(), collector);
     }
-    let prober = Arc::new(probe::ProbeCollector::new(&config.collectors.probe)?);
-    if prober.has_targets() {
-        enabled.metrics.push(Arc::clone(&prober) as Arc<dyn Collector>);
+    let redis_targets = &config.redis.targets;
+    for (index, target) in redis_targets.iter().enumerate() {
+        match redis::RedisCollector::new(index, target) {
+            Ok(collector) => {
+                let collector = Arc::new(collector);
+                if target.default.unwrap_or(redis_targets.len() == 1) {
+                    enabled.metrics.push(Arc::clone(&collector) as Arc<dyn Collector>);
+                }
+                enabled
+                    .targets
+                    .insert(target.name.value.clone(), Arc::clone(&collector) as Arc<dyn Collector>);
+                enabled.redis.push(collector);
+            }
+            Err(found) => problems.extend(found),
+        }
     }
-    enabled.probe = Some(prober);
+    match probe::ProbeCollector::new(&config.probe) {
+        Ok(prober) => {
+            let prober = Arc::new(prober);
+            if prober.has_targets() {
+                enabled.metrics.push(Arc::clone(&prober) as Arc<dyn Collector>);
+            }
+            enabled.probe = Some(prober);
+        }
+        Err(found) => problems.extend(found),
+    }
+
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    let sections = [
+        ("host", config.host.enabled),
+        ("postgres", !pg_targets.is_empty()),
+        ("redis", !redis_targets.is_empty()),
+        ("probe", !config.probe.targets.is_empty()),
+        ("files", !config.files.paths.is_empty()),
+        ("accesslog", config.accesslog.is_enabled()),
+        ("business", !config.business.queries.is_empty()),
+    ];
+    enabled.names = sections.into_iter().filter(|(_, on)| *on).map(|(name, _)| name).collect();
     Ok(enabled)
+}
+
+/// The collector, shared, or `None` with its problems added to `problems`.
+fn built<C: Collector>(
+    result: Result<C, Vec<Problem>>,
+    problems: &mut Vec<Problem>,
+) -> Option<Arc<dyn Collector>> {
+    match result {
+        Ok(collector) => Some(Arc::new(collector)),
+        Err(found) => {
+            problems.extend(found);
+            None
+        }
+    }
+}
+
+/// Target names are shared by PostgreSQL and Redis (`/probe?target=NAME`),
+/// and each backend serves at most one target on the telemetry path.
+fn target_name_problems(config: &CollectorsConfig) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    let mut names = HashSet::new();
+    let backends = [
+        ("postgres", config.postgres.targets.iter().map(|t| (&t.name, t.default)).collect::<Vec<_>>()),
+        ("redis", config.redis.targets.iter().map(|t| (&t.name, t.default)).collect()),
+    ];
+    for (backend, targets) in backends {
+        let mut defaults = 0;
+        for (index, (name, default)) in targets.iter().enumerate() {
+            if !names.insert(name.value.as_str()) {
+                problems.push(Problem::new(
+                    position(&name.referenced),
+                    format!("collectors.{backend}.targets[{index}].name"),
+                    format!("duplicate target {:?}; target names must be unique", name.value),
+                ));
+            }
+            if default.unwrap_or(targets.len() == 1) {
+                defaults += 1;
+            }
+        }
+        if defaults > 1 {
+            problems.push(Problem::new(
+                Position::UNKNOWN,
+                format!("collectors.{backend}.targets"),
+                "more than one target has `default: true`; /metrics serves at most one per backend, scrape the others with /probe?target=NAME",
+            ));
+        }
+    }
+    problems
 }

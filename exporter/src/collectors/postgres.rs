@@ -14,29 +14,40 @@ use std::time::{Duration, Instant as StdInstant};
 use opsmon_catalog::MetricDef;
 use opsmon_catalog::postgres as m;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
-use sqlx::{PgConnection, Row};
+use sqlx::{ConnectOptions, Connection, PgConnection, Row};
 use tokio::time::Instant;
 
-use crate::collector::{BoxFuture, CollectError, Collected, Collector};
-use crate::config::PostgresTargetConfig;
+mod config;
+
+pub use config::{PostgresConfig, PostgresTargetConfig, STAT_STATEMENTS_MAX, StatStatementsConfig};
+
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, lock};
+use crate::config::Problem;
+use crate::config::secret::{Secret, scrub};
 use crate::logging::RateLimiter;
 use crate::metrics::{LabelValue, MetricSet};
-use crate::secret::{Secret, scrub};
+
+/// Why a DSN cannot be used; never contains the DSN or password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DsnError(String);
 
 /// Connection options from a DSN (URI or libpq `key=value` form) and an
 /// optional separate password. Errors never contain the DSN or password.
-pub fn connect_options(dsn: &Secret, password: Option<&Secret>) -> Result<PgConnectOptions, String> {
+pub fn connect_options(dsn: &Secret, password: Option<&Secret>) -> Result<PgConnectOptions, DsnError> {
     let text = dsn.expose().trim();
     let mut options = if text.starts_with("postgres://") || text.starts_with("postgresql://") {
         PgConnectOptions::from_str(text).map_err(|e| {
-            format!(
+            DsnError(format!(
                 "the DSN is not a valid PostgreSQL URI ({}); expected postgresql://user@host:port/dbname?sslmode=disable",
                 scrub(&e.to_string(), [dsn])
-            )
+            ))
         })?
     } else {
         from_key_value(text).map_err(|e| {
-            format!("{e}; expected postgresql://user@host:port/dbname or host=… port=… user=… dbname=…")
+            DsnError(format!(
+                "{e}; expected postgresql://user@host:port/dbname or host=… port=… user=… dbname=…"
+            ))
         })?
     };
     if let Some(password) = password {
@@ -112,9 +123,12 @@ pub fn server_label(options: &PgConnectOptions) -> String {
 type DatabaseSizes = Vec<(String, f64)>;
 
 /// One watched PostgreSQL server.
-pub struct PostgresTarget {
+pub struct PostgresCollector {
     name: String,
     server: String,
+    /// Where the pool connects; used alone to learn why the pool cannot.
+    options: PgConnectOptions,
+    connect_timeout: Duration,
     pool: PgPool,
     secrets: Vec<Secret>,
     tables: Vec<String>,
@@ -126,10 +140,10 @@ pub struct PostgresTarget {
     sizes: std::sync::Mutex<Option<(StdInstant, DatabaseSizes)>>,
 }
 
-impl std::fmt::Debug for PostgresTarget {
+impl std::fmt::Debug for PostgresCollector {
     // PgConnectOptions (inside the pool) prints its password in Debug; never show it.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PostgresTarget")
+        f.debug_struct("PostgresCollector")
             .field("name", &self.name)
             .field("server", &self.server)
             .finish_non_exhaustive()
@@ -150,14 +164,31 @@ const QUERIES: [&str; 10] = [
     "statements",
 ];
 
-impl PostgresTarget {
-    /// A target for `config`, whose secrets were resolved while loading.
-    pub fn new(config: &PostgresTargetConfig) -> Result<Self, String> {
-        let dsn = config.resolved_dsn.clone().ok_or("the DSN was not resolved")?;
-        let password = config.resolved_password.clone();
+impl PostgresCollector {
+    /// The collector for target `index` of the config: reads its secrets,
+    /// parses its DSN (once) and opens a lazy pool, which needs a tokio
+    /// runtime. Errors never contain the DSN or password.
+    pub fn new(index: usize, config: &PostgresTargetConfig) -> Result<Self, Vec<Problem>> {
+        let mut problems = config.check(index);
+        let parsed = match config.secrets(index) {
+            Ok((dsn, password)) => match connect_options(&dsn, password.as_ref()) {
+                Ok(options) => Some((options, dsn, password)),
+                Err(e) => {
+                    problems.push(config.problem(index, e.to_string()));
+                    None
+                }
+            },
+            Err(problem) => {
+                problems.push(problem);
+                None
+            }
+        };
+        let Some((options, dsn, password)) = parsed.filter(|_| problems.is_empty()) else {
+            return Err(problems);
+        };
         let statement_timeout = format!("{}ms", config.statement_timeout.0.as_millis());
         let lock_timeout = format!("{}ms", config.lock_timeout.0.as_millis());
-        let options = connect_options(&dsn, password.as_ref())?.options([
+        let options = options.options([
             ("statement_timeout", statement_timeout.as_str()),
             ("lock_timeout", lock_timeout.as_str()),
         ]);
@@ -167,12 +198,14 @@ impl PostgresTarget {
             .min_connections(0)
             .acquire_timeout(config.connect_timeout.0)
             .idle_timeout(Duration::from_secs(300))
-            .connect_lazy_with(options);
+            .connect_lazy_with(options.clone());
         let mut secrets = vec![dsn];
         secrets.extend(password);
         Ok(Self {
             name: config.name.value.clone(),
             server,
+            options,
+            connect_timeout: config.connect_timeout.0,
             pool,
             secrets,
             tables: config.tables.clone(),
@@ -182,6 +215,16 @@ impl PostgresTarget {
             size_interval: config.database_size_interval.0,
             sizes: std::sync::Mutex::new(None),
         })
+    }
+
+    /// The target's name.
+    pub fn target_name(&self) -> &str {
+        &self.name
+    }
+
+    /// The `server` label: `host:port` or the socket path and port.
+    pub fn server(&self) -> &str {
+        &self.server
     }
 
     /// The target's pool: at most two lazily opened connections whose sessions
@@ -198,7 +241,12 @@ impl PostgresTarget {
     async fn scrape(&self, deadline: Instant) -> Collected {
         let mut out = MetricSet::new();
         let started = StdInstant::now();
-        let connected = tokio::time::timeout_at(deadline, async {
+        // sqlx retries a refused connection until its acquire timeout and then
+        // says only "pool timed out": keep a fifth of the time (at most 1 s)
+        // for one direct attempt that learns the real reason.
+        let reserve = (deadline.saturating_duration_since(Instant::now()) / 5).min(Duration::from_secs(1));
+        let pool_deadline = deadline.checked_sub(reserve).unwrap_or(deadline);
+        let connected = tokio::time::timeout_at(pool_deadline, async {
             let mut conn = self.pool.acquire().await?;
             sqlx::query("SELECT 1").execute(&mut *conn).await?;
             Ok::<_, sqlx::Error>(conn)
@@ -206,8 +254,11 @@ impl PostgresTarget {
         .await;
         let mut conn = match connected {
             Ok(Ok(conn)) => conn,
+            Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => {
+                let why = self.why_unreachable(deadline).await;
+                return self.down(out, &why);
+            }
             Ok(Err(error)) => return self.down(out, &self.scrubbed(&error)),
-            Err(_) => return self.down(out, "connect or SELECT 1 missed the scrape deadline"),
         };
         let round_trip = started.elapsed().as_secs_f64();
         out.single(&m::UP, 1.0);
@@ -250,7 +301,24 @@ impl PostgresTarget {
         }
         Collected {
             metrics: out,
-            error: first_error.map(|e| CollectError::Parse(format!("target {}: {e}", self.name))),
+            error: first_error.map(|e| CollectError::Query(format!("target {}: {e}", self.name))),
+        }
+    }
+
+    /// Why the pool could not hand out a working connection: one connection
+    /// opened directly, under the connect timeout and `deadline`, reports the
+    /// server's or the network's own error ("connection refused", an
+    /// authentication failure, a TLS error).
+    async fn why_unreachable(&self, deadline: Instant) -> String {
+        let limit = deadline.min(Instant::now() + self.connect_timeout);
+        match tokio::time::timeout_at(limit, self.options.connect()).await {
+            Ok(Err(error)) => self.scrubbed(&error),
+            Ok(Ok(connection)) => {
+                // Reachable now: the pool's own attempt or SELECT 1 was what hung.
+                let _ = tokio::time::timeout_at(deadline, connection.close()).await;
+                "connect or SELECT 1 missed the scrape deadline".into()
+            }
+            Err(_) => "connect or SELECT 1 missed the scrape deadline".into(),
         }
     }
 
@@ -260,7 +328,10 @@ impl PostgresTarget {
         if let Some(suppressed) = self.failure_log.allow("connect") {
             tracing::warn!(target_name = %self.name, server = %self.server, %error, suppressed_since_last = suppressed, "postgres is unreachable");
         }
-        Collected { metrics: out, error: Some(CollectError::Parse(format!("target {}: {error}", self.name))) }
+        Collected {
+            metrics: out,
+            error: Some(CollectError::Unreachable(format!("target {}: {error}", self.name))),
+        }
     }
 
     async fn run(
@@ -401,15 +472,14 @@ impl PostgresTarget {
     /// Sizes of every database, measured at most once per `database_size_interval`.
     async fn database_sizes(&self, conn: &mut PgConnection) -> Result<Vec<(String, f64)>, sqlx::Error> {
         let cached = {
-            let guard = self.sizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let guard = lock(&self.sizes);
             guard.as_ref().filter(|(at, _)| at.elapsed() < self.size_interval).map(|(_, sizes)| sizes.clone())
         };
         if let Some(sizes) = cached {
             return Ok(sizes);
         }
         let sizes: Vec<(String, f64)> = sqlx::query_as(SIZES_SQL).fetch_all(conn).await?;
-        *self.sizes.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) =
-            Some((StdInstant::now(), sizes.clone()));
+        *lock(&self.sizes) = Some((StdInstant::now(), sizes.clone()));
         Ok(sizes)
     }
 
@@ -687,7 +757,7 @@ WHERE s.queryid IS NOT NULL
 ORDER BY s.mean_exec_time DESC
 LIMIT $1";
 
-impl Collector for PostgresTarget {
+impl Collector for PostgresCollector {
     fn name(&self) -> &'static str {
         "postgres"
     }
@@ -725,37 +795,46 @@ mod tests {
     #[test]
     fn bad_dsns_are_explained_without_the_secret() {
         let secret = Secret::new("postgresql://app:topsecretpw@db:notaport/x");
-        let error = connect_options(&secret, None).expect_err("bad port");
+        let error = connect_options(&secret, None).expect_err("bad port").to_string();
         assert!(error.contains("not a valid PostgreSQL URI"), "{error}");
         assert!(!error.contains("topsecretpw"), "{error}");
-        let error =
-            connect_options(&Secret::new("host=h port=x password=topsecretpw"), None).expect_err("bad port");
+        let error = connect_options(&Secret::new("host=h port=x password=topsecretpw"), None)
+            .expect_err("bad port")
+            .to_string();
         assert!(error.contains("port is not a number") && !error.contains("topsecretpw"), "{error}");
-        let error = connect_options(&Secret::new("host=h colour=blue"), None).expect_err("bad key");
+        let error =
+            connect_options(&Secret::new("host=h colour=blue"), None).expect_err("bad key").to_string();
         assert!(error.contains("unsupported key \"colour\""), "{error}");
     }
 
     #[test]
     fn debug_never_shows_the_password() {
-        let config = crate::config::Config::parse(
+        let config = crate::settings::Config::parse(
             std::path::Path::new("t.yml"),
             "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn_env: OPSMON_TEST_PG_DSN_DEBUG\n",
-        );
-        // The variable is unset in this test: resolution fails, naming the variable only.
-        let error = config.expect_err("unset variable").to_string();
-        assert!(error.contains("environment variable OPSMON_TEST_PG_DSN_DEBUG is not set"), "{error}");
-
-        let mut target_config = match crate::config::Config::parse(
-            std::path::Path::new("t.yml"),
-            "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn: postgresql://app@127.0.0.1:1/x\n",
-        ) {
-            Ok(config) => config.collectors.postgres.targets[0].clone(),
-            Err(e) => panic!("{e}"),
-        };
-        target_config.resolved_password = Some(Secret::new("hunter2-pg-password"));
+        )
+        .expect("valid YAML");
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let _guard = rt.enter();
-        let target = PostgresTarget::new(&target_config).expect("target");
+        // The variable is unset in this test: resolution fails, naming the variable only.
+        let problems =
+            PostgresCollector::new(0, &config.collectors.postgres.targets[0]).expect_err("unset variable");
+        let error = opsmon_diagnostics::render("t.yml", &problems);
+        assert!(error.contains("environment variable OPSMON_TEST_PG_DSN_DEBUG is not set"), "{error}");
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let password_file = dir.path().join("pw");
+        std::fs::write(&password_file, "hunter2-pg-password\n").expect("write");
+        let config = crate::settings::Config::parse(
+            std::path::Path::new("t.yml"),
+            &format!(
+                "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn: postgresql://app@127.0.0.1:1/x\n        password_file: {}\n",
+                password_file.display()
+            ),
+        )
+        .expect("valid YAML");
+        let target_config = &config.collectors.postgres.targets[0];
+        let target = PostgresCollector::new(0, target_config).expect("target");
         let shown = format!("{target:?} {target_config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }

@@ -21,11 +21,25 @@ use redis::aio::MultiplexedConnection;
 use redis::{AsyncConnectionConfig, Client, ConnectionAddr, ConnectionInfo, ErrorKind, IntoConnectionInfo};
 use tokio::time::Instant;
 
-use crate::collector::{BoxFuture, CollectError, Collected, Collector};
-use crate::config::RedisTargetConfig;
+mod config;
+
+pub use config::{RedisConfig, RedisTargetConfig};
+
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, lock};
+use crate::config::Problem;
+use crate::config::secret::{Secret, scrub};
 use crate::logging::RateLimiter;
 use crate::metrics::{LabelValue, MetricSet};
-use crate::secret::{Secret, scrub};
+
+/// Why an `INFO` reply could not be read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InfoError(String);
+
+/// Why an address cannot be used; never contains the password.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct AddressError(String);
 
 /// One parsed `INFO` reply: `field: value` per section, and the keyspace.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -61,7 +75,7 @@ impl Info {
 /// text is not INFO output at all or a keyspace line is malformed; other
 /// unknown lines are kept as raw fields or skipped, so new server versions
 /// and forks still parse.
-pub fn parse_info(text: &str) -> Result<Info, String> {
+pub fn parse_info(text: &str) -> Result<Info, InfoError> {
     let mut info = Info::default();
     let mut section = String::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
@@ -75,17 +89,15 @@ pub fn parse_info(text: &str) -> Result<Info, String> {
         if section == "keyspace"
             && let Some(number) = field.strip_prefix("db")
         {
-            let db = number.parse().map_err(|_| format!("INFO keyspace: malformed line {line:?}"))?;
-            info.keyspace.insert(
-                db,
-                parse_db_keys(value).ok_or_else(|| format!("INFO keyspace: malformed line {line:?}"))?,
-            );
+            let malformed = || InfoError(format!("INFO keyspace: malformed line {line:?}"));
+            let db = number.parse().map_err(|_| malformed())?;
+            info.keyspace.insert(db, parse_db_keys(value).ok_or_else(malformed)?);
             continue;
         }
         info.sections.entry(section.clone()).or_default().insert(field.to_owned(), value.to_owned());
     }
     if info.get("server", "redis_version").is_none() {
-        return Err("the INFO reply has no server section with redis_version".into());
+        return Err(InfoError("the INFO reply has no server section with redis_version".into()));
     }
     Ok(info)
 }
@@ -259,23 +271,27 @@ pub fn connection_info(
     address: &str,
     username: Option<&str>,
     password: Option<&Secret>,
-) -> Result<ConnectionInfo, String> {
+) -> Result<ConnectionInfo, AddressError> {
     let info: ConnectionInfo = address.into_connection_info().map_err(|e| {
-        format!(
+        AddressError(format!(
             "the address is not a valid Redis URL ({}); expected redis://host:port[/db], rediss://host:port or unix:///path/to/redis.sock",
             scrub(&e.to_string(), password)
-        )
+        ))
     })?;
-    // The socket form carries a password as `?pass=`, which config.rs's URL check does not see.
+    // The socket form carries a password as `?pass=`, which the section's URL check does not see.
     if info.redis_settings().password().is_some() {
-        return Err("the address contains a password; move it to password_env or password_file".into());
+        return Err(AddressError(
+            "the address contains a password; move it to password_env or password_file".into(),
+        ));
     }
     // CLIENT SETINFO is unknown before Redis 7.2: every connection would add
     // to the watched server's error counts.
     let mut settings = info.redis_settings().clone().set_skip_set_lib_name();
     match (username, password) {
         (Some(_), None) => {
-            return Err("username is set but no password; set password_env or password_file".into());
+            return Err(AddressError(
+                "username is set but no password; set password_env or password_file".into(),
+            ));
         }
         (Some(username), Some(password)) => {
             settings = settings.set_username(username).set_password(password.expose());
@@ -319,7 +335,7 @@ struct Failure {
 }
 
 /// One watched Redis server.
-pub struct RedisTarget {
+pub struct RedisCollector {
     name: String,
     /// `host:port`, `host:port (TLS)` or the socket path: for logs and messages.
     address: String,
@@ -333,10 +349,10 @@ pub struct RedisTarget {
     failure_log: RateLimiter,
 }
 
-impl std::fmt::Debug for RedisTarget {
+impl std::fmt::Debug for RedisCollector {
     // The client holds the password; show only what identifies the target.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RedisTarget")
+        f.debug_struct("RedisCollector")
             .field("name", &self.name)
             .field("address", &self.address)
             .field("timeout", &self.timeout)
@@ -344,18 +360,28 @@ impl std::fmt::Debug for RedisTarget {
     }
 }
 
-impl RedisTarget {
-    /// A target for `config`, whose address and password were resolved while
-    /// loading. Errors never contain the password.
-    pub fn new(config: &RedisTargetConfig) -> Result<Self, String> {
-        let address = config.resolved_address.as_deref().ok_or("the address was not resolved")?;
-        let password = config.resolved_password.clone();
-        let secrets: Vec<Secret> = password.iter().cloned().collect();
-        let info = connection_info(address, config.username.as_deref(), password.as_ref())?;
+impl RedisCollector {
+    /// The collector for target `index` of the config: reads its address and
+    /// password and parses them (once). Errors never contain the password.
+    pub fn new(index: usize, config: &RedisTargetConfig) -> Result<Self, Vec<Problem>> {
+        let (address, password) = config.secrets(index).map_err(|problem| vec![problem])?;
+        Self::connecting_to(config, &address, password.as_ref())
+            .map_err(|e| vec![config.problem(index, e.to_string())])
+    }
+
+    /// The collector for `config` with its address and password already read.
+    fn connecting_to(
+        config: &RedisTargetConfig,
+        address: &str,
+        password: Option<&Secret>,
+    ) -> Result<Self, AddressError> {
+        let secrets: Vec<Secret> = password.into_iter().cloned().collect();
+        let info = connection_info(address, config.username.as_deref(), password)?;
         let address = address_label(&info);
         let tls = matches!(info.addr(), ConnectionAddr::TcpTls { .. });
-        let client = Client::open(info)
-            .map_err(|e| format!("cannot use the address: {}", scrub(&e.to_string(), &secrets)))?;
+        let client = Client::open(info).map_err(|e| {
+            AddressError(format!("cannot use the address: {}", scrub(&e.to_string(), &secrets)))
+        })?;
         Ok(Self {
             name: config.name.value.clone(),
             address,
@@ -370,11 +396,22 @@ impl RedisTarget {
         })
     }
 
+    /// How logs and messages show the server: `host:port`, `host:port (TLS)`
+    /// or the socket path (never user or password).
+    pub fn address(&self) -> &str {
+        &self.address
+    }
+
+    /// Whether a password is sent.
+    pub fn has_password(&self) -> bool {
+        !self.secrets.is_empty()
+    }
+
     async fn scrape(&self, deadline: Instant) -> Collected {
         let mut out = MetricSet::new();
         let reply = match self.exchange(deadline).await {
             Ok(reply) => reply,
-            Err(error) => return self.down(out, &error),
+            Err(error) => return self.down(out, error),
         };
         out.single(&m::UP, 1.0);
         out.single(&m::PING_DURATION, reply.ping_seconds);
@@ -389,46 +426,48 @@ impl RedisTarget {
                 }
                 Collected {
                     metrics: out,
-                    error: Some(CollectError::Parse(format!("target {}: {error}", self.name))),
+                    error: Some(CollectError::Parse(error.to_string()).in_target(&self.name)),
                 }
             }
         }
     }
 
-    fn down(&self, mut out: MetricSet, error: &str) -> Collected {
+    fn down(&self, mut out: MetricSet, error: CollectError) -> Collected {
         out.single(&m::UP, 0.0);
         if let Some(suppressed) = self.failure_log.allow("connect") {
             tracing::warn!(target_name = %self.name, address = %self.address, %error, suppressed_since_last = suppressed, "redis scrape failed");
         }
-        Collected { metrics: out, error: Some(CollectError::Parse(format!("target {}: {error}", self.name))) }
+        Collected { metrics: out, error: Some(error.in_target(&self.name)) }
     }
 
     /// PING and INFO on the kept connection; when that connection turns out
     /// closed (the server restarted, or dropped an idle client), once more on
     /// a fresh one. A timeout is not retried: a hung server would only eat
     /// the budget twice.
-    async fn exchange(&self, deadline: Instant) -> Result<Reply, String> {
-        let kept = self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone();
+    /// Connection failures are [`CollectError::Unreachable`], failed or
+    /// unanswered commands [`CollectError::Query`].
+    async fn exchange(&self, deadline: Instant) -> Result<Reply, CollectError> {
+        let kept = lock(&self.session).clone();
         if let Some(session) = kept {
             match self.ask(session, deadline).await {
                 Ok(reply) => return Ok(reply),
                 Err(failure) => {
                     self.forget();
                     if !failure.reconnect {
-                        return Err(failure.message);
+                        return Err(CollectError::Query(failure.message));
                     }
                     tracing::debug!(target_name = %self.name, address = %self.address, error = %failure.message, "kept redis connection is closed; reconnecting");
                 }
             }
         }
-        let session = self.connect(deadline).await.map_err(|f| f.message)?;
-        let reply = self.ask(session.clone(), deadline).await.map_err(|f| f.message)?;
-        *self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(session);
+        let session = self.connect(deadline).await.map_err(|f| CollectError::Unreachable(f.message))?;
+        let reply = self.ask(session.clone(), deadline).await.map_err(|f| CollectError::Query(f.message))?;
+        *lock(&self.session) = Some(session);
         Ok(reply)
     }
 
     fn forget(&self) {
-        *self.session.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = None;
+        *lock(&self.session) = None;
     }
 
     async fn connect(&self, deadline: Instant) -> Result<Session, Failure> {
@@ -559,7 +598,7 @@ impl RedisTarget {
     }
 }
 
-impl Collector for RedisTarget {
+impl Collector for RedisCollector {
     fn name(&self) -> &'static str {
         "redis"
     }
@@ -759,54 +798,63 @@ mod tests {
     #[test]
     fn malformed_replies_are_errors() {
         assert_eq!(
-            parse_info("ERR unknown command"),
+            parse_info("ERR unknown command").map_err(|e| e.to_string()),
             Err("the INFO reply has no server section with redis_version".into())
         );
         let error = parse_info("# Server\nredis_version:7.0.0\n# Keyspace\ndb0:keys=x,expires=0\n")
-            .expect_err("bad number");
+            .expect_err("bad number")
+            .to_string();
         assert!(error.contains("malformed line \"db0:keys=x,expires=0\""), "{error}");
-        let error =
-            parse_info("# Server\nredis_version:7.0.0\n# Keyspace\ndbX:keys=1\n").expect_err("bad db");
+        let error = parse_info("# Server\nredis_version:7.0.0\n# Keyspace\ndbX:keys=1\n")
+            .expect_err("bad db")
+            .to_string();
         assert!(error.contains("malformed"), "{error}");
     }
 
     fn target_config(yaml_target: &str) -> RedisTargetConfig {
         let yaml = format!("collectors:\n  redis:\n    targets:\n      - name: cache\n{yaml_target}");
-        match crate::config::Config::parse(std::path::Path::new("t.yml"), &yaml) {
+        match crate::settings::Config::parse(std::path::Path::new("t.yml"), &yaml) {
             Ok(config) => config.collectors.redis.targets[0].clone(),
             Err(e) => panic!("{e}"),
         }
     }
 
+    /// The collector for `config`'s own address and an injected password.
+    fn with_password(config: &RedisTargetConfig, password: &str) -> RedisCollector {
+        let address = config.address.as_ref().expect("address").value.clone();
+        RedisCollector::connecting_to(config, &address, Some(&Secret::new(password))).expect("target")
+    }
+
     #[test]
     fn addresses_and_passwords() {
-        let mut config = target_config("        address: redis://127.0.0.1:6390/2\n");
-        config.resolved_password = Some(Secret::new("hunter2-redis-password"));
-        let target = RedisTarget::new(&config).expect("target");
+        let config = target_config("        address: redis://127.0.0.1:6390/2\n");
+        let target = with_password(&config, "hunter2-redis-password");
         assert_eq!(target.address, "127.0.0.1:6390");
         let shown = format!("{target:?} {config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
 
         let config = target_config("        address: rediss://cache.example:6380\n");
-        assert_eq!(RedisTarget::new(&config).expect("target").address, "cache.example:6380 (TLS)");
+        assert_eq!(RedisCollector::new(0, &config).expect("target").address, "cache.example:6380 (TLS)");
         let config = target_config("        address: unix:///run/redis/redis.sock\n");
-        assert_eq!(RedisTarget::new(&config).expect("target").address, "/run/redis/redis.sock");
+        assert_eq!(RedisCollector::new(0, &config).expect("target").address, "/run/redis/redis.sock");
 
-        // config.rs only looks at URL user info; the socket form's `pass=` is caught here.
-        let mut config = target_config("        address: unix:///run/redis/redis.sock\n");
-        config.resolved_address = Some("unix:///run/redis/redis.sock?pass=hunter2-in-url".into());
-        let error = RedisTarget::new(&config).expect_err("password in URL");
+        // The section only looks at URL user info; the socket form's `pass=` is caught here.
+        let config = target_config("        address: unix:///run/redis/redis.sock\n");
+        let error =
+            RedisCollector::connecting_to(&config, "unix:///run/redis/redis.sock?pass=hunter2-in-url", None)
+                .expect_err("password in URL")
+                .to_string();
         assert!(error.contains("contains a password") && !error.contains("hunter2"), "{error}");
 
-        // A user name without a password is refused while the config is read.
-        let yaml = "collectors:\n  redis:\n    targets:\n      - name: cache\n        address: redis://127.0.0.1:6390\n        username: app\n";
+        // A user name without a password is refused while the config is checked.
+        let config = target_config("        address: redis://127.0.0.1:6390\n        username: app\n");
         let error =
-            crate::config::Config::parse(std::path::Path::new("t.yml"), yaml).expect_err("no password");
-        assert!(error.to_string().contains("username is set but no password"), "{error}");
+            opsmon_diagnostics::render("t.yml", &RedisCollector::new(0, &config).expect_err("no password"));
+        assert!(error.contains("username is set but no password"), "{error}");
 
-        let mut config = target_config("        address: redis://127.0.0.1:6390\n");
-        config.resolved_address = Some("redis://127.0.0.1:notaport".into());
-        let error = RedisTarget::new(&config).expect_err("bad port");
+        let error = RedisCollector::connecting_to(&config, "redis://127.0.0.1:notaport", None)
+            .expect_err("bad port")
+            .to_string();
         assert!(error.contains("not a valid Redis URL"), "{error}");
     }
 
@@ -814,9 +862,8 @@ mod tests {
     async fn unreachable_server_is_down_within_the_deadline() {
         let port =
             std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        let mut config = target_config(&format!("        address: redis://127.0.0.1:{port}\n"));
-        config.resolved_password = Some(Secret::new("hunter2-redis-password"));
-        let target = RedisTarget::new(&config).expect("target");
+        let config = target_config(&format!("        address: redis://127.0.0.1:{port}\n"));
+        let target = with_password(&config, "hunter2-redis-password");
         let started = Instant::now();
         let collected = target.collect(started + Duration::from_millis(500)).await;
         assert!(started.elapsed() < Duration::from_millis(600));

@@ -16,17 +16,16 @@ pub mod tail;
 use std::collections::HashSet;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant as StdInstant};
 
 use opsmon_catalog::accesslog as m;
 use serde::{Deserialize, Deserializer};
 use tokio::time::Instant;
 
-use crate::collector::{BoxFuture, CollectError, Collected, Collector};
-use crate::config::{ConfigDuration, ConfigRegex};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, blocking, lock};
+use crate::config::{ConfigDuration, ConfigRegex, Position, Problem};
 use crate::metrics::{LabelValue, MetricSet};
-use crate::scrape::blocking;
 use format::LogFormat;
 use stats::{Layout, RequestStats};
 pub use tail::StartAt;
@@ -374,11 +373,6 @@ struct Inner {
     poll_interval: Duration,
 }
 
-fn lock(file: &Mutex<TailedFile>) -> MutexGuard<'_, TailedFile> {
-    // A panic while parsing leaves the counters as they were; keep going.
-    file.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
 impl Inner {
     /// Reads every file until caught up or `stop_at`; returns whether all are caught up.
     fn poll_all(&self, stop_at: StdInstant) -> bool {
@@ -456,7 +450,7 @@ pub struct AccesslogCollector {
 impl AccesslogCollector {
     /// Opens the configured files (missing ones are waited for) and, inside a
     /// tokio runtime, starts the background poll.
-    pub fn new(config: &AccesslogConfig) -> Result<Self, String> {
+    pub fn new(config: &AccesslogConfig) -> Result<Self, Vec<Problem>> {
         let default_start = config.start_at;
         let mut files: Vec<TailedFile> = Vec::new();
         let tailed = |path: &Path, start_at: StartAt, files: &mut Vec<TailedFile>| -> usize {
@@ -486,8 +480,14 @@ impl AccesslogCollector {
             }
         }
         for (index, patterns) in by_file {
-            let set = regex::bytes::RegexSet::new(patterns.iter().map(|p| p.regex.0.as_str()))
-                .map_err(|e| format!("accesslog patterns for {}: {e}", files[index].label))?;
+            let set =
+                regex::bytes::RegexSet::new(patterns.iter().map(|p| p.regex.0.as_str())).map_err(|e| {
+                    vec![Problem::new(
+                        Position::UNKNOWN,
+                        "collectors.accesslog.patterns",
+                        format!("the patterns for {} cannot be combined: {e}", files[index].label),
+                    )]
+                })?;
             files[index].counts.matches = vec![0; patterns.len()];
             files[index].patterns =
                 Some(PatternSet { names: patterns.iter().map(|p| p.name.clone()).collect(), set });

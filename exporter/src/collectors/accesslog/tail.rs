@@ -228,7 +228,7 @@ impl Tailer {
         let path = path.into();
         let mut tailer =
             Tailer { path, initial: start_at, current: None, retired: Vec::new(), buf: vec![0; CHUNK] };
-        match crate::regular_file::open(&tailer.path) {
+        match crate::collectors::regular_file::open(&tailer.path) {
             Ok(file) => tailer.current = Open::new(file, start_at == StartAt::End).ok(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => tailer.initial = StartAt::Beginning,
             Err(_) => {}
@@ -301,7 +301,7 @@ impl Tailer {
         if self.current.as_ref().is_some_and(|open| open.identity == identity) {
             return Ok(());
         }
-        let file = match crate::regular_file::open(&self.path) {
+        let file = match crate::collectors::regular_file::open(&self.path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 self.initial = StartAt::Beginning;

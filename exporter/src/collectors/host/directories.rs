@@ -17,7 +17,7 @@ use opsmon_catalog::{MetricDef, host};
 type ValueOf = fn(&WalkResult) -> f64;
 use tokio::time::Instant;
 
-use crate::config::DirectoryConfig;
+use super::DirectoryConfig;
 use crate::metrics::{LabelValue, MetricSet};
 
 /// The outcome of one walk.

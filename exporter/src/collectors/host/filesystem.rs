@@ -11,9 +11,9 @@ use std::time::Duration;
 use opsmon_catalog::host;
 use tokio::time::Instant;
 
+use super::FilesystemConfig;
 use super::procfs::{Mount, parse_mounts};
-use crate::collector::CollectError;
-use crate::config::FilesystemConfig;
+use crate::collectors::collector::{CollectError, lock};
 use crate::metrics::{LabelValue, MetricSet};
 
 /// Space figures of one filesystem, in bytes, and its inode counts.
@@ -47,10 +47,6 @@ pub struct Filesystems {
     config: FilesystemConfig,
     stuck: Arc<Mutex<HashSet<String>>>,
     stat: StatFn,
-}
-
-fn lock(set: &Mutex<HashSet<String>>) -> std::sync::MutexGuard<'_, HashSet<String>> {
-    set.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl Filesystems {

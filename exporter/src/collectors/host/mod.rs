@@ -3,6 +3,7 @@
 //! uname with node_exporter's names, plus opsmon's process groups,
 //! listening ports and directory sizes. Reads /proc and statfs directly.
 
+mod config;
 pub mod directories;
 pub mod filesystem;
 pub mod processes;
@@ -14,10 +15,14 @@ use std::time::SystemTime;
 use opsmon_catalog::host;
 use tokio::time::Instant;
 
-use crate::collector::{BoxFuture, CollectError, Collected, Collector};
-use crate::config::{HostConfig, ProcessGroupConfig};
+pub use config::{
+    DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, DirectoryConfig, FilesystemConfig, HostConfig,
+    MAX_ENTRIES_LIMIT, ProcessGroupConfig,
+};
+
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, blocking};
+use crate::config::Problem;
 use crate::metrics::MetricSet;
-use crate::scrape::blocking;
 
 /// Collects host metrics.
 #[derive(Debug)]
@@ -31,16 +36,20 @@ pub struct HostCollector {
 }
 
 impl HostCollector {
-    /// A collector for `config`.
-    pub fn new(config: HostConfig) -> Self {
-        Self {
+    /// A collector for `config`, or every problem with it.
+    pub fn new(config: HostConfig) -> Result<Self, Vec<Problem>> {
+        let problems = config.check();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(Self {
             filesystems: filesystem::Filesystems::new(config.filesystem),
             directories: directories::Directories::new(config.directories),
             process_groups: std::sync::Arc::new(config.process_groups),
             listen_ports: std::sync::Arc::new(config.listen_ports),
             ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
             page_size: rustix::param::page_size() as f64,
-        }
+        })
     }
 }
 
@@ -302,7 +311,7 @@ fn listening(out: &mut MetricSet, ports: &[u16]) -> Result<(), CollectError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::settings::Config;
     use std::path::Path;
     use std::time::Duration;
 
@@ -321,7 +330,7 @@ mod tests {
             dir.display()
         );
         let config = Config::parse(Path::new("test.yml"), &yaml).expect("valid");
-        let collector = HostCollector::new(config.collectors.host);
+        let collector = HostCollector::new(config.collectors.host).expect("valid");
         let collected = collector.collect(Instant::now() + Duration::from_secs(5)).await;
         assert!(collected.error.is_none(), "{:?}", collected.error);
         let text = collected.metrics.encode_text();

@@ -5,8 +5,8 @@
 
 use opsmon_catalog::host;
 
+use super::ProcessGroupConfig;
 use super::procfs::parse_pid_stat;
-use crate::config::ProcessGroupConfig;
 use crate::metrics::MetricSet;
 
 /// Totals for one group.
@@ -125,7 +125,7 @@ pub fn collect(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
+    use crate::settings::Config;
     use std::path::Path;
 
     fn groups() -> Vec<ProcessGroupConfig> {

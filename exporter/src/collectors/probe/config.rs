@@ -3,7 +3,7 @@
 //! `/probe?target=URL&module=NAME`. Every value is checked while the file is
 //! read, so a bad regex, header, method, size or URL is a start-up error with
 //! its `file:line:column`; cross-references (a target's module, duplicate
-//! names) are checked by [`ProbeConfig::problems`].
+//! names) are checked by [`ProbeConfig::check`].
 
 use std::collections::{BTreeMap, HashSet};
 use std::fmt;
@@ -17,7 +17,7 @@ use serde::{Deserialize, Deserializer};
 use serde_saphyr::{Location, Spanned};
 use url::Url;
 
-use crate::config::{ConfigDuration, ConfigRegex, did_you_mean};
+use crate::config::{ConfigDuration, ConfigRegex, Position, Problem, position};
 
 /// Name of the built-in blackbox-style module: GET, 2xx is success.
 pub const HTTP_2XX: &str = "http_2xx";
@@ -65,7 +65,7 @@ impl ProbeConfig {
 
     /// Cross-reference problems, each with where it was written (line 0 when
     /// unknown): unknown modules, empty or duplicate target names, zero timeouts.
-    pub fn problems(&self) -> Vec<(Location, String)> {
+    pub fn check(&self) -> Vec<Problem> {
         let mut problems = Vec::new();
         let modules = self.all_modules();
         let module_names: Vec<&str> = modules.keys().map(String::as_str).collect();
@@ -74,33 +74,40 @@ impl ProbeConfig {
             let field = format!("collectors.probe.targets[{index}]");
             let name = &target.name;
             if name.value.trim().is_empty() {
-                problems.push((name.referenced, format!("{field}.name: must not be empty")));
+                problems.push(Problem::new(
+                    position(&name.referenced),
+                    format!("{field}.name"),
+                    "must not be empty",
+                ));
             } else if !names.insert(name.value.as_str()) {
-                problems.push((
-                    name.referenced,
-                    format!("{field}.name: duplicate probe target {:?}; names must be unique", name.value),
+                problems.push(Problem::new(
+                    position(&name.referenced),
+                    format!("{field}.name"),
+                    format!("duplicate probe target {:?}; names must be unique", name.value),
                 ));
             }
             let module = &target.module;
             if !modules.contains_key(&module.value) {
-                let hint = did_you_mean(&module.value, &module_names)
-                    .map(|best| format!("; did you mean `{best}`?"))
-                    .unwrap_or_default();
-                problems.push((
-                    module.referenced,
-                    format!(
-                        "{field}.module: unknown module {:?}; configured modules: {}{hint}",
-                        module.value,
-                        module_names.join(", ")
-                    ),
-                ));
+                problems.push(
+                    Problem::new(
+                        position(&module.referenced),
+                        format!("{field}.module"),
+                        format!(
+                            "unknown module {:?}; configured modules: {}",
+                            module.value,
+                            module_names.join(", ")
+                        ),
+                    )
+                    .suggesting(&module.value, module_names.iter().copied()),
+                );
             }
         }
         for (name, module) in &self.modules {
             if module.timeout.0.is_zero() {
-                problems.push((
-                    Location::UNKNOWN,
-                    format!("collectors.probe.modules.{name}.timeout: must be greater than 0s"),
+                problems.push(Problem::new(
+                    Position::UNKNOWN,
+                    format!("collectors.probe.modules.{name}.timeout"),
+                    "must be greater than 0s",
                 ));
             }
         }
@@ -284,10 +291,18 @@ impl<'de> Deserialize<'de> for ConfigHeaders {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ByteSize(pub u64);
 
+/// What [`ByteSize::parse`] says a size should look like.
+const SIZE_EXPECTED: &str =
+    "expected a number of bytes or a number with a unit: 512KiB, 10MiB, 1GiB (KB, MB, GB are powers of 1000)";
+
 impl ByteSize {
+    /// The largest size the config file accepts: a probe may hold a body
+    /// this large in memory, and the shipped unit caps the exporter at 128M.
+    pub const MAX_IN_CONFIG: u64 = 64 << 20;
+
     /// Parses `10MiB`, `1.5 MB`, `4096`, `4096B`.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let expected = "expected a number of bytes or a number with a unit: 512KiB, 10MiB, 1GiB (KB, MB, GB are powers of 1000)";
+        let expected = SIZE_EXPECTED;
         let trimmed = text.trim();
         let split = trimmed.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(trimmed.len());
         let (number, unit) = trimmed.split_at(split);
@@ -310,6 +325,19 @@ impl ByteSize {
     }
 }
 
+impl ByteSize {
+    /// Parses a size written in the config file: at most [`ByteSize::MAX_IN_CONFIG`].
+    fn in_config(text: &str) -> Result<Self, String> {
+        let size = Self::parse(text)?;
+        if size.0 > Self::MAX_IN_CONFIG {
+            return Err(format!(
+                "invalid size {text:?}: at most 64MiB, which the exporter would hold in memory; {SIZE_EXPECTED}"
+            ));
+        }
+        Ok(size)
+    }
+}
+
 impl<'de> Deserialize<'de> for ByteSize {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         struct SizeVisitor;
@@ -319,16 +347,16 @@ impl<'de> Deserialize<'de> for ByteSize {
                 f.write_str("a number of bytes or a size such as 10MiB")
             }
             fn visit_u64<E: de::Error>(self, bytes: u64) -> Result<ByteSize, E> {
-                ByteSize::parse(&bytes.to_string()).map_err(E::custom)
+                ByteSize::in_config(&bytes.to_string()).map_err(E::custom)
             }
             fn visit_i64<E: de::Error>(self, bytes: i64) -> Result<ByteSize, E> {
-                ByteSize::parse(&bytes.to_string()).map_err(E::custom)
+                ByteSize::in_config(&bytes.to_string()).map_err(E::custom)
             }
             fn visit_f64<E: de::Error>(self, bytes: f64) -> Result<ByteSize, E> {
-                ByteSize::parse(&bytes.to_string()).map_err(E::custom)
+                ByteSize::in_config(&bytes.to_string()).map_err(E::custom)
             }
             fn visit_str<E: de::Error>(self, text: &str) -> Result<ByteSize, E> {
-                ByteSize::parse(text).map_err(E::custom)
+                ByteSize::in_config(text).map_err(E::custom)
             }
         }
         deserializer.deserialize_any(SizeVisitor)

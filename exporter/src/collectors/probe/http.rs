@@ -107,7 +107,9 @@ impl TlsConfigs {
                         .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
                         .with_no_client_auth()
                 } else {
-                    let roots = crate::scrape::blocking(system_roots).await.map_err(|e| e.to_string())?;
+                    let roots = crate::collectors::collector::blocking(system_roots)
+                        .await
+                        .map_err(|e| e.to_string())?;
                     builder.with_root_certificates(roots).with_no_client_auth()
                 };
                 // We speak HTTP/1.1 only; without ALPN a server could pick h2.

@@ -31,7 +31,8 @@ pub use config::{
 };
 pub use http::{CdnObservation, Outcome, PHASES};
 
-use crate::collector::{BoxFuture, CollectError, Collected, Collector};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector};
+use crate::config::Problem;
 use crate::logging::RateLimiter;
 use crate::metrics::{LabelValue, MetricSet};
 
@@ -69,15 +70,18 @@ struct Target {
 }
 
 impl ProbeCollector {
-    /// The collector for a validated `config`.
-    pub fn new(config: &ProbeConfig) -> Result<Self, String> {
+    /// The collector for `config`, or every problem with it.
+    pub fn new(config: &ProbeConfig) -> Result<Self, Vec<Problem>> {
+        let problems = config.check();
+        if !problems.is_empty() {
+            return Err(problems);
+        }
         let modules: BTreeMap<String, Arc<ModuleConfig>> =
             config.all_modules().into_iter().map(|(name, module)| (name, Arc::new(module))).collect();
         let mut targets = Vec::with_capacity(config.targets.len());
         for target in &config.targets {
-            let module = modules.get(&target.module.value).ok_or_else(|| {
-                format!("probe target {}: unknown module {:?}", target.name.value, target.module.value)
-            })?;
+            // check() has seen that every target's module exists.
+            let Some(module) = modules.get(&target.module.value) else { continue };
             targets.push(Target {
                 label: target.name.value.clone(),
                 url: target.url.0.clone(),

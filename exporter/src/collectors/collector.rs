@@ -1,7 +1,10 @@
-//! The one trait every backend implements, and the error a collector reports.
+//! The one trait every backend implements, the error a collector reports,
+//! and the helpers collectors share: running blocking work off the async
+//! runtime, and a lock that survives a panicked holder.
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use tokio::time::Instant;
 
@@ -22,6 +25,13 @@ pub enum CollectError {
         #[source]
         source: std::io::Error,
     },
+    /// A backend could not be reached: refused, timed out, or the
+    /// connection or its authentication failed.
+    #[error("{0}")]
+    Unreachable(String),
+    /// A backend was reached but a query or command failed.
+    #[error("{0}")]
+    Query(String),
     /// A source answered with something we could not understand.
     #[error("{0}")]
     Parse(String),
@@ -34,6 +44,19 @@ impl CollectError {
     /// Wraps an I/O error with the path or thing being read.
     pub fn io(what: impl Into<String>, source: std::io::Error) -> Self {
         Self::Io { what: what.into(), source }
+    }
+
+    /// The same error, its message prefixed with `target NAME: ` so logs and
+    /// `/probe` answers say which of several targets failed.
+    pub fn in_target(self, name: &str) -> Self {
+        let prefixed = |message: String| format!("target {name}: {message}");
+        match self {
+            Self::Io { what, source } => Self::Io { what: prefixed(what), source },
+            Self::Unreachable(m) => Self::Unreachable(prefixed(m)),
+            Self::Query(m) => Self::Query(prefixed(m)),
+            Self::Parse(m) => Self::Parse(prefixed(m)),
+            Self::Task(m) => Self::Task(prefixed(m)),
+        }
     }
 }
 
@@ -63,4 +86,21 @@ pub trait Collector: Send + Sync + 'static {
     /// stops waiting; a collector should give up on its own network or
     /// blocking calls before then so that it can still report partial data.
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected>;
+}
+
+/// Runs blocking work (filesystem walks, /proc reads) on the blocking pool,
+/// so it does not stall the async runtime.
+pub async fn blocking<T, F>(work: F) -> Result<T, CollectError>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.map_err(|e| CollectError::Task(e.to_string()))
+}
+
+/// Locks `mutex` even when a panicking holder poisoned it: collectors keep
+/// caches and sessions there, and one panicked scrape (already reported as
+/// that collector's failure) must not fail every scrape after it.
+pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

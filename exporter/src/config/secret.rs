@@ -78,25 +78,59 @@ pub enum SecretSource {
     File(PathBuf),
 }
 
+/// Why a secret could not be read. Names the variable or file, never a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    /// The environment variable is not set.
+    #[error("environment variable {0} is not set")]
+    EnvUnset(String),
+    /// The environment variable is set but empty.
+    #[error("environment variable {0} is empty")]
+    EnvEmpty(String),
+    /// The file holds only whitespace.
+    #[error("secret file {} is empty", .0.display())]
+    FileEmpty(PathBuf),
+    /// The file cannot be read.
+    #[error("cannot read secret file {}: {reason}", path.display())]
+    FileUnreadable {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        reason: String,
+    },
+}
+
 impl SecretSource {
     /// Reads the secret. Errors name the variable or file, never the value.
-    pub fn resolve(&self) -> Result<Secret, String> {
+    pub fn resolve(&self) -> Result<Secret, SecretError> {
         match self {
             SecretSource::Env(name) => match std::env::var(name) {
                 Ok(value) if !value.trim().is_empty() => Ok(Secret::new(value)),
-                Ok(_) => Err(format!("environment variable {name} is empty")),
-                Err(_) => Err(format!("environment variable {name} is not set")),
+                Ok(_) => Err(SecretError::EnvEmpty(name.clone())),
+                Err(_) => Err(SecretError::EnvUnset(name.clone())),
             },
             SecretSource::File(path) => read_secret_file(path),
         }
     }
 }
 
-fn read_secret_file(path: &Path) -> Result<Secret, String> {
+/// An optional password from an environment variable or a file (at most
+/// one of them). Errors name the variable or file, never the value.
+pub fn optional_password(env: Option<&String>, file: Option<&PathBuf>) -> Result<Option<Secret>, String> {
+    let source = match (env, file) {
+        (Some(env), None) => SecretSource::Env(env.clone()),
+        (None, Some(file)) => SecretSource::File(file.clone()),
+        (None, None) => return Ok(None),
+        (Some(_), Some(_)) => return Err("set only one of password_env and password_file".into()),
+    };
+    source.resolve().map(Some).map_err(|e| e.to_string())
+}
+
+fn read_secret_file(path: &Path) -> Result<Secret, SecretError> {
     match std::fs::read_to_string(path) {
         Ok(text) if !text.trim().is_empty() => Ok(Secret::new(text)),
-        Ok(_) => Err(format!("secret file {} is empty", path.display())),
-        Err(e) => Err(format!("cannot read secret file {}: {e}", path.display())),
+        Ok(_) => Err(SecretError::FileEmpty(path.to_owned())),
+        Err(e) => Err(SecretError::FileUnreadable { path: path.to_owned(), reason: e.to_string() }),
     }
 }
 
@@ -128,13 +162,13 @@ mod tests {
     fn sources_name_the_variable_or_file_not_the_value() {
         let missing =
             SecretSource::Env("OPSMON_TEST_SURELY_UNSET_VARIABLE".into()).resolve().expect_err("unset");
-        assert_eq!(missing, "environment variable OPSMON_TEST_SURELY_UNSET_VARIABLE is not set");
+        assert_eq!(missing.to_string(), "environment variable OPSMON_TEST_SURELY_UNSET_VARIABLE is not set");
         let dir = std::env::temp_dir().join(format!("opsmon-secret-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("mkdir");
         let file = dir.join("pw");
         std::fs::write(&file, "from-file\n").expect("write");
         assert_eq!(SecretSource::File(file).resolve().expect("reads").expose(), "from-file");
-        let error = SecretSource::File(dir.join("nope")).resolve().expect_err("missing");
+        let error = SecretSource::File(dir.join("nope")).resolve().expect_err("missing").to_string();
         assert!(
             error.starts_with(&format!("cannot read secret file {}", dir.join("nope").display())),
             "{error}"
