@@ -123,7 +123,13 @@ fn check_selector(vs: &VectorSelector, known: &Known, function: Option<&str>, is
         allowed.push("le");
     }
     for matcher in &vs.matchers.matchers {
-        if matcher.name == "__name__" || allowed.contains(&matcher.name.as_str()) {
+        if matcher.name == "__name__" {
+            continue;
+        }
+        if allowed.contains(&matcher.name.as_str()) {
+            if let Some(issue) = impossible_value(&metric.name, matcher, known) {
+                issues.push(issue);
+            }
             continue;
         }
         issues.push(Issue {
@@ -152,6 +158,41 @@ fn check_selector(vs: &VectorSelector, known: &Known, function: Option<&str>, is
             });
         }
     }
+}
+
+/// A `=` or `=~` matcher on a bounded label that no value the exporter can
+/// write satisfies. `!=` and `!~` are never reported: excluding a value that
+/// cannot occur keeps every series, which is what the author wanted anyway.
+fn impossible_value(family: &str, matcher: &Matcher, known: &Known) -> Option<Issue> {
+    let bounded = known.label_values(family, &matcher.name)?;
+    let possible = match &matcher.op {
+        MatchOp::Equal => bounded.contains(&matcher.value),
+        // A regex that names a URL may match an on-demand probe target.
+        MatchOp::Re(_) => {
+            bounded.values.iter().any(|v| matcher.is_match(v))
+                || (bounded.urls && (matcher.value.contains("://") || matcher.value.starts_with("http")))
+        }
+        MatchOp::NotEqual | MatchOp::NotRe(_) => true,
+    };
+    if possible {
+        return None;
+    }
+    let shown: Vec<String> = bounded.values.iter().map(|v| format!("`{v}`")).collect();
+    let also = if bounded.urls { " (or the URL of an on-demand probe)" } else { "" };
+    let op = if matches!(matcher.op, MatchOp::Equal) { "=" } else { "=~" };
+    let suggestion =
+        bounded.suggest(&matcher.value).map(|v| format!("; did you mean `{v}`?")).unwrap_or_default();
+    Some(Issue {
+        needle: matcher.value.clone(),
+        message: format!(
+            "`{}{op}\"{}\"` can never match: the exporter config gives `{family}` label `{}` only {}{also} ({}){suggestion}",
+            matcher.name,
+            matcher.value,
+            matcher.name,
+            if shown.is_empty() { "no value".to_owned() } else { shown.join(", ") },
+            bounded.origin,
+        ),
+    })
 }
 
 fn check_quantile_arg(arg: &Expr, known: &Known, issues: &mut Vec<Issue>) {
