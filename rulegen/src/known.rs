@@ -280,8 +280,10 @@ impl Known {
             self.bound("host", "path", LabelValues::new(dirs, "collectors.host.directories paths"));
         }
         if let Some(probe) = &c.probe {
-            let mut targets =
-                LabelValues::new(probe.targets.iter().map(|t| t.name.clone()).collect(), "collectors.probe.targets names");
+            let mut targets = LabelValues::new(
+                probe.targets.iter().map(|t| t.name.clone()).collect(),
+                "collectors.probe.targets names",
+            );
             targets.urls = true;
             self.bound("probe", "target", targets);
         }
@@ -292,7 +294,11 @@ impl Known {
             values.prefixes = log.routes.iter().map(|r| (r.prefix.clone(), r.name.clone())).collect();
             self.bound("accesslog", "route", values);
             let patterns = log.patterns.iter().map(|p| p.name.clone()).collect();
-            self.bound("accesslog", "pattern", LabelValues::new(patterns, "collectors.accesslog.patterns names"));
+            self.bound(
+                "accesslog",
+                "pattern",
+                LabelValues::new(patterns, "collectors.accesslog.patterns names"),
+            );
         }
         if let Some(files) = &c.files {
             let names = files.paths.iter().map(|f| f.name.clone()).collect();
@@ -306,7 +312,9 @@ impl Known {
         let families: Vec<String> = self
             .metrics
             .values()
-            .filter(|m| m.source == Source::Catalog(collector.to_owned()) && m.labels.iter().any(|l| l == label))
+            .filter(|m| {
+                m.source == Source::Catalog(collector.to_owned()) && m.labels.iter().any(|l| l == label)
+            })
             .map(|m| m.name.clone())
             .collect();
         for family in families {
@@ -338,8 +346,10 @@ impl Known {
                     });
                 }
                 for metric in &query.metrics {
-                    self.values
-                        .insert((metric.name.value.clone(), label.clone()), LabelValues::new(values.clone(), &field));
+                    self.values.insert(
+                        (metric.name.value.clone(), label.clone()),
+                        LabelValues::new(values.clone(), &field),
+                    );
                 }
             }
         }
@@ -497,7 +507,11 @@ mod tests {
         assert!(known.label_values("opsmon_processes", "group").expect("bounded").contains("nginx"));
         assert!(known.label_values("opsmon_tcp_port_listening", "port").expect("bounded").contains("3000"));
         let targets = known.label_values("probe_success", "target").expect("bounded");
-        assert!(targets.contains("api_health") && targets.contains("https://cdn.example/x") && !targets.contains("cdn"));
+        assert!(
+            targets.contains("api_health")
+                && targets.contains("https://cdn.example/x")
+                && !targets.contains("cdn")
+        );
         // Open labels and unconfigured collectors stay unchecked.
         assert!(known.label_values("node_filesystem_avail_bytes", "mountpoint").is_none());
         assert!(known.label_values("opsmon_files_newest_timestamp_seconds", "name").is_none());

@@ -565,6 +565,51 @@ fn shift(expr: &mut Expr, offset: Duration) {
     }
 }
 
+/// The expression with `extra` added to every selector (vector, range and
+/// inside subqueries) that lacks an identical matcher; used to scope
+/// dashboard queries to template variables on the AST, never by splicing
+/// text.
+pub fn with_matchers(expr: &Expr, extra: &[Matcher]) -> Expr {
+    let mut out = expr.clone();
+    add_matchers(&mut out, extra);
+    out
+}
+
+fn add_to_selector(vs: &mut VectorSelector, extra: &[Matcher]) {
+    for m in extra {
+        if !vs.matchers.matchers.contains(m) {
+            vs.matchers.matchers.push(m.clone());
+        }
+        for group in &mut vs.matchers.or_matchers {
+            if !group.contains(m) {
+                group.push(m.clone());
+            }
+        }
+    }
+}
+
+fn add_matchers(expr: &mut Expr, extra: &[Matcher]) {
+    match expr {
+        Expr::VectorSelector(vs) => add_to_selector(vs, extra),
+        Expr::MatrixSelector(ms) => add_to_selector(&mut ms.vs, extra),
+        Expr::Call(call) => call.args.args.iter_mut().for_each(|a| add_matchers(a, extra)),
+        Expr::Aggregate(agg) => {
+            add_matchers(&mut agg.expr, extra);
+            if let Some(param) = &mut agg.param {
+                add_matchers(param, extra);
+            }
+        }
+        Expr::Binary(b) => {
+            add_matchers(&mut b.lhs, extra);
+            add_matchers(&mut b.rhs, extra);
+        }
+        Expr::Paren(p) => add_matchers(&mut p.expr, extra),
+        Expr::Unary(u) => add_matchers(&mut u.expr, extra),
+        Expr::Subquery(s) => add_matchers(&mut s.expr, extra),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
 /// Whether a selector's matchers accept this label set.
 pub fn matches(vs: &VectorSelector, labels: &std::collections::BTreeMap<String, String>) -> bool {
     let name = selector_name(vs);
@@ -729,5 +774,19 @@ mod tests {
             with_offset(&e, Duration::from_secs(86400)).to_string(),
             "a_total offset 1d / ignoring (x) rate(b_total[5m] offset 1d)"
         );
+    }
+
+    #[test]
+    fn matchers_are_added_to_every_selector() {
+        let scope = selectors(&parse("x{job=~\"$job\"}").expect("ok"))[0].matchers.matchers.clone();
+        let e =
+            parse("sum by (job) (rate(a_total{route=\"api\"}[5m])) / max_over_time(b[1h:1m]) or vector(1)")
+                .expect("ok");
+        assert_eq!(
+            with_matchers(&e, &scope).to_string(),
+            "sum by (job) (rate(a_total{job=~\"$job\",route=\"api\"}[5m])) / max_over_time(b{job=~\"$job\"}[1h:1m]) or vector(1)"
+        );
+        let twice = with_matchers(&with_matchers(&e, &scope), &scope);
+        assert_eq!(twice.to_string(), with_matchers(&e, &scope).to_string());
     }
 }

@@ -200,12 +200,7 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "{expr: 'probe_success{target=\"api-health\"}', legend: \"{{instance}}\"}",
         "thresholds.yaml:49:47: dashboards[0].rows[0].panels[0].queries[0].expr: `target=\"api-health\"` can never match: the exporter config gives `probe_success` label `target` only `api_health` (or the URL of an on-demand probe) (collectors.probe.targets names); did you mean `api_health`?",
     ),
-    (
-        "excluding an impossible value is harmless",
-        "{name=\"backup\"}",
-        "{name!=\"bakup\"}",
-        "valid",
-    ),
+    ("excluding an impossible value is harmless", "{name=\"backup\"}", "{name!=\"bakup\"}", "valid"),
     (
         "an on-demand probe URL is a possible target",
         "{expr: node_load1, legend: \"{{instance}}\"}",
