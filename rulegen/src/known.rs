@@ -273,11 +273,11 @@ impl Known {
         }
         if let Some(host) = &c.host {
             let groups = host.process_groups.iter().map(|g| g.name.clone()).collect();
-            self.bound("host", "group", LabelValues::new(groups, "collectors.host.process_groups names"));
+            self.bound("host", "group", &LabelValues::new(groups, "collectors.host.process_groups names"));
             let ports = host.listen_ports.iter().map(u16::to_string).collect();
-            self.bound("host", "port", LabelValues::new(ports, "collectors.host.listen_ports"));
+            self.bound("host", "port", &LabelValues::new(ports, "collectors.host.listen_ports"));
             let dirs = host.directories.iter().map(|d| d.path.clone()).collect();
-            self.bound("host", "path", LabelValues::new(dirs, "collectors.host.directories paths"));
+            self.bound("host", "path", &LabelValues::new(dirs, "collectors.host.directories paths"));
         }
         if let Some(probe) = &c.probe {
             let mut targets = LabelValues::new(
@@ -285,30 +285,30 @@ impl Known {
                 "collectors.probe.targets names",
             );
             targets.urls = true;
-            self.bound("probe", "target", targets);
+            self.bound("probe", "target", &targets);
         }
         if let Some(log) = &c.accesslog {
             let mut routes: Vec<String> = log.routes.iter().map(|r| r.name.clone()).collect();
             routes.push(OTHER_ROUTE.to_owned());
             let mut values = LabelValues::new(routes, "collectors.accesslog.routes names plus `other`");
             values.prefixes = log.routes.iter().map(|r| (r.prefix.clone(), r.name.clone())).collect();
-            self.bound("accesslog", "route", values);
+            self.bound("accesslog", "route", &values);
             let patterns = log.patterns.iter().map(|p| p.name.clone()).collect();
             self.bound(
                 "accesslog",
                 "pattern",
-                LabelValues::new(patterns, "collectors.accesslog.patterns names"),
+                &LabelValues::new(patterns, "collectors.accesslog.patterns names"),
             );
         }
         if let Some(files) = &c.files {
             let names = files.paths.iter().map(|f| f.name.clone()).collect();
-            self.bound("files", "name", LabelValues::new(names, "collectors.files.paths names"));
+            self.bound("files", "name", &LabelValues::new(names, "collectors.files.paths names"));
         }
         Ok(())
     }
 
     /// Bounds `label` of every catalog family of `collector` that has it.
-    fn bound(&mut self, collector: &str, label: &str, values: LabelValues) {
+    fn bound(&mut self, collector: &str, label: &str, values: &LabelValues) {
         let families: Vec<String> = self
             .metrics
             .values()
@@ -326,7 +326,7 @@ impl Known {
     /// labels a query declares in `label_values` are bounded by the list.
     fn add_business_values(&mut self, path: &str, business: &BusinessConfig) -> Result<(), KnownError> {
         let names = business.queries.iter().map(|q| q.name.value.clone()).collect();
-        self.bound("business", "query", LabelValues::new(names, "collectors.business.queries names"));
+        self.bound("business", "query", &LabelValues::new(names, "collectors.business.queries names"));
         for (i, query) in business.queries.iter().enumerate() {
             let declared = &query.label_values;
             for (label, values) in &declared.value {
