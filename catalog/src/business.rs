@@ -8,6 +8,7 @@ use crate::MetricType::{Counter, Gauge};
 use crate::{MetricDef, Unit};
 use serde::Deserialize;
 use serde_saphyr::Spanned;
+use std::collections::BTreeMap;
 
 /// `collectors.business` in the exporter config.
 #[derive(Debug, Clone, Deserialize)]
@@ -49,6 +50,11 @@ pub struct BusinessQuery {
     /// At most this many rows become series; the rest are dropped and counted.
     #[serde(default = "default_max_series")]
     pub max_series: usize,
+    /// Optional: every value a label column can take (e.g. `{window: [5m, 1h, 24h]}`),
+    /// so rulegen can reject alert and panel matchers that can never match. A
+    /// label not listed here is open. The exporter ignores this field.
+    #[serde(default = "no_label_values")]
+    pub label_values: Spanned<BTreeMap<String, Vec<String>>>,
 }
 
 /// One family filled from a value column.
@@ -85,6 +91,9 @@ fn default_timeout() -> Spanned<String> {
 }
 fn default_max_series() -> usize {
     100
+}
+fn no_label_values() -> Spanned<BTreeMap<String, Vec<String>>> {
+    Spanned::new(BTreeMap::new(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)
 }
 fn unlocated(value: &str) -> Spanned<String> {
     Spanned::new(value.to_owned(), serde_saphyr::Location::UNKNOWN, serde_saphyr::Location::UNKNOWN)

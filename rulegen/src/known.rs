@@ -1,6 +1,9 @@
 //! The metrics an alert may name: the exporter catalog, the business metrics
 //! declared in the exporter config (`collectors.business`), Prometheus' own
-//! `up`, and the recording rules the threshold file itself defines.
+//! `up`, and the recording rules the threshold file itself defines; and the
+//! values the exporter config lets a label take (route names, probe targets,
+//! process groups, …), so a matcher that can never match is caught like a
+//! misspelt metric name.
 
 use opsmon_catalog::business::{BusinessConfig, BusinessMetricKind};
 use opsmon_catalog::{MetricType, Unit};
@@ -54,10 +57,51 @@ pub enum Part {
     Sum,
 }
 
+/// The values one label of one family can take, as the exporter config
+/// bounds them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelValues {
+    /// Every value the exporter can write.
+    pub values: Vec<String>,
+    /// Where the values come from, for messages (`collectors.accesslog.routes`).
+    pub origin: String,
+    /// Request-path prefixes and the value a path under them gets (routes),
+    /// so `route="/api/v1/lessons"` can suggest `api`.
+    pub prefixes: Vec<(String, String)>,
+    /// Besides `values`, any URL (on-demand `/probe?target=URL` requests).
+    pub urls: bool,
+}
+
+impl LabelValues {
+    fn new(values: Vec<String>, origin: &str) -> Self {
+        LabelValues { values, origin: origin.to_owned(), prefixes: Vec::new(), urls: false }
+    }
+
+    /// Whether the exporter can write `value`.
+    pub fn contains(&self, value: &str) -> bool {
+        self.values.iter().any(|v| v == value) || (self.urls && value.contains("://"))
+    }
+
+    /// The value a misspelt or mistaken `value` most likely meant.
+    pub fn suggest(&self, value: &str) -> Option<String> {
+        if let Some((_, v)) = self
+            .prefixes
+            .iter()
+            .filter(|(prefix, _)| value.starts_with(prefix.as_str()) || prefix.trim_end_matches('/') == value)
+            .max_by_key(|(prefix, _)| prefix.len())
+        {
+            return Some(v.clone());
+        }
+        crate::diagnostics::did_you_mean(value, self.values.iter().map(String::as_str)).map(str::to_owned)
+    }
+}
+
 /// The set of known metrics.
 #[derive(Debug, Clone, Default)]
 pub struct Known {
     metrics: BTreeMap<String, Metric>,
+    /// (family, label) → its bounded values; labels not here are open.
+    values: BTreeMap<(String, String), LabelValues>,
 }
 
 /// Reading the exporter config failed.
@@ -79,8 +123,24 @@ pub enum KnownError {
         /// serde-saphyr's message with position.
         message: String,
     },
+    /// A business query declares values for a label it does not have.
+    #[error("{path}:{line}:{column}: {field}: {message}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// Field path.
+        field: String,
+        /// What is wrong and the fix.
+        message: String,
+    },
 }
 
+/// The parts of the exporter config that name label values; everything
+/// else is ignored here (the exporter checks its own config).
 #[derive(Deserialize, Default)]
 struct ExporterConfig {
     #[serde(default)]
@@ -91,7 +151,65 @@ struct ExporterConfig {
 struct Collectors {
     #[serde(default)]
     business: Option<BusinessConfig>,
+    #[serde(default)]
+    host: Option<HostSection>,
+    #[serde(default)]
+    probe: Option<ProbeSection>,
+    #[serde(default)]
+    accesslog: Option<AccesslogSection>,
+    #[serde(default)]
+    files: Option<FilesSection>,
 }
+
+#[derive(Deserialize, Default)]
+struct Named {
+    name: String,
+}
+
+#[derive(Deserialize, Default)]
+struct HostSection {
+    #[serde(default)]
+    process_groups: Vec<Named>,
+    #[serde(default)]
+    listen_ports: Vec<u16>,
+    #[serde(default)]
+    directories: Vec<DirectorySection>,
+}
+
+#[derive(Deserialize, Default)]
+struct DirectorySection {
+    path: String,
+}
+
+#[derive(Deserialize, Default)]
+struct ProbeSection {
+    #[serde(default)]
+    targets: Vec<Named>,
+}
+
+#[derive(Deserialize, Default)]
+struct AccesslogSection {
+    #[serde(default)]
+    routes: Vec<RouteSection>,
+    #[serde(default)]
+    patterns: Vec<Named>,
+}
+
+#[derive(Deserialize, Default)]
+struct RouteSection {
+    name: String,
+    prefix: String,
+}
+
+#[derive(Deserialize, Default)]
+struct FilesSection {
+    #[serde(default)]
+    paths: Vec<Named>,
+}
+
+/// The route value of requests under no configured prefix (the exporter's
+/// `OTHER_ROUTE`).
+pub const OTHER_ROUTE: &str = "other";
 
 impl Known {
     /// The catalog plus `up`, without business metrics.
@@ -148,10 +266,99 @@ impl Known {
                 message: e.without_snippet().to_string().trim().to_owned(),
             })?
         };
-        if let Some(business) = config.collectors.business {
-            self.add_business(&business);
+        let c = config.collectors;
+        if let Some(business) = &c.business {
+            self.add_business(business);
+            self.add_business_values(path, business)?;
+        }
+        if let Some(host) = &c.host {
+            let groups = host.process_groups.iter().map(|g| g.name.clone()).collect();
+            self.bound("host", "group", &LabelValues::new(groups, "collectors.host.process_groups names"));
+            let ports = host.listen_ports.iter().map(u16::to_string).collect();
+            self.bound("host", "port", &LabelValues::new(ports, "collectors.host.listen_ports"));
+            let dirs = host.directories.iter().map(|d| d.path.clone()).collect();
+            self.bound("host", "path", &LabelValues::new(dirs, "collectors.host.directories paths"));
+        }
+        if let Some(probe) = &c.probe {
+            let mut targets = LabelValues::new(
+                probe.targets.iter().map(|t| t.name.clone()).collect(),
+                "collectors.probe.targets names",
+            );
+            targets.urls = true;
+            self.bound("probe", "target", &targets);
+        }
+        if let Some(log) = &c.accesslog {
+            let mut routes: Vec<String> = log.routes.iter().map(|r| r.name.clone()).collect();
+            routes.push(OTHER_ROUTE.to_owned());
+            let mut values = LabelValues::new(routes, "collectors.accesslog.routes names plus `other`");
+            values.prefixes = log.routes.iter().map(|r| (r.prefix.clone(), r.name.clone())).collect();
+            self.bound("accesslog", "route", &values);
+            let patterns = log.patterns.iter().map(|p| p.name.clone()).collect();
+            self.bound(
+                "accesslog",
+                "pattern",
+                &LabelValues::new(patterns, "collectors.accesslog.patterns names"),
+            );
+        }
+        if let Some(files) = &c.files {
+            let names = files.paths.iter().map(|f| f.name.clone()).collect();
+            self.bound("files", "name", &LabelValues::new(names, "collectors.files.paths names"));
         }
         Ok(())
+    }
+
+    /// Bounds `label` of every catalog family of `collector` that has it.
+    fn bound(&mut self, collector: &str, label: &str, values: &LabelValues) {
+        let families: Vec<String> = self
+            .metrics
+            .values()
+            .filter(|m| {
+                m.source == Source::Catalog(collector.to_owned()) && m.labels.iter().any(|l| l == label)
+            })
+            .map(|m| m.name.clone())
+            .collect();
+        for family in families {
+            self.values.insert((family, label.to_owned()), values.clone());
+        }
+    }
+
+    /// Business queries: `query` of the self families is a query name; the
+    /// labels a query declares in `label_values` are bounded by the list.
+    fn add_business_values(&mut self, path: &str, business: &BusinessConfig) -> Result<(), KnownError> {
+        let names = business.queries.iter().map(|q| q.name.value.clone()).collect();
+        self.bound("business", "query", &LabelValues::new(names, "collectors.business.queries names"));
+        for (i, query) in business.queries.iter().enumerate() {
+            let declared = &query.label_values;
+            for (label, values) in &declared.value {
+                let field = format!("collectors.business.queries[{i}].label_values.{label}");
+                if !query.labels.contains(label) {
+                    return Err(KnownError::Invalid {
+                        path: path.to_owned(),
+                        line: declared.referenced.line() as usize,
+                        column: declared.referenced.column() as usize,
+                        field,
+                        message: format!(
+                            "query `{}` has no label `{label}`; list values only for its labels ({}){}",
+                            query.name.value,
+                            query.labels.join(", "),
+                            crate::diagnostics::hint(label, query.labels.iter().map(String::as_str))
+                        ),
+                    });
+                }
+                for metric in &query.metrics {
+                    self.values.insert(
+                        (metric.name.value.clone(), label.clone()),
+                        LabelValues::new(values.clone(), &field),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The values `label` of `family` can take, when the exporter config bounds them.
+    pub fn label_values(&self, family: &str, label: &str) -> Option<&LabelValues> {
+        self.values.get(&(family.to_owned(), label.to_owned()))
     }
 
     /// Adds the families of business queries.
@@ -287,5 +494,36 @@ mod tests {
         let (metric, _) = known.resolve("smartalk_activation_ratio").expect("declared");
         assert_eq!(metric.unit, Unit::Ratio);
         assert_eq!(metric.labels, vec!["window".to_owned()]);
+    }
+
+    #[test]
+    fn label_values_come_from_the_collectors_of_the_config() {
+        let yaml = "collectors:\n  host:\n    process_groups:\n      - {name: nginx, comm: nginx}\n    listen_ports: [3000]\n  probe:\n    targets:\n      - {name: api_health, url: 'http://x/', module: m}\n  accesslog:\n    routes:\n      - {name: api, prefix: /api/}\n";
+        let known = Known::from_exporter_config("x.yml", yaml).expect("valid");
+        let routes = known.label_values("http_requests_total", "route").expect("bounded");
+        assert_eq!(routes.values, vec!["api".to_owned(), OTHER_ROUTE.to_owned()]);
+        assert_eq!(routes.suggest("/api/v1/lessons").as_deref(), Some("api"));
+        assert_eq!(routes.suggest("/api").as_deref(), Some("api"));
+        assert!(known.label_values("opsmon_processes", "group").expect("bounded").contains("nginx"));
+        assert!(known.label_values("opsmon_tcp_port_listening", "port").expect("bounded").contains("3000"));
+        let targets = known.label_values("probe_success", "target").expect("bounded");
+        assert!(
+            targets.contains("api_health")
+                && targets.contains("https://cdn.example/x")
+                && !targets.contains("cdn")
+        );
+        // Open labels and unconfigured collectors stay unchecked.
+        assert!(known.label_values("node_filesystem_avail_bytes", "mountpoint").is_none());
+        assert!(known.label_values("opsmon_files_newest_timestamp_seconds", "name").is_none());
+    }
+
+    #[test]
+    fn declared_business_values_must_name_a_label_of_the_query() {
+        let yaml = "collectors:\n  business:\n    queries:\n      - name: activation\n        sql: select 1\n        labels: [window]\n        label_values: {windw: [1h]}\n        metrics:\n          - {name: smartalk_activation_ratio, help: R, column: ratio}\n";
+        let error = Known::from_exporter_config("x.yml", yaml).expect_err("unknown label");
+        assert_eq!(
+            error.to_string(),
+            "x.yml:7:23: collectors.business.queries[0].label_values.windw: query `activation` has no label `windw`; list values only for its labels (window); did you mean `window`?"
+        );
     }
 }

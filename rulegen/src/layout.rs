@@ -326,7 +326,8 @@ pub fn signal_query(alert: &Plotted, factor: f64) -> Query {
 
 /// Threshold steps of a panel: ascending values in the panel's unit, each
 /// coloured by the severity it reaches; the base colour is the healthy one
-/// for "above" alerts and the worst one for "below" alerts.
+/// for "above" alerts and the worst one for "below" alerts (red for health
+/// signals of kind up, so a failing collector or query never shows orange).
 fn steps(
     p: &mut Problems,
     d: &PanelPlan,
@@ -356,6 +357,9 @@ fn steps(
             ),
         );
     }
+    // A health signal (kind up: collector success, query success, a probe)
+    // at 0 means something is broken, whatever tier pages for it: red.
+    let health = d.alerts.iter().all(|n| alerts.iter().any(|a| &a.name == n && a.kind == Kind::Up));
     marks.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     marks.dedup_by(|b, a| a.0 == b.0);
     let color = |rank: usize| severities.get(rank).map_or("red".to_owned(), |s| s.color.clone());
@@ -369,7 +373,7 @@ fn steps(
                 .enumerate()
                 .map(|(i, m)| (m.0, marks.get(i + 1).map_or("green".to_owned(), |n| color(n.1))))
                 .collect();
-            (steps, color(marks[0].1))
+            (steps, if health { "red".to_owned() } else { color(marks[0].1) })
         }
     }
 }

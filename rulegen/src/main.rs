@@ -18,7 +18,7 @@ struct Cli {
     /// The threshold definition.
     #[arg(long, global = true, default_value = "deploy/thresholds.yaml")]
     thresholds: PathBuf,
-    /// The exporter config whose collectors.business declares the business metrics.
+    /// The exporter config: its business metrics, and the label values its collectors can write.
     #[arg(long = "exporter-config", global = true, default_value = "deploy/opsmon.yml")]
     exporter_config: PathBuf,
     #[command(subcommand)]

@@ -123,7 +123,13 @@ fn check_selector(vs: &VectorSelector, known: &Known, function: Option<&str>, is
         allowed.push("le");
     }
     for matcher in &vs.matchers.matchers {
-        if matcher.name == "__name__" || allowed.contains(&matcher.name.as_str()) {
+        if matcher.name == "__name__" {
+            continue;
+        }
+        if allowed.contains(&matcher.name.as_str()) {
+            if let Some(issue) = impossible_value(&metric.name, matcher, known) {
+                issues.push(issue);
+            }
             continue;
         }
         issues.push(Issue {
@@ -152,6 +158,41 @@ fn check_selector(vs: &VectorSelector, known: &Known, function: Option<&str>, is
             });
         }
     }
+}
+
+/// A `=` or `=~` matcher on a bounded label that no value the exporter can
+/// write satisfies. `!=` and `!~` are never reported: excluding a value that
+/// cannot occur keeps every series, which is what the author wanted anyway.
+fn impossible_value(family: &str, matcher: &Matcher, known: &Known) -> Option<Issue> {
+    let bounded = known.label_values(family, &matcher.name)?;
+    let possible = match &matcher.op {
+        MatchOp::Equal => bounded.contains(&matcher.value),
+        // A regex that names a URL may match an on-demand probe target.
+        MatchOp::Re(_) => {
+            bounded.values.iter().any(|v| matcher.is_match(v))
+                || (bounded.urls && (matcher.value.contains("://") || matcher.value.starts_with("http")))
+        }
+        MatchOp::NotEqual | MatchOp::NotRe(_) => true,
+    };
+    if possible {
+        return None;
+    }
+    let shown: Vec<String> = bounded.values.iter().map(|v| format!("`{v}`")).collect();
+    let also = if bounded.urls { " (or the URL of an on-demand probe)" } else { "" };
+    let op = if matches!(matcher.op, MatchOp::Equal) { "=" } else { "=~" };
+    let suggestion =
+        bounded.suggest(&matcher.value).map(|v| format!("; did you mean `{v}`?")).unwrap_or_default();
+    Some(Issue {
+        needle: matcher.value.clone(),
+        message: format!(
+            "`{}{op}\"{}\"` can never match: the exporter config gives `{family}` label `{}` only {}{also} ({}){suggestion}",
+            matcher.name,
+            matcher.value,
+            matcher.name,
+            if shown.is_empty() { "no value".to_owned() } else { shown.join(", ") },
+            bounded.origin,
+        ),
+    })
 }
 
 fn check_quantile_arg(arg: &Expr, known: &Known, issues: &mut Vec<Issue>) {
@@ -524,6 +565,51 @@ fn shift(expr: &mut Expr, offset: Duration) {
     }
 }
 
+/// The expression with `extra` added to every selector (vector, range and
+/// inside subqueries) that lacks an identical matcher; used to scope
+/// dashboard queries to template variables on the AST, never by splicing
+/// text.
+pub fn with_matchers(expr: &Expr, extra: &[Matcher]) -> Expr {
+    let mut out = expr.clone();
+    add_matchers(&mut out, extra);
+    out
+}
+
+fn add_to_selector(vs: &mut VectorSelector, extra: &[Matcher]) {
+    for m in extra {
+        if !vs.matchers.matchers.contains(m) {
+            vs.matchers.matchers.push(m.clone());
+        }
+        for group in &mut vs.matchers.or_matchers {
+            if !group.contains(m) {
+                group.push(m.clone());
+            }
+        }
+    }
+}
+
+fn add_matchers(expr: &mut Expr, extra: &[Matcher]) {
+    match expr {
+        Expr::VectorSelector(vs) => add_to_selector(vs, extra),
+        Expr::MatrixSelector(ms) => add_to_selector(&mut ms.vs, extra),
+        Expr::Call(call) => call.args.args.iter_mut().for_each(|a| add_matchers(a, extra)),
+        Expr::Aggregate(agg) => {
+            add_matchers(&mut agg.expr, extra);
+            if let Some(param) = &mut agg.param {
+                add_matchers(param, extra);
+            }
+        }
+        Expr::Binary(b) => {
+            add_matchers(&mut b.lhs, extra);
+            add_matchers(&mut b.rhs, extra);
+        }
+        Expr::Paren(p) => add_matchers(&mut p.expr, extra),
+        Expr::Unary(u) => add_matchers(&mut u.expr, extra),
+        Expr::Subquery(s) => add_matchers(&mut s.expr, extra),
+        Expr::NumberLiteral(_) | Expr::StringLiteral(_) | Expr::Extension(_) => {}
+    }
+}
+
 /// Whether a selector's matchers accept this label set.
 pub fn matches(vs: &VectorSelector, labels: &std::collections::BTreeMap<String, String>) -> bool {
     let name = selector_name(vs);
@@ -688,5 +774,19 @@ mod tests {
             with_offset(&e, Duration::from_secs(86400)).to_string(),
             "a_total offset 1d / ignoring (x) rate(b_total[5m] offset 1d)"
         );
+    }
+
+    #[test]
+    fn matchers_are_added_to_every_selector() {
+        let scope = selectors(&parse("x{job=~\"$job\"}").expect("ok"))[0].matchers.matchers.clone();
+        let e =
+            parse("sum by (job) (rate(a_total{route=\"api\"}[5m])) / max_over_time(b[1h:1m]) or vector(1)")
+                .expect("ok");
+        assert_eq!(
+            with_matchers(&e, &scope).to_string(),
+            "sum by (job) (rate(a_total{job=~\"$job\",route=\"api\"}[5m])) / max_over_time(b{job=~\"$job\"}[1h:1m]) or vector(1)"
+        );
+        let twice = with_matchers(&with_matchers(&e, &scope), &scope);
+        assert_eq!(twice.to_string(), with_matchers(&e, &scope).to_string());
     }
 }

@@ -37,7 +37,9 @@ pub enum SynthError {
 type R<T> = Result<T, SynthError>;
 
 /// Default label values of synthetic series, by label name; realistic for
-/// SmarTalk so that the expected annotations read well.
+/// SmarTalk so that the expected annotations read well. Where the exporter
+/// config bounds a label (routes, targets, groups, …) only its values are
+/// used, this one first when it is among them.
 fn default_value(label: &str) -> &'static str {
     match label {
         "job" => "opsmon",
@@ -62,7 +64,7 @@ fn default_value(label: &str) -> &'static str {
         "result" => "miss",
         "status" => "200",
         "method" => "GET",
-        "route" => "/api/v1/lessons",
+        "route" => "api",
         "file" => "/var/log/nginx/access.log",
         "pattern" => "error",
         "name" => "postgres_backup",
@@ -402,13 +404,20 @@ impl<'k> Synth<'k> {
                 continue;
             }
             let mut candidates: Vec<String> = Vec::new();
-            for m in &matchers {
-                if let MatchOp::Re(_) = m.op {
-                    candidates.extend(regex_candidates(&m.value));
+            if let Some(bounded) = self.known.label_values(&metric.name, label) {
+                // Only values the exporter really writes, the usual one first.
+                let usual = default_value(label);
+                candidates.extend(bounded.values.iter().filter(|v| *v == usual).cloned());
+                candidates.extend(bounded.values.iter().filter(|v| *v != usual).cloned());
+            } else {
+                for m in &matchers {
+                    if let MatchOp::Re(_) = m.op {
+                        candidates.extend(regex_candidates(&m.value));
+                    }
                 }
+                candidates.push(default_value(label).to_owned());
+                candidates.extend(ALTERNATIVES.iter().map(|s| (*s).to_owned()));
             }
-            candidates.push(default_value(label).to_owned());
-            candidates.extend(ALTERNATIVES.iter().map(|s| (*s).to_owned()));
             let accepted: Vec<String> =
                 candidates.into_iter().filter(|c| matchers.iter().all(|m| m.is_match(c))).collect();
             let mut unique = Vec::new();

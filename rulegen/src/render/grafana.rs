@@ -1,11 +1,66 @@
 //! Grafana dashboards in the classic JSON model (schemaVersion 39): a
 //! `datasource` template variable (file provisioning cannot resolve
-//! `${DS_…}` inputs), stable uids and panel ids, rows and panels laid out by
-//! `layout`, and each alerting panel's threshold steps (raw values in the
-//! panel's unit, coloured by severity in the direction that alerts).
+//! `${DS_…}` inputs) followed by `job` and `instance` variables that every
+//! panel query is scoped to (so several hosts never add up), stable uids and
+//! panel ids, rows and panels laid out by `layout`, and each alerting
+//! panel's threshold steps (raw values in the panel's unit, coloured by
+//! severity in the direction that alerts).
 
 use crate::model::{Board, Model, Panel};
+use crate::promql;
+use promql_parser::label::Matcher;
 use serde_json::{Value, json};
+
+/// The template variables every panel query is scoped to, in order.
+pub const SCOPE_VARIABLES: &[&str] = &["job", "instance"];
+
+/// `job=~"$job"`, `instance=~"$instance"` as matchers.
+fn scope_matchers() -> Vec<Matcher> {
+    let text = format!(
+        "up{{{}}}",
+        SCOPE_VARIABLES.iter().map(|v| format!("{v}=~\"${v}\"")).collect::<Vec<_>>().join(",")
+    );
+    promql::parse(&text)
+        .ok()
+        .and_then(|e| promql::selectors(&e).first().map(|vs| vs.matchers.matchers.clone()))
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|m| m.name != "__name__")
+        .collect()
+}
+
+/// A panel query with `job=~"$job", instance=~"$instance"` on every
+/// selector, rewritten on the PromQL AST. Alert rules never get these.
+pub fn scoped(expr: &str) -> String {
+    match promql::parse(expr) {
+        Ok(parsed) => promql::with_matchers(&parsed, &scope_matchers()).to_string(),
+        // Validation parsed every query already; keep the text if not.
+        Err(_) => expr.to_owned(),
+    }
+}
+
+/// A multi-select query variable over `up` (every scraped target has it),
+/// with All matching any value, even an absent label.
+fn scope_variable(name: &str, label: &str, query: &str) -> Value {
+    json!({
+        "allValue": ".*",
+        "current": {"selected": true, "text": ["All"], "value": ["$__all"]},
+        "datasource": datasource(),
+        "definition": query,
+        "hide": 0,
+        "includeAll": true,
+        "label": label,
+        "multi": true,
+        "name": name,
+        "options": [],
+        "query": {"qryType": 1, "query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "refresh": 2,
+        "regex": "",
+        "skipUrlSync": false,
+        "sort": 1,
+        "type": "query"
+    })
+}
 
 /// Schema version of the classic model written here (≤ 42).
 pub const SCHEMA_VERSION: u64 = 39;
@@ -96,7 +151,7 @@ fn panel_json(panel: &Panel) -> Value {
             json!({
                 "datasource": datasource(),
                 "editorMode": "code",
-                "expr": q.expr,
+                "expr": scoped(&q.expr),
                 "instant": instant,
                 "legendFormat": q.legend,
                 "range": !instant,
@@ -188,18 +243,22 @@ pub fn dashboard(model: &Model, board: &Board) -> Value {
         "refresh": "1m",
         "schemaVersion": SCHEMA_VERSION,
         "tags": board.tags,
-        "templating": {"list": [{
-            "hide": 0,
-            "includeAll": false,
-            "label": "Data source",
-            "multi": false,
-            "name": "datasource",
-            "options": [],
-            "query": "prometheus",
-            "refresh": 1,
-            "regex": "",
-            "type": "datasource"
-        }]},
+        "templating": {"list": [
+            {
+                "hide": 0,
+                "includeAll": false,
+                "label": "Data source",
+                "multi": false,
+                "name": "datasource",
+                "options": [],
+                "query": "prometheus",
+                "refresh": 1,
+                "regex": "",
+                "type": "datasource"
+            },
+            scope_variable("job", "Job", "label_values(up, job)"),
+            scope_variable("instance", "Instance", "label_values(up{job=~\"$job\"}, instance)")
+        ]},
         "time": {"from": "now-6h", "to": "now"},
         "timepicker": {},
         "timezone": "browser",

@@ -31,7 +31,17 @@ pub fn check_dashboards(model: &Model) -> Vec<(String, Value)> {
         assert!(!uids.contains(&board.uid), "duplicate uid {}", board.uid);
         uids.push(board.uid.clone());
         let vars = json["templating"]["list"].as_array().expect("templating");
-        assert!(vars.iter().any(|v| v["name"] == "datasource" && v["type"] == "datasource"));
+        let names: Vec<&str> = vars.iter().filter_map(|v| v["name"].as_str()).collect();
+        assert_eq!(names, ["datasource", "job", "instance"], "{}: template variables", board.id);
+        assert_eq!(vars[0]["type"], "datasource");
+        for v in &vars[1..] {
+            assert_eq!(v["type"], "query", "{}: {} is a query variable", board.id, v["name"]);
+            assert_eq!(v["multi"], true);
+            assert_eq!(v["includeAll"], true);
+            // All must also match a series without the label.
+            assert_eq!(v["allValue"], ".*");
+            assert_eq!(v["datasource"]["uid"], "${datasource}");
+        }
         let panels = json["panels"].as_array().expect("panels");
         let mut ids = Vec::new();
         let mut rects: Vec<(u64, u64, u64, u64, String)> = Vec::new();
@@ -66,9 +76,9 @@ pub fn check_dashboards(model: &Model) -> Vec<(String, Value)> {
                 for alert in &model.alerts {
                     let Some(f) = factor(alert.threshold.unit, &alert.kind, &unit) else { continue };
                     let plotted = if f == 1.0 {
-                        normalised(&alert.signal)
+                        grafana::scoped(&alert.signal)
                     } else {
-                        normalised(&format!("{f} * ({})", alert.signal))
+                        grafana::scoped(&format!("{f} * ({})", alert.signal))
                     };
                     if expr != plotted {
                         continue;
@@ -90,7 +100,9 @@ pub fn check_dashboards(model: &Model) -> Vec<(String, Value)> {
                             assert_eq!(steps[0]["color"], "green", "{}: healthy below", alert.name);
                         }
                         Direction::Below => {
-                            assert_eq!(steps[i]["color"], color.as_str(), "{}: colour below", alert.name);
+                            // Health signals (kind up) are red at 0 whatever the tier.
+                            let color = if alert.kind.as_str() == "up" { "red" } else { color.as_str() };
+                            assert_eq!(steps[i]["color"], color, "{}: colour below", alert.name);
                             assert_eq!(
                                 steps[steps.len() - 1]["color"],
                                 "green",
@@ -132,11 +144,44 @@ pub fn check_dashboards(model: &Model) -> Vec<(String, Value)> {
     out
 }
 
+/// Every selector of every panel query carries `job=~"$job"` and
+/// `instance=~"$instance"`, so one chosen host shows only its own series.
+pub fn check_scoped_queries(boards: &[(String, Value)]) {
+    let mut queries = 0;
+    for (board, json) in boards {
+        for p in json["panels"].as_array().expect("panels") {
+            for target in p["targets"].as_array().into_iter().flatten() {
+                let text = target["expr"].as_str().expect("expr");
+                let expr = opsmon_rulegen::promql::parse(text).expect("panel query parses");
+                let selectors = opsmon_rulegen::promql::selectors(&expr);
+                assert!(!selectors.is_empty(), "{board}: `{text}` selects nothing");
+                for vs in selectors {
+                    for (label, variable) in [("job", "$job"), ("instance", "$instance")] {
+                        let scoped = vs.matchers.matchers.iter().any(|m| {
+                            m.name == label
+                                && matches!(m.op, promql_parser::label::MatchOp::Re(_))
+                                && m.value == variable
+                        });
+                        assert!(
+                            scoped,
+                            "{board}: panel {:?}: a selector of `{text}` lacks {label}=~\"{variable}\"",
+                            p["title"]
+                        );
+                    }
+                }
+                queries += 1;
+            }
+        }
+    }
+    assert!(queries > 0, "no panel queries checked");
+}
+
 #[test]
 fn fixture_dashboards_hold_the_invariants() {
     let model = fixture::model();
     let boards = check_dashboards(&model);
     assert_eq!(boards.len(), 2);
+    check_scoped_queries(&boards);
 }
 
 fn tsc_dir() -> PathBuf {

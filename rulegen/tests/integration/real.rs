@@ -3,7 +3,7 @@
 //! These fail when a collector renames a metric the thresholds use — that is
 //! the point: the catalog check says which names are missing.
 
-use crate::dashboards::{check_dashboards, type_check};
+use crate::dashboards::{check_dashboards, check_scoped_queries, type_check};
 use crate::fixture;
 use opsmon_rulegen::model::{Direction, Model};
 
@@ -140,6 +140,7 @@ fn committed_rules_pass_promtool_and_routing_passes_amtool() {
 fn real_dashboards_hold_the_invariants_and_type_check() {
     let model = real();
     let boards = check_dashboards(&model);
+    check_scoped_queries(&boards);
     let titles: Vec<String> = model.boards.iter().map(|b| b.title.clone()).collect();
     assert!(
         titles.iter().any(|t| t.contains("System")) && titles.iter().any(|t| t.contains("Business")),
@@ -154,6 +155,19 @@ fn real_dashboards_hold_the_invariants_and_type_check() {
             .any(|p| p.kind == "bargauge" && p.title.contains("Funnel")),
         "the funnel is a bar gauge"
     );
+    // Collector and business-query health read red at 0 (their alerts are
+    // warnings, whose tier colour would be orange).
+    for title in ["Collector success", "Business query success"] {
+        let panel = boards
+            .iter()
+            .flat_map(|(_, json)| json["panels"].as_array().expect("panels"))
+            .find(|p| p["title"] == title)
+            .unwrap_or_else(|| panic!("no panel {title}"));
+        let steps = &panel["fieldConfig"]["defaults"]["thresholds"]["steps"];
+        assert_eq!(steps[0]["color"], "red", "{title} at 0");
+        assert_eq!(steps[1]["value"], 1, "{title} turns green at 1");
+        assert_eq!(steps[1]["color"], "green", "{title} at 1");
+    }
     let dir = tempfile::tempdir().expect("tmp");
     type_check(&boards, dir.path());
 }

@@ -183,6 +183,31 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "thresholds.yaml:109:87: alerts[3].expr: offset 30d is longer than rulegen's limit of 1w; use at most 1w (the promtool test simulates every minute of it)",
     ),
     (
+        "route value the exporter never writes",
+        "'sum by (job, instance) (rate(http_requests_total[5m]))'",
+        "'sum by (job, instance) (rate(http_requests_total{route=\"/api/v1/lessons\"}[5m]))'",
+        "thresholds.yaml:96:75: alerts[2].denominator: `route=\"/api/v1/lessons\"` can never match: the exporter config gives `http_requests_total` label `route` only `api`, `static`, `other` (collectors.accesslog.routes names plus `other`); did you mean `api`?",
+    ),
+    (
+        "regex matching no declared business value",
+        "'smartalk_activation_ratio{window=\"1h\"}'",
+        "'smartalk_activation_ratio{window=~\"1d|7d\"}'",
+        "thresholds.yaml:134:49: alerts[5].signal: `window=~\"1d|7d\"` can never match: the exporter config gives `smartalk_activation_ratio` label `window` only `1h`, `24h` (collectors.business.queries[0].label_values.window)",
+    ),
+    (
+        "probe target misspelt in a panel query",
+        "{expr: node_load1, legend: \"{{instance}}\"}",
+        "{expr: 'probe_success{target=\"api-health\"}', legend: \"{{instance}}\"}",
+        "thresholds.yaml:49:47: dashboards[0].rows[0].panels[0].queries[0].expr: `target=\"api-health\"` can never match: the exporter config gives `probe_success` label `target` only `api_health` (or the URL of an on-demand probe) (collectors.probe.targets names); did you mean `api_health`?",
+    ),
+    ("excluding an impossible value is harmless", "{name=\"backup\"}", "{name!=\"bakup\"}", "valid"),
+    (
+        "an on-demand probe URL is a possible target",
+        "{expr: node_load1, legend: \"{{instance}}\"}",
+        "{expr: 'probe_success{target=\"http://127.0.0.1:8080/health\"}', legend: \"{{instance}}\"}",
+        "valid",
+    ),
+    (
         "yaml syntax",
         "  - name: PostgresDown\n",
         "  - name: [PostgresDown\n",
