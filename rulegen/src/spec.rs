@@ -208,6 +208,12 @@ pub struct BaselineSpec {
     pub direction: At<String>,
     /// Factor of the baseline.
     pub factor: At<f64>,
+    /// Fire at the factor itself too (`<=`/`>=`), for a guide example on the edge.
+    pub inclusive: Option<At<bool>>,
+    /// Baseline used while the offset has no data yet (the first week after launch).
+    pub fallback: Option<At<f64>>,
+    /// Lowest baseline, so that a zero baseline cannot make the change infinite.
+    pub floor: Option<At<f64>>,
 }
 
 /// `dashboard: {board, row, panel, unit}`.
@@ -693,13 +699,20 @@ fn guard(p: &mut Problems, node: &Node, path: &str) -> Option<GuardSpec> {
 }
 
 fn baseline(p: &mut Problems, node: &Node, path: &str) -> Option<BaselineSpec> {
-    let f = Fields::open(p, node, path, &["offset", "above", "below"])?;
+    let f =
+        Fields::open(p, node, path, &["offset", "above", "below", "inclusive", "fallback", "floor"])?;
     let offset = opt_text(p, &f, "offset").or_else(|| {
         f.req(p, "offset");
         None
     });
+    let inclusive = f.get("inclusive").and_then(|n| {
+        let ipath = f.path_of("inclusive");
+        yaml::boolean(p, n, &ipath).map(|b| at(b, n, &ipath))
+    });
+    let fallback = opt_number(p, &f, "fallback");
+    let floor = opt_number(p, &f, "floor");
     let (direction, factor) = directional(p, &f, path)?;
-    Some(BaselineSpec { offset: offset?, direction, factor })
+    Some(BaselineSpec { offset: offset?, direction, factor, inclusive, fallback, floor })
 }
 
 fn placement(p: &mut Problems, node: &Node, path: &str) -> Option<PlacementSpec> {
