@@ -38,6 +38,19 @@ pub struct Alertmanager {
     pub default_receiver: String,
     /// `global.resolve_timeout`.
     pub resolve_timeout: String,
+    /// The always-firing Watchdog alert's receiver and repeat interval.
+    pub watchdog: Option<(String, String)>,
+}
+
+/// A step of a tier's escalation.
+#[derive(Debug, Clone)]
+pub struct Escalation {
+    /// How long the alert has been firing.
+    pub after: Duration,
+    /// Level name, the `escalation` label.
+    pub level: String,
+    /// Receiver of the level.
+    pub receiver: String,
 }
 
 /// PrometheusRule metadata.
@@ -60,6 +73,8 @@ pub struct Severity {
     pub respond: String,
     /// Escalation step.
     pub escalate_after: Option<String>,
+    /// Escalation steps, increasing.
+    pub escalation: Vec<Escalation>,
     /// Receiver.
     pub receiver: String,
     /// Alertmanager `group_wait`.

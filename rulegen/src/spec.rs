@@ -63,6 +63,28 @@ pub struct AlertmanagerSpec {
     pub default_receiver: Option<At<String>>,
     /// `global.resolve_timeout`.
     pub resolve_timeout: Option<At<String>>,
+    /// The always-firing alert for an external dead-man's switch.
+    pub watchdog: Option<WatchdogSpec>,
+}
+
+/// `alertmanager.watchdog: {receiver, repeat_interval}`.
+#[derive(Debug, Clone)]
+pub struct WatchdogSpec {
+    /// Receiver of the dead-man's switch.
+    pub receiver: At<String>,
+    /// How often it is re-sent (the switch's timeout must be longer).
+    pub repeat_interval: At<String>,
+}
+
+/// One step of a tier's `escalation`.
+#[derive(Debug, Clone)]
+pub struct EscalationSpec {
+    /// How long the alert must stay firing.
+    pub after: At<String>,
+    /// The level's name (`L2`), the `escalation` label.
+    pub level: At<String>,
+    /// Receiver of the level.
+    pub receiver: At<String>,
 }
 
 /// `kubernetes`.
@@ -83,8 +105,11 @@ pub struct SeveritySpec {
     pub name: At<String>,
     /// Human response time (`now`, `1h`).
     pub respond: At<String>,
-    /// Escalation step, when any.
+    /// Escalation step, when any (descriptive; `escalation` makes it real).
     pub escalate_after: Option<At<String>>,
+    /// Escalation steps: alerts of this tier still firing after each step
+    /// go to the step's receiver too.
+    pub escalation: Vec<EscalationSpec>,
     /// Alertmanager receiver.
     pub receiver: At<String>,
     /// Alertmanager timings.
@@ -461,8 +486,9 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
     }
     if let Some(node) = f.get("alertmanager")
         && let Some(a) =
-            Fields::open(p, node, "alertmanager", &["group_by", "default_receiver", "resolve_timeout"])
+            Fields::open(p, node, "alertmanager", &["group_by", "default_receiver", "resolve_timeout", "watchdog"])
     {
+        spec.alertmanager.watchdog = a.get("watchdog").and_then(|n| watchdog(p, n, &a.path_of("watchdog")));
         if let Some(n) = a.get("group_by") {
             spec.alertmanager.group_by = yaml::strings(p, n, &a.path_of("group_by"));
         }
@@ -556,6 +582,7 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         "name",
         "respond",
         "escalate_after",
+        "escalation",
         "receiver",
         "group_wait",
         "group_interval",
@@ -570,6 +597,8 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         None
     });
     let escalate_after = opt_text(p, &f, "escalate_after");
+    let escalation =
+        f.get("escalation").map(|n| yaml::list(p, n, &f.path_of("escalation"), step_of_escalation)).unwrap_or_default();
     let receiver = req_string(p, &f, "receiver");
     let mut timing = |key: &str| {
         let found = opt_text(p, &f, key);
@@ -593,6 +622,7 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         name: name?,
         respond: respond?,
         escalate_after,
+        escalation,
         receiver: receiver?,
         group_wait: group_wait?,
         group_interval: group_interval?,
@@ -600,6 +630,27 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         inhibits,
         color: color?,
     })
+}
+
+fn step_of_escalation(p: &mut Problems, node: &Node, path: &str) -> Option<EscalationSpec> {
+    let f = Fields::open(p, node, path, &["after", "level", "receiver"])?;
+    let after = opt_text(p, &f, "after").or_else(|| {
+        f.req(p, "after");
+        None
+    });
+    let level = req_string(p, &f, "level");
+    let receiver = req_string(p, &f, "receiver");
+    Some(EscalationSpec { after: after?, level: level?, receiver: receiver? })
+}
+
+fn watchdog(p: &mut Problems, node: &Node, path: &str) -> Option<WatchdogSpec> {
+    let f = Fields::open(p, node, path, &["receiver", "repeat_interval"])?;
+    let receiver = req_string(p, &f, "receiver");
+    let repeat_interval = opt_text(p, &f, "repeat_interval").or_else(|| {
+        f.req(p, "repeat_interval");
+        None
+    });
+    Some(WatchdogSpec { receiver: receiver?, repeat_interval: repeat_interval? })
 }
 
 fn step(p: &mut Problems, node: &Node, path: &str) -> Option<StepSpec> {

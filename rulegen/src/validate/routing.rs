@@ -4,9 +4,11 @@
 
 use super::expressions::duration;
 use crate::diagnostics::{Pos, Problems, hint};
-use crate::model::{Alertmanager, Kubernetes, Severity};
-use crate::spec::Spec;
+use crate::format::format_duration;
+use crate::model::{Alertmanager, Escalation, Kubernetes, Severity};
+use crate::spec::{SeveritySpec, Spec};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// Where runbooks are published when `links.runbooks` is not set.
 const DEFAULT_RUNBOOKS: &str = "https://github.com/opsmon/opsmon/blob/main/docs/runbooks";
@@ -38,13 +40,16 @@ pub fn severities(p: &mut Problems, spec: &Spec) -> Vec<Severity> {
         for t in [&s.group_wait, &s.group_interval, &s.repeat_interval] {
             duration(p, t);
         }
+        let repeat = duration(p, &s.repeat_interval);
         if let Some(e) = &s.escalate_after {
             duration(p, e);
         }
+        let escalation = escalation(p, s, repeat);
         severities.push(Severity {
             name: s.name.value.clone(),
             respond: s.respond.value.clone(),
             escalate_after: s.escalate_after.as_ref().map(|e| e.value.clone()),
+            escalation,
             receiver: s.receiver.value.clone(),
             group_wait: s.group_wait.value.clone(),
             group_interval: s.group_interval.value.clone(),
@@ -76,11 +81,68 @@ pub fn severities(p: &mut Problems, spec: &Spec) -> Vec<Severity> {
     severities
 }
 
+/// A tier's escalation steps: each at least the tier's repeat interval
+/// (a shorter step would escalate before L1 was even paged again), later
+/// than the one before, with a distinct level.
+fn escalation(p: &mut Problems, s: &SeveritySpec, repeat: Option<Duration>) -> Vec<Escalation> {
+    let mut steps: Vec<Escalation> = Vec::new();
+    for step in &s.escalation {
+        let Some(after) = duration(p, &step.after) else { continue };
+        if let Some(repeat) = repeat
+            && after < repeat
+        {
+            p.at(
+                step.after.pos,
+                &step.after.path,
+                format!(
+                    "escalation step {} is shorter than the tier's repeat_interval {}; escalate after at least {}",
+                    step.after.value, s.repeat_interval.value, s.repeat_interval.value
+                ),
+            );
+            continue;
+        }
+        if let Some(previous) = steps.last()
+            && after <= previous.after
+        {
+            p.at(
+                step.after.pos,
+                &step.after.path,
+                format!(
+                    "escalation step {} is not later than the step before ({}); list the steps in increasing order",
+                    step.after.value,
+                    format_duration(previous.after)
+                ),
+            );
+            continue;
+        }
+        if !step.level.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || step.level.value.is_empty()
+            || steps.iter().any(|e| e.level == step.level.value)
+        {
+            p.at(
+                step.level.pos,
+                &step.level.path,
+                format!("escalation level `{}` must be a distinct word such as L2", step.level.value),
+            );
+            continue;
+        }
+        steps.push(Escalation {
+            after,
+            level: step.level.value.clone(),
+            receiver: step.receiver.value.clone(),
+        });
+    }
+    steps
+}
+
 /// Alertmanager settings beyond the tiers, with defaults.
 pub fn alertmanager(p: &mut Problems, spec: &Spec) -> Alertmanager {
     let am = &spec.alertmanager;
     if let Some(r) = &am.resolve_timeout {
         duration(p, r);
+    }
+    if let Some(w) = &am.watchdog {
+        duration(p, &w.repeat_interval);
     }
     Alertmanager {
         group_by: if am.group_by.is_empty() {
@@ -90,6 +152,7 @@ pub fn alertmanager(p: &mut Problems, spec: &Spec) -> Alertmanager {
         },
         default_receiver: am.default_receiver.as_ref().map_or("default".into(), |r| r.value.clone()),
         resolve_timeout: am.resolve_timeout.as_ref().map_or("5m".into(), |r| r.value.clone()),
+        watchdog: am.watchdog.as_ref().map(|w| (w.receiver.value.clone(), w.repeat_interval.value.clone())),
     }
 }
 
