@@ -485,8 +485,12 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
         spec.links.grafana = opt_string(p, &l, "grafana");
     }
     if let Some(node) = f.get("alertmanager")
-        && let Some(a) =
-            Fields::open(p, node, "alertmanager", &["group_by", "default_receiver", "resolve_timeout", "watchdog"])
+        && let Some(a) = Fields::open(
+            p,
+            node,
+            "alertmanager",
+            &["group_by", "default_receiver", "resolve_timeout", "watchdog"],
+        )
     {
         spec.alertmanager.watchdog = a.get("watchdog").and_then(|n| watchdog(p, n, &a.path_of("watchdog")));
         if let Some(n) = a.get("group_by") {
@@ -597,8 +601,10 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         None
     });
     let escalate_after = opt_text(p, &f, "escalate_after");
-    let escalation =
-        f.get("escalation").map(|n| yaml::list(p, n, &f.path_of("escalation"), step_of_escalation)).unwrap_or_default();
+    let escalation = f
+        .get("escalation")
+        .map(|n| yaml::list(p, n, &f.path_of("escalation"), step_of_escalation))
+        .unwrap_or_default();
     let receiver = req_string(p, &f, "receiver");
     let mut timing = |key: &str| {
         let found = opt_text(p, &f, key);
@@ -750,8 +756,7 @@ fn guard(p: &mut Problems, node: &Node, path: &str) -> Option<GuardSpec> {
 }
 
 fn baseline(p: &mut Problems, node: &Node, path: &str) -> Option<BaselineSpec> {
-    let f =
-        Fields::open(p, node, path, &["offset", "above", "below", "inclusive", "fallback", "floor"])?;
+    let f = Fields::open(p, node, path, &["offset", "above", "below", "inclusive", "fallback", "floor"])?;
     let offset = opt_text(p, &f, "offset").or_else(|| {
         f.req(p, "offset");
         None

@@ -33,7 +33,10 @@ fn every_area_has_a_scenario_file() {
         .filter_map(|p| p.file_name()?.to_str()?.strip_suffix(".test.yml").map(str::to_owned))
         .collect();
     for area in AREAS {
-        assert!(names.iter().any(|n| n == area), "tests/scenarios/{area}.test.yml is missing (found {names:?})");
+        assert!(
+            names.iter().any(|n| n == area),
+            "tests/scenarios/{area}.test.yml is missing (found {names:?})"
+        );
     }
 }
 

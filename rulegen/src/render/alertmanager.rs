@@ -117,13 +117,13 @@ pub fn render(model: &Model) -> String {
     let am = &model.alertmanager;
     let mut routes = delivery_routes(model);
     routes.extend(model.severities.iter().map(|t| {
-            map([
-                ("matchers", Y::Seq(vec![s(format!("severity=\"{}\"", t.name))])),
-                ("receiver", s(&t.receiver)),
-                ("group_wait", s(&t.group_wait)),
-                ("group_interval", s(&t.group_interval)),
-                ("repeat_interval", s(&t.repeat_interval)),
-            ])
+        map([
+            ("matchers", Y::Seq(vec![s(format!("severity=\"{}\"", t.name))])),
+            ("receiver", s(&t.receiver)),
+            ("group_wait", s(&t.group_wait)),
+            ("group_interval", s(&t.group_interval)),
+            ("repeat_interval", s(&t.repeat_interval)),
+        ])
     }));
     let inhibit = inhibitions(model)
         .into_iter()

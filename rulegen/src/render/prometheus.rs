@@ -5,8 +5,8 @@
 
 use crate::format::format_duration;
 use crate::model::{Alert, Escalation, Model};
-use std::time::Duration;
 use crate::render::yamlw::{Y, s, write};
+use std::time::Duration;
 
 /// The rule groups, shared with the PrometheusRule renderer.
 pub fn groups(model: &Model) -> Y {

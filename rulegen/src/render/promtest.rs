@@ -153,17 +153,16 @@ fn escalation_groups(model: &Model, rule: &DeliveryRule) -> Vec<Y> {
         ("runbook_url".into(), s(format!("{}/{}.md", model.runbook_base, alert.name))),
     ]);
     let check = |t: u64, exp: Vec<Y>| {
-        map([
-            ("alertname", s(&rule.name)),
-            ("eval_time", s(format!("{t}m"))),
-            ("exp_alerts", Y::Seq(exp)),
-        ])
+        map([("alertname", s(&rule.name)), ("eval_time", s(format!("{t}m"))), ("exp_alerts", Y::Seq(exp))])
     };
     let unresolved = map([
         ("interval", s("1m")),
         (
             "input_series",
-            Y::Seq(vec![up.clone(), map([("series", s(&series)), ("values", s(format!("1x{}", minutes + 10)))])]),
+            Y::Seq(vec![
+                up.clone(),
+                map([("series", s(&series)), ("values", s(format!("1x{}", minutes + 10)))]),
+            ]),
         ),
         (
             "alert_rule_test",
@@ -179,7 +178,10 @@ fn escalation_groups(model: &Model, rule: &DeliveryRule) -> Vec<Y> {
         ("interval", s("1m")),
         (
             "input_series",
-            Y::Seq(vec![up, map([("series", s(&series)), ("values", s(format!("1x{short} _x{}", minutes + 10 - short)))])]),
+            Y::Seq(vec![
+                up,
+                map([("series", s(&series)), ("values", s(format!("1x{short} _x{}", minutes + 10 - short)))]),
+            ]),
         ),
         ("alert_rule_test", Y::Seq(vec![check(minutes + 2, vec![])])),
     ]);

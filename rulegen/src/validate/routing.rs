@@ -122,7 +122,10 @@ fn escalation(p: &mut Problems, s: &SeveritySpec, repeat: Option<Duration>) -> V
             p.at(
                 step.level.pos,
                 &step.level.path,
-                format!("escalation level `{}` must be a distinct word such as L2", step.level.value),
+                format!(
+                    "escalation level `{}` is used by an earlier step or is not a word of letters, digits, `-` and `_`; give each step its own level such as L3",
+                    step.level.value
+                ),
             );
             continue;
         }

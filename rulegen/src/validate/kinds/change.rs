@@ -3,10 +3,10 @@
 
 use super::{Built, Comparison, KindBuild};
 use crate::diagnostics::Problems;
+use crate::format::fmt_num;
 use crate::known::Known;
 use crate::model::{Direction, Kind, Threshold};
 use crate::promql;
-use crate::format::fmt_num;
 use crate::spec::{AlertSpec, At, ChangeKind};
 use crate::validate::expressions::{reparse, signal};
 use crate::validate::limits;
@@ -46,15 +46,21 @@ impl KindBuild for ChangeKind {
             } else {
                 "above 1 (1.5 = up by half)"
             };
-            p.at(
-                b.factor.pos,
-                &b.factor.path,
-                format!("factor {} must be {range}", fmt_num(factor)),
-            );
+            p.at(b.factor.pos, &b.factor.path, format!("factor {} must be {range}", fmt_num(factor)));
             return None;
         }
-        let fallback = positive(p, b.fallback.as_ref(), "fallback", "the baseline assumed before the offset has data, e.g. the target");
-        let floor = positive(p, b.floor.as_ref(), "floor", "the smallest baseline, e.g. 0.05 for a share that may be 0");
+        let fallback = positive(
+            p,
+            b.fallback.as_ref(),
+            "fallback",
+            "the baseline assumed before the offset has data, e.g. the target",
+        );
+        let floor = positive(
+            p,
+            b.floor.as_ref(),
+            "floor",
+            "the smallest baseline, e.g. 0.05 for a share that may be 0",
+        );
         let (fallback, floor) = (fallback?, floor?);
         let past = operand(&promql::with_offset(&sig, offset));
         // Without history (the first week after launch) the offset returns
@@ -85,11 +91,7 @@ impl KindBuild for ChangeKind {
 fn positive(p: &mut Problems, value: Option<&At<f64>>, field: &str, meaning: &str) -> Option<Option<f64>> {
     let Some(v) = value else { return Some(None) };
     if v.value <= 0.0 || !v.value.is_finite() {
-        p.at(
-            v.pos,
-            &v.path,
-            format!("baseline {field} {} must be above 0 ({meaning})", fmt_num(v.value)),
-        );
+        p.at(v.pos, &v.path, format!("baseline {field} {} must be above 0 ({meaning})", fmt_num(v.value)));
         return None;
     }
     Some(Some(v.value))
