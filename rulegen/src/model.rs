@@ -206,6 +206,8 @@ pub struct Alert {
     pub dashboard_place: (String, String),
     /// The promtool test scenario.
     pub scenario: Scenario,
+    /// Alerts it silences on the same component and instance.
+    pub inhibits: Vec<String>,
 }
 
 /// What an alert watches; the spec's kind without its fields (those are

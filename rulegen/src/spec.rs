@@ -291,6 +291,9 @@ pub struct AlertSpec {
     pub runbook: RunbookSpec,
     /// Dashboard placement.
     pub dashboard: Option<PlacementSpec>,
+    /// Alerts of the same component and instance this one silences (one
+    /// fault pages once).
+    pub inhibits: Vec<At<String>>,
 }
 
 /// What an alert watches: one variant per `kind`, each with its own fields.
@@ -456,6 +459,7 @@ pub const ALERT_KEYS: &[&str] = &[
     "description",
     "runbook",
     "dashboard",
+    "inhibits",
 ];
 
 /// Decodes the tree; problems go to `p`.
@@ -814,6 +818,13 @@ fn alert(p: &mut Problems, node: &Node, path: &str) -> Option<AlertSpec> {
         description: description?,
         runbook: runbook.unwrap_or_default(),
         dashboard,
+        inhibits: f
+            .get("inhibits")
+            .map(|n| {
+                let ipath = f.path_of("inhibits");
+                yaml::list(p, n, &ipath, |p, n, path| yaml::string(p, n, path).map(|v| at(v, n, path)))
+            })
+            .unwrap_or_default(),
     };
     Some(spec)
 }
@@ -996,6 +1007,7 @@ pub const COMMON_KEYS: &[&str] = &[
     "description",
     "runbook",
     "dashboard",
+    "inhibits",
 ];
 
 /// Reports an unknown kind (`None`) and keys of other kinds.

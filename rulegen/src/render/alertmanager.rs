@@ -125,7 +125,7 @@ pub fn render(model: &Model) -> String {
             ("repeat_interval", s(&t.repeat_interval)),
         ])
     }));
-    let inhibit = inhibitions(model)
+    let inhibit: Vec<Y> = inhibitions(model)
         .into_iter()
         .map(|(source, target, component, equal)| {
             map([
@@ -147,6 +147,21 @@ pub fn render(model: &Model) -> String {
             ])
         })
         .collect();
+    let mut inhibit: Vec<Y> = inhibit;
+    for source in model.alerts.iter().filter(|a| !a.inhibits.is_empty()) {
+        let targets: Vec<&Alert> =
+            model.alerts.iter().filter(|a| source.inhibits.contains(&a.name)).collect();
+        let mut equal: Vec<String> = vec!["component".into(), "instance".into()];
+        for a in std::iter::once(source).chain(targets.iter().copied()) {
+            let has = carried(a);
+            equal.retain(|l| has.contains(l));
+        }
+        inhibit.push(map([
+            ("source_matchers", Y::Seq(vec![s(format!("alertname=\"{}\"", source.name))])),
+            ("target_matchers", Y::Seq(vec![s(format!("alertname=~\"{}\"", source.inhibits.join("|")))])),
+            ("equal", Y::Seq(equal.into_iter().map(s).collect())),
+        ]));
+    }
     let doc = map([
         ("global", map([("resolve_timeout", s(&am.resolve_timeout))])),
         (

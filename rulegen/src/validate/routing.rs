@@ -138,6 +138,42 @@ fn escalation(p: &mut Problems, s: &SeveritySpec, repeat: Option<Duration>) -> V
     steps
 }
 
+/// An alert's `inhibits`: other alerts of its own component (the rule
+/// only silences them on the same component and instance).
+pub fn alert_inhibitions(p: &mut Problems, spec: &Spec) {
+    for a in &spec.alerts {
+        for target in &a.inhibits {
+            let found = spec.alerts.iter().find(|b| b.name.value == target.value);
+            match found {
+                Some(b) if b.name.value == a.name.value => {
+                    p.at(target.pos, &target.path, format!("`{}` cannot inhibit itself", target.value));
+                }
+                Some(b) if b.component.value != a.component.value => p.at(
+                    target.pos,
+                    &target.path,
+                    format!(
+                        "`{}` is of component {}, not {}; an alert only inhibits alerts of its own component",
+                        target.value, b.component.value, a.component.value
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    let names: Vec<&str> = spec.alerts.iter().map(|b| b.name.value.as_str()).collect();
+                    p.at(
+                        target.pos,
+                        &target.path,
+                        format!(
+                            "unknown alert `{}` in inhibits{}",
+                            target.value,
+                            hint(&target.value, names.iter().copied())
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Alertmanager settings beyond the tiers, with defaults.
 pub fn alertmanager(p: &mut Problems, spec: &Spec) -> Alertmanager {
     let am = &spec.alertmanager;
