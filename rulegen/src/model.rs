@@ -62,6 +62,10 @@ pub struct Kubernetes {
     pub namespace: String,
     /// metadata.labels, sorted.
     pub labels: Vec<(String, String)>,
+    /// The exporter's `job` in the rule file (`exporter_job`).
+    pub exporter_job: String,
+    /// The exporter's `job` under prometheus-operator (the Service name).
+    pub job: String,
 }
 
 /// A severity tier.

@@ -43,6 +43,8 @@ pub struct Spec {
     pub dashboards: Vec<BoardSpec>,
     /// The alerts.
     pub alerts: Vec<AlertSpec>,
+    /// The exporter's `job` label in deploy/prometheus/prometheus.yml.
+    pub exporter_job: Option<At<String>>,
 }
 
 /// `links`.
@@ -96,6 +98,8 @@ pub struct KubernetesSpec {
     pub namespace: Option<At<String>>,
     /// metadata.labels (for the Prometheus ruleSelector).
     pub labels: Vec<(At<String>, At<String>)>,
+    /// The exporter's `job` label under prometheus-operator (its Service name).
+    pub job: Option<At<String>>,
 }
 
 /// One severity tier.
@@ -467,6 +471,7 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
     let mut spec = Spec::default();
     let keys = [
         "version",
+        "exporter_job",
         "links",
         "alertmanager",
         "kubernetes",
@@ -482,6 +487,7 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
     {
         p.at(node.pos, "version", format!("unsupported version {v:?}; expected {VERSION:?}"));
     }
+    spec.exporter_job = opt_string(p, &f, "exporter_job");
     if let Some(node) = f.get("links")
         && let Some(l) = Fields::open(p, node, "links", &["runbooks", "grafana"])
     {
@@ -504,8 +510,9 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
         spec.alertmanager.resolve_timeout = opt_string(p, &a, "resolve_timeout");
     }
     if let Some(node) = f.get("kubernetes")
-        && let Some(k) = Fields::open(p, node, "kubernetes", &["name", "namespace", "labels"])
+        && let Some(k) = Fields::open(p, node, "kubernetes", &["name", "namespace", "labels", "job"])
     {
+        spec.kubernetes.job = opt_string(p, &k, "job");
         spec.kubernetes.name = opt_string(p, &k, "name");
         spec.kubernetes.namespace = opt_string(p, &k, "namespace");
         if let Some(n) = k.get("labels") {

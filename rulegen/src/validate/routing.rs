@@ -198,6 +198,7 @@ pub fn alertmanager(p: &mut Problems, spec: &Spec) -> Alertmanager {
 /// PrometheusRule metadata, with defaults; labels sorted.
 pub fn kubernetes(spec: &Spec) -> Kubernetes {
     let k = &spec.kubernetes;
+    let exporter_job = spec.exporter_job.as_ref().map_or("opsmon".to_owned(), |j| j.value.clone());
     let mut labels: Vec<(String, String)> =
         k.labels.iter().map(|(key, value)| (key.value.clone(), value.value.clone())).collect();
     labels.sort();
@@ -205,6 +206,8 @@ pub fn kubernetes(spec: &Spec) -> Kubernetes {
         name: k.name.as_ref().map_or("opsmon".into(), |n| n.value.clone()),
         namespace: k.namespace.as_ref().map_or("monitoring".into(), |n| n.value.clone()),
         labels,
+        exporter_job: exporter_job.clone(),
+        job: k.job.as_ref().map_or(exporter_job, |j| j.value.clone()),
     }
 }
 
