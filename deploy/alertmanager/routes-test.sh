@@ -16,4 +16,7 @@ check() {
 check oncall-pager alertname=ApiHealthProbeFailing component=api severity=critical
 check ops-chat alertname=HostCpuHigh component=host severity=warning
 check ops-digest alertname=NegativeFeedbackRising component=business severity=info
+check deadmans-switch alertname=Watchdog severity=none component=monitoring
+check l2-senior alertname=EscalatedToL2 escalated_alertname=ApiHealthProbeFailing severity=critical component=api escalation=L2
+check l3-cto alertname=EscalatedToL3 escalated_alertname=ApiHealthProbeFailing severity=critical component=api escalation=L3
 check ops-chat alertname=Unrouted severity=none

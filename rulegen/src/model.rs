@@ -38,6 +38,19 @@ pub struct Alertmanager {
     pub default_receiver: String,
     /// `global.resolve_timeout`.
     pub resolve_timeout: String,
+    /// The always-firing Watchdog alert's receiver and repeat interval.
+    pub watchdog: Option<(String, String)>,
+}
+
+/// A step of a tier's escalation.
+#[derive(Debug, Clone)]
+pub struct Escalation {
+    /// How long the alert has been firing.
+    pub after: Duration,
+    /// Level name, the `escalation` label.
+    pub level: String,
+    /// Receiver of the level.
+    pub receiver: String,
 }
 
 /// PrometheusRule metadata.
@@ -49,6 +62,10 @@ pub struct Kubernetes {
     pub namespace: String,
     /// metadata.labels, sorted.
     pub labels: Vec<(String, String)>,
+    /// The exporter's `job` in the rule file (`exporter_job`).
+    pub exporter_job: String,
+    /// The exporter's `job` under prometheus-operator (the Service name).
+    pub job: String,
 }
 
 /// A severity tier.
@@ -60,6 +77,8 @@ pub struct Severity {
     pub respond: String,
     /// Escalation step.
     pub escalate_after: Option<String>,
+    /// Escalation steps, increasing.
+    pub escalation: Vec<Escalation>,
     /// Receiver.
     pub receiver: String,
     /// Alertmanager `group_wait`.
@@ -191,6 +210,8 @@ pub struct Alert {
     pub dashboard_place: (String, String),
     /// The promtool test scenario.
     pub scenario: Scenario,
+    /// Alerts it silences on the same component and instance.
+    pub inhibits: Vec<String>,
 }
 
 /// What an alert watches; the spec's kind without its fields (those are

@@ -43,6 +43,8 @@ pub struct Spec {
     pub dashboards: Vec<BoardSpec>,
     /// The alerts.
     pub alerts: Vec<AlertSpec>,
+    /// The exporter's `job` label in deploy/prometheus/prometheus.yml.
+    pub exporter_job: Option<At<String>>,
 }
 
 /// `links`.
@@ -63,6 +65,28 @@ pub struct AlertmanagerSpec {
     pub default_receiver: Option<At<String>>,
     /// `global.resolve_timeout`.
     pub resolve_timeout: Option<At<String>>,
+    /// The always-firing alert for an external dead-man's switch.
+    pub watchdog: Option<WatchdogSpec>,
+}
+
+/// `alertmanager.watchdog: {receiver, repeat_interval}`.
+#[derive(Debug, Clone)]
+pub struct WatchdogSpec {
+    /// Receiver of the dead-man's switch.
+    pub receiver: At<String>,
+    /// How often it is re-sent (the switch's timeout must be longer).
+    pub repeat_interval: At<String>,
+}
+
+/// One step of a tier's `escalation`.
+#[derive(Debug, Clone)]
+pub struct EscalationSpec {
+    /// How long the alert must stay firing.
+    pub after: At<String>,
+    /// The level's name (`L2`), the `escalation` label.
+    pub level: At<String>,
+    /// Receiver of the level.
+    pub receiver: At<String>,
 }
 
 /// `kubernetes`.
@@ -74,6 +98,8 @@ pub struct KubernetesSpec {
     pub namespace: Option<At<String>>,
     /// metadata.labels (for the Prometheus ruleSelector).
     pub labels: Vec<(At<String>, At<String>)>,
+    /// The exporter's `job` label under prometheus-operator (its Service name).
+    pub job: Option<At<String>>,
 }
 
 /// One severity tier.
@@ -83,8 +109,11 @@ pub struct SeveritySpec {
     pub name: At<String>,
     /// Human response time (`now`, `1h`).
     pub respond: At<String>,
-    /// Escalation step, when any.
+    /// Escalation step, when any (descriptive; `escalation` makes it real).
     pub escalate_after: Option<At<String>>,
+    /// Escalation steps: alerts of this tier still firing after each step
+    /// go to the step's receiver too.
+    pub escalation: Vec<EscalationSpec>,
     /// Alertmanager receiver.
     pub receiver: At<String>,
     /// Alertmanager timings.
@@ -208,6 +237,12 @@ pub struct BaselineSpec {
     pub direction: At<String>,
     /// Factor of the baseline.
     pub factor: At<f64>,
+    /// Fire at the factor itself too (`<=`/`>=`), for a guide example on the edge.
+    pub inclusive: Option<At<bool>>,
+    /// Baseline used while the offset has no data yet (the first week after launch).
+    pub fallback: Option<At<f64>>,
+    /// Lowest baseline, so that a zero baseline cannot make the change infinite.
+    pub floor: Option<At<f64>>,
 }
 
 /// `dashboard: {board, row, panel, unit}`.
@@ -260,6 +295,9 @@ pub struct AlertSpec {
     pub runbook: RunbookSpec,
     /// Dashboard placement.
     pub dashboard: Option<PlacementSpec>,
+    /// Alerts of the same component and instance this one silences (one
+    /// fault pages once).
+    pub inhibits: Vec<At<String>>,
 }
 
 /// What an alert watches: one variant per `kind`, each with its own fields.
@@ -425,6 +463,7 @@ pub const ALERT_KEYS: &[&str] = &[
     "description",
     "runbook",
     "dashboard",
+    "inhibits",
 ];
 
 /// Decodes the tree; problems go to `p`.
@@ -432,6 +471,7 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
     let mut spec = Spec::default();
     let keys = [
         "version",
+        "exporter_job",
         "links",
         "alertmanager",
         "kubernetes",
@@ -447,6 +487,7 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
     {
         p.at(node.pos, "version", format!("unsupported version {v:?}; expected {VERSION:?}"));
     }
+    spec.exporter_job = opt_string(p, &f, "exporter_job");
     if let Some(node) = f.get("links")
         && let Some(l) = Fields::open(p, node, "links", &["runbooks", "grafana"])
     {
@@ -454,9 +495,14 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
         spec.links.grafana = opt_string(p, &l, "grafana");
     }
     if let Some(node) = f.get("alertmanager")
-        && let Some(a) =
-            Fields::open(p, node, "alertmanager", &["group_by", "default_receiver", "resolve_timeout"])
+        && let Some(a) = Fields::open(
+            p,
+            node,
+            "alertmanager",
+            &["group_by", "default_receiver", "resolve_timeout", "watchdog"],
+        )
     {
+        spec.alertmanager.watchdog = a.get("watchdog").and_then(|n| watchdog(p, n, &a.path_of("watchdog")));
         if let Some(n) = a.get("group_by") {
             spec.alertmanager.group_by = yaml::strings(p, n, &a.path_of("group_by"));
         }
@@ -464,8 +510,9 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
         spec.alertmanager.resolve_timeout = opt_string(p, &a, "resolve_timeout");
     }
     if let Some(node) = f.get("kubernetes")
-        && let Some(k) = Fields::open(p, node, "kubernetes", &["name", "namespace", "labels"])
+        && let Some(k) = Fields::open(p, node, "kubernetes", &["name", "namespace", "labels", "job"])
     {
+        spec.kubernetes.job = opt_string(p, &k, "job");
         spec.kubernetes.name = opt_string(p, &k, "name");
         spec.kubernetes.namespace = opt_string(p, &k, "namespace");
         if let Some(n) = k.get("labels") {
@@ -550,6 +597,7 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         "name",
         "respond",
         "escalate_after",
+        "escalation",
         "receiver",
         "group_wait",
         "group_interval",
@@ -564,6 +612,10 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         None
     });
     let escalate_after = opt_text(p, &f, "escalate_after");
+    let escalation = f
+        .get("escalation")
+        .map(|n| yaml::list(p, n, &f.path_of("escalation"), step_of_escalation))
+        .unwrap_or_default();
     let receiver = req_string(p, &f, "receiver");
     let mut timing = |key: &str| {
         let found = opt_text(p, &f, key);
@@ -587,6 +639,7 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         name: name?,
         respond: respond?,
         escalate_after,
+        escalation,
         receiver: receiver?,
         group_wait: group_wait?,
         group_interval: group_interval?,
@@ -594,6 +647,27 @@ fn severity(p: &mut Problems, node: &Node, path: &str) -> Option<SeveritySpec> {
         inhibits,
         color: color?,
     })
+}
+
+fn step_of_escalation(p: &mut Problems, node: &Node, path: &str) -> Option<EscalationSpec> {
+    let f = Fields::open(p, node, path, &["after", "level", "receiver"])?;
+    let after = opt_text(p, &f, "after").or_else(|| {
+        f.req(p, "after");
+        None
+    });
+    let level = req_string(p, &f, "level");
+    let receiver = req_string(p, &f, "receiver");
+    Some(EscalationSpec { after: after?, level: level?, receiver: receiver? })
+}
+
+fn watchdog(p: &mut Problems, node: &Node, path: &str) -> Option<WatchdogSpec> {
+    let f = Fields::open(p, node, path, &["receiver", "repeat_interval"])?;
+    let receiver = req_string(p, &f, "receiver");
+    let repeat_interval = opt_text(p, &f, "repeat_interval").or_else(|| {
+        f.req(p, "repeat_interval");
+        None
+    });
+    Some(WatchdogSpec { receiver: receiver?, repeat_interval: repeat_interval? })
 }
 
 fn step(p: &mut Problems, node: &Node, path: &str) -> Option<StepSpec> {
@@ -693,13 +767,19 @@ fn guard(p: &mut Problems, node: &Node, path: &str) -> Option<GuardSpec> {
 }
 
 fn baseline(p: &mut Problems, node: &Node, path: &str) -> Option<BaselineSpec> {
-    let f = Fields::open(p, node, path, &["offset", "above", "below"])?;
+    let f = Fields::open(p, node, path, &["offset", "above", "below", "inclusive", "fallback", "floor"])?;
     let offset = opt_text(p, &f, "offset").or_else(|| {
         f.req(p, "offset");
         None
     });
+    let inclusive = f.get("inclusive").and_then(|n| {
+        let ipath = f.path_of("inclusive");
+        yaml::boolean(p, n, &ipath).map(|b| at(b, n, &ipath))
+    });
+    let fallback = opt_number(p, &f, "fallback");
+    let floor = opt_number(p, &f, "floor");
     let (direction, factor) = directional(p, &f, path)?;
-    Some(BaselineSpec { offset: offset?, direction, factor })
+    Some(BaselineSpec { offset: offset?, direction, factor, inclusive, fallback, floor })
 }
 
 fn placement(p: &mut Problems, node: &Node, path: &str) -> Option<PlacementSpec> {
@@ -745,6 +825,13 @@ fn alert(p: &mut Problems, node: &Node, path: &str) -> Option<AlertSpec> {
         description: description?,
         runbook: runbook.unwrap_or_default(),
         dashboard,
+        inhibits: f
+            .get("inhibits")
+            .map(|n| {
+                let ipath = f.path_of("inhibits");
+                yaml::list(p, n, &ipath, |p, n, path| yaml::string(p, n, path).map(|v| at(v, n, path)))
+            })
+            .unwrap_or_default(),
     };
     Some(spec)
 }
@@ -927,6 +1014,7 @@ pub const COMMON_KEYS: &[&str] = &[
     "description",
     "runbook",
     "dashboard",
+    "inhibits",
 ];
 
 /// Reports an unknown kind (`None`) and keys of other kinds.

@@ -1,6 +1,6 @@
 //! A small PromQL evaluator over synthetic, piecewise-linear series: enough
 //! of Prometheus' semantics (selectors, rate-like functions, aggregations,
-//! vector matching, histogram_quantile, absent) to predict what promtool
+//! vector matching, histogram_quantile, absent, last_over_time) to predict what promtool
 //! will compute for a generated unit test, so that the expected labels and
 //! annotation values in the test are known before promtool runs.
 //!
@@ -239,6 +239,7 @@ impl World {
             "time" => Ok(Val::Scalar(t)),
             "rate" | "irate" | "deriv" => per_series(&|seg, _, _| seg.s),
             "increase" | "delta" => per_series(&|seg, _, range| seg.s * range),
+            "last_over_time" => per_series(&|_, value, _| value),
             "predict_linear" => {
                 let horizon = scalar_arg(1)?;
                 per_series(&|seg, value, _| value + seg.s * horizon)

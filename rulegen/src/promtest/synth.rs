@@ -189,6 +189,11 @@ impl<'k> Synth<'k> {
                         let s = (target - now) / horizon;
                         self.set(&vs, Shape::Gauge, Seg { c: now - s * ctx.anchor, s }, ctx)
                     }
+                    // Within one phase the last sample of the window is the current one.
+                    "last_over_time" => {
+                        let (vs, _) = range(0)?;
+                        self.drive(&Expr::VectorSelector(vs), target, ctx)
+                    }
                     "abs" | "clamp_min" | "clamp_max" => {
                         let inner = args.first().ok_or_else(|| SynthError::Cannot(name.into()))?;
                         self.drive(inner, target, ctx)
@@ -333,7 +338,25 @@ impl<'k> Synth<'k> {
     /// Values of the series an expression returns now (only those that
     /// carry the forced labels, e.g. one `le` bucket).
     fn values(&self, expr: &Expr, ctx: &Ctx) -> R<Vec<f64>> {
-        Ok(match self.world.eval(expr, ctx.anchor)? {
+        // What the phase itself sets: the 5-minute lookback must not pick up
+        // the previous phase's samples when the anchor sits early in a phase
+        // (an offset reads earlier phases on purpose, so keep them then).
+        let own_phase;
+        let world = if promql::max_offset(expr).is_zero() {
+            let mut w = self.world.clone();
+            for series in &mut w.series {
+                for (i, seg) in series.segs.iter_mut().enumerate() {
+                    if i != ctx.phase {
+                        *seg = None;
+                    }
+                }
+            }
+            own_phase = w;
+            &own_phase
+        } else {
+            &self.world
+        };
+        Ok(match world.eval(expr, ctx.anchor)? {
             Val::Scalar(v) => vec![v],
             Val::Vector(samples) => samples
                 .into_iter()

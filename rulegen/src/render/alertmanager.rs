@@ -4,6 +4,7 @@
 //! empty receivers for the user to fill, and an `amtool config routes test`
 //! script with one case per tier plus the fallback.
 
+use crate::format::format_duration;
 use crate::model::{Alert, Model};
 use crate::render::yamlw::{Y, map, s, write};
 use std::collections::BTreeSet;
@@ -57,33 +58,74 @@ pub fn inhibitions(model: &Model) -> Vec<(String, String, String, Vec<String>)> 
     out
 }
 
-fn receivers(model: &Model) -> Vec<String> {
+/// Every receiver a route names, in route order.
+pub fn receivers(model: &Model) -> Vec<String> {
     let mut out = vec![model.alertmanager.default_receiver.clone()];
-    for tier in &model.severities {
-        if !out.contains(&tier.receiver) {
-            out.push(tier.receiver.clone());
+    let mut add = |r: &String| {
+        if !out.contains(r) {
+            out.push(r.clone());
         }
+    };
+    if let Some((r, _)) = &model.alertmanager.watchdog {
+        add(r);
+    }
+    for tier in &model.severities {
+        for step in &tier.escalation {
+            add(&step.receiver);
+        }
+        add(&tier.receiver);
     }
     out
+}
+
+/// Routes ahead of the tiers': the Watchdog to the dead-man's switch, then
+/// each escalation step to its level's receiver (grouped per original
+/// alert, repeated at the tier's pace).
+fn delivery_routes(model: &Model) -> Vec<Y> {
+    let mut routes = Vec::new();
+    if let Some((receiver, repeat)) = &model.alertmanager.watchdog {
+        routes.push(map([
+            ("matchers", Y::Seq(vec![s("alertname=\"Watchdog\"")])),
+            ("receiver", s(receiver)),
+            ("group_wait", s("0s")),
+            ("group_interval", s("1m")),
+            ("repeat_interval", s(repeat)),
+        ]));
+    }
+    for t in &model.severities {
+        for step in &t.escalation {
+            routes.push(map([
+                (
+                    "matchers",
+                    Y::Seq(vec![
+                        s(format!("severity=\"{}\"", t.name)),
+                        s(format!("escalation=\"{}\"", step.level)),
+                    ]),
+                ),
+                ("receiver", s(&step.receiver)),
+                ("group_wait", s(&t.group_wait)),
+                ("group_interval", s(&t.group_interval)),
+                ("repeat_interval", s(&t.repeat_interval)),
+            ]));
+        }
+    }
+    routes
 }
 
 /// `deploy/alertmanager/alertmanager.yml`.
 pub fn render(model: &Model) -> String {
     let am = &model.alertmanager;
-    let routes = model
-        .severities
-        .iter()
-        .map(|t| {
-            map([
-                ("matchers", Y::Seq(vec![s(format!("severity=\"{}\"", t.name))])),
-                ("receiver", s(&t.receiver)),
-                ("group_wait", s(&t.group_wait)),
-                ("group_interval", s(&t.group_interval)),
-                ("repeat_interval", s(&t.repeat_interval)),
-            ])
-        })
-        .collect();
-    let inhibit = inhibitions(model)
+    let mut routes = delivery_routes(model);
+    routes.extend(model.severities.iter().map(|t| {
+        map([
+            ("matchers", Y::Seq(vec![s(format!("severity=\"{}\"", t.name))])),
+            ("receiver", s(&t.receiver)),
+            ("group_wait", s(&t.group_wait)),
+            ("group_interval", s(&t.group_interval)),
+            ("repeat_interval", s(&t.repeat_interval)),
+        ])
+    }));
+    let inhibit: Vec<Y> = inhibitions(model)
         .into_iter()
         .map(|(source, target, component, equal)| {
             map([
@@ -105,6 +147,21 @@ pub fn render(model: &Model) -> String {
             ])
         })
         .collect();
+    let mut inhibit: Vec<Y> = inhibit;
+    for source in model.alerts.iter().filter(|a| !a.inhibits.is_empty()) {
+        let targets: Vec<&Alert> =
+            model.alerts.iter().filter(|a| source.inhibits.contains(&a.name)).collect();
+        let mut equal: Vec<String> = vec!["component".into(), "instance".into()];
+        for a in std::iter::once(source).chain(targets.iter().copied()) {
+            let has = carried(a);
+            equal.retain(|l| has.contains(l));
+        }
+        inhibit.push(map([
+            ("source_matchers", Y::Seq(vec![s(format!("alertname=\"{}\"", source.name))])),
+            ("target_matchers", Y::Seq(vec![s(format!("alertname=~\"{}\"", source.inhibits.join("|")))])),
+            ("equal", Y::Seq(equal.into_iter().map(s).collect())),
+        ]));
+    }
     let doc = map([
         ("global", map([("resolve_timeout", s(&am.resolve_timeout))])),
         (
@@ -123,7 +180,14 @@ pub fn render(model: &Model) -> String {
     ]);
     let mut tiers = String::new();
     for t in &model.severities {
-        let escalate = t.escalate_after.as_ref().map(|e| format!(", escalate after {e}")).unwrap_or_default();
+        let escalate = if t.escalation.is_empty() {
+            t.escalate_after.as_ref().map(|e| format!(", escalate after {e}")).unwrap_or_default()
+        } else {
+            t.escalation
+                .iter()
+                .map(|e| format!(", after {} {} → {}", format_duration(e.after), e.level, e.receiver))
+                .collect()
+        };
         tiers.push_str(&format!(
             "#   {}: respond {}{escalate} → receiver {}\n",
             t.name, t.respond, t.receiver
@@ -147,6 +211,19 @@ pub fn routes_test(model: &Model) -> String {
         let mut labels = vec![format!("alertname={}", alert.name)];
         labels.extend(alert.labels.iter().map(|(k, v)| format!("{k}={v}")));
         out.push_str(&format!("check {} {}\n", tier.receiver, labels.join(" ")));
+    }
+    if let Some((receiver, _)) = &model.alertmanager.watchdog {
+        out.push_str(&format!("check {receiver} alertname=Watchdog severity=none component=monitoring\n"));
+    }
+    for tier in &model.severities {
+        let Some(alert) = model.alerts.iter().find(|a| a.severity == tier.name) else { continue };
+        for step in &tier.escalation {
+            let name = crate::render::prometheus::escalation_alert(model, &tier.name, &step.level);
+            out.push_str(&format!(
+                "check {} alertname={name} escalated_alertname={} severity={} component={} escalation={}\n",
+                step.receiver, alert.name, tier.name, alert.component, step.level
+            ));
+        }
     }
     out.push_str(&format!(
         "check {} alertname=Unrouted severity=none\n",

@@ -44,7 +44,14 @@ pub fn page(model: &Model, alert: &Alert) -> String {
     let tier = model.severities.iter().find(|t| t.name == alert.severity);
     let mut out = format!("<!-- {} -->\n\n# {}\n\n", super::header(&model.source), alert.name);
     let respond = tier.map_or(String::new(), |t| {
-        let escalate = t.escalate_after.as_ref().map(|e| format!("; escalate after {e}")).unwrap_or_default();
+        let escalate = if t.escalation.is_empty() {
+            t.escalate_after.as_ref().map(|e| format!("; escalate after {e}")).unwrap_or_default()
+        } else {
+            t.escalation
+                .iter()
+                .map(|e| format!("; after {} to {} ({})", format_duration(e.after), e.level, e.receiver))
+                .collect()
+        };
         format!(" — respond {}{escalate}", t.respond)
     });
     out.push_str(&format!("**Severity:** {}{respond}  \n", alert.severity));

@@ -75,6 +75,7 @@ impl<'s> Checked<'s> {
             description_text: a.description.value.clone(),
             runbook: self.runbook,
             scenario: self.scenario,
+            inhibits: a.inhibits.iter().map(|i| i.value.clone()).collect(),
         }
     }
 }

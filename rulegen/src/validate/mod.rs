@@ -64,6 +64,7 @@ fn build(p: &mut Problems, file: &str, spec: &Spec, known: &Known) -> Model {
     }
     let mut checker = Alerts::new(known);
     let checked: Vec<Checked<'_>> = spec.alerts.iter().filter_map(|a| checker.check(p, a, spec)).collect();
+    routing::alert_inhibitions(p, spec);
 
     let runbook_base = routing::runbook_base(spec);
     let grafana_base = routing::grafana_base(spec);

@@ -4,9 +4,11 @@
 
 use super::expressions::duration;
 use crate::diagnostics::{Pos, Problems, hint};
-use crate::model::{Alertmanager, Kubernetes, Severity};
-use crate::spec::Spec;
+use crate::format::format_duration;
+use crate::model::{Alertmanager, Escalation, Kubernetes, Severity};
+use crate::spec::{SeveritySpec, Spec};
 use std::collections::BTreeSet;
+use std::time::Duration;
 
 /// Where runbooks are published when `links.runbooks` is not set.
 const DEFAULT_RUNBOOKS: &str = "https://github.com/opsmon/opsmon/blob/main/docs/runbooks";
@@ -38,13 +40,16 @@ pub fn severities(p: &mut Problems, spec: &Spec) -> Vec<Severity> {
         for t in [&s.group_wait, &s.group_interval, &s.repeat_interval] {
             duration(p, t);
         }
+        let repeat = duration(p, &s.repeat_interval);
         if let Some(e) = &s.escalate_after {
             duration(p, e);
         }
+        let escalation = escalation(p, s, repeat);
         severities.push(Severity {
             name: s.name.value.clone(),
             respond: s.respond.value.clone(),
             escalate_after: s.escalate_after.as_ref().map(|e| e.value.clone()),
+            escalation,
             receiver: s.receiver.value.clone(),
             group_wait: s.group_wait.value.clone(),
             group_interval: s.group_interval.value.clone(),
@@ -76,11 +81,107 @@ pub fn severities(p: &mut Problems, spec: &Spec) -> Vec<Severity> {
     severities
 }
 
+/// A tier's escalation steps: each at least the tier's repeat interval
+/// (a shorter step would escalate before L1 was even paged again), later
+/// than the one before, with a distinct level.
+fn escalation(p: &mut Problems, s: &SeveritySpec, repeat: Option<Duration>) -> Vec<Escalation> {
+    let mut steps: Vec<Escalation> = Vec::new();
+    for step in &s.escalation {
+        let Some(after) = duration(p, &step.after) else { continue };
+        if let Some(repeat) = repeat
+            && after < repeat
+        {
+            p.at(
+                step.after.pos,
+                &step.after.path,
+                format!(
+                    "escalation step {} is shorter than the tier's repeat_interval {}; escalate after at least {}",
+                    step.after.value, s.repeat_interval.value, s.repeat_interval.value
+                ),
+            );
+            continue;
+        }
+        if let Some(previous) = steps.last()
+            && after <= previous.after
+        {
+            p.at(
+                step.after.pos,
+                &step.after.path,
+                format!(
+                    "escalation step {} is not later than the step before ({}); list the steps in increasing order",
+                    step.after.value,
+                    format_duration(previous.after)
+                ),
+            );
+            continue;
+        }
+        if !step.level.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            || step.level.value.is_empty()
+            || steps.iter().any(|e| e.level == step.level.value)
+        {
+            p.at(
+                step.level.pos,
+                &step.level.path,
+                format!(
+                    "escalation level `{}` is used by an earlier step or is not a word of letters, digits, `-` and `_`; give each step its own level such as L3",
+                    step.level.value
+                ),
+            );
+            continue;
+        }
+        steps.push(Escalation {
+            after,
+            level: step.level.value.clone(),
+            receiver: step.receiver.value.clone(),
+        });
+    }
+    steps
+}
+
+/// An alert's `inhibits`: other alerts of its own component (the rule
+/// only silences them on the same component and instance).
+pub fn alert_inhibitions(p: &mut Problems, spec: &Spec) {
+    for a in &spec.alerts {
+        for target in &a.inhibits {
+            let found = spec.alerts.iter().find(|b| b.name.value == target.value);
+            match found {
+                Some(b) if b.name.value == a.name.value => {
+                    p.at(target.pos, &target.path, format!("`{}` cannot inhibit itself", target.value));
+                }
+                Some(b) if b.component.value != a.component.value => p.at(
+                    target.pos,
+                    &target.path,
+                    format!(
+                        "`{}` is of component {}, not {}; an alert only inhibits alerts of its own component",
+                        target.value, b.component.value, a.component.value
+                    ),
+                ),
+                Some(_) => {}
+                None => {
+                    let names: Vec<&str> = spec.alerts.iter().map(|b| b.name.value.as_str()).collect();
+                    p.at(
+                        target.pos,
+                        &target.path,
+                        format!(
+                            "unknown alert `{}` in inhibits{}",
+                            target.value,
+                            hint(&target.value, names.iter().copied())
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
 /// Alertmanager settings beyond the tiers, with defaults.
 pub fn alertmanager(p: &mut Problems, spec: &Spec) -> Alertmanager {
     let am = &spec.alertmanager;
     if let Some(r) = &am.resolve_timeout {
         duration(p, r);
+    }
+    if let Some(w) = &am.watchdog {
+        duration(p, &w.repeat_interval);
     }
     Alertmanager {
         group_by: if am.group_by.is_empty() {
@@ -90,12 +191,14 @@ pub fn alertmanager(p: &mut Problems, spec: &Spec) -> Alertmanager {
         },
         default_receiver: am.default_receiver.as_ref().map_or("default".into(), |r| r.value.clone()),
         resolve_timeout: am.resolve_timeout.as_ref().map_or("5m".into(), |r| r.value.clone()),
+        watchdog: am.watchdog.as_ref().map(|w| (w.receiver.value.clone(), w.repeat_interval.value.clone())),
     }
 }
 
 /// PrometheusRule metadata, with defaults; labels sorted.
 pub fn kubernetes(spec: &Spec) -> Kubernetes {
     let k = &spec.kubernetes;
+    let exporter_job = spec.exporter_job.as_ref().map_or("opsmon".to_owned(), |j| j.value.clone());
     let mut labels: Vec<(String, String)> =
         k.labels.iter().map(|(key, value)| (key.value.clone(), value.value.clone())).collect();
     labels.sort();
@@ -103,6 +206,8 @@ pub fn kubernetes(spec: &Spec) -> Kubernetes {
         name: k.name.as_ref().map_or("opsmon".into(), |n| n.value.clone()),
         namespace: k.namespace.as_ref().map_or("monitoring".into(), |n| n.value.clone()),
         labels,
+        exporter_job: exporter_job.clone(),
+        job: k.job.as_ref().map_or(exporter_job, |j| j.value.clone()),
     }
 }
 

@@ -98,6 +98,8 @@ struct Comparison {
     record: Option<String>,
     /// Level of the baseline phase (relative kinds).
     baseline: Option<f64>,
+    /// Compare with `>=`/`<=`: the threshold itself fires.
+    inclusive: bool,
 }
 
 impl Comparison {
@@ -105,9 +107,13 @@ impl Comparison {
     /// (through the recording rule when there is one, guarded), what
     /// dashboards plot, and the test levels.
     fn finish(self, p: &mut Problems, a: &AlertSpec, known: &Known) -> Option<Built> {
-        let Comparison { value, driven, threshold, guard, record, baseline } = self;
+        let Comparison { value, driven, threshold, guard, record, baseline, inclusive } = self;
         let plotted = record.clone().unwrap_or_else(|| value.to_string());
-        let (op, limit) = (threshold.direction.op(), fmt_num(threshold.value));
+        let op = match (threshold.direction.op(), inclusive) {
+            (op, false) => op.to_owned(),
+            (op, true) => format!("{op}="),
+        };
+        let limit = fmt_num(threshold.value);
         let shown = if record.is_some() { plotted.clone() } else { comparable(&value) };
         let text = guarded(format!("{shown} {op} {limit}"), &value, guard.as_ref(), known);
         let check_text =

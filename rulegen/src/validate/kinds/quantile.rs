@@ -86,7 +86,15 @@ impl KindBuild for QuantileKind {
         let sig = expression(p, &at, known)?;
         let threshold = threshold_of(p, a, &self.threshold, Some(metric.unit), None, false)?;
         let guard = guard_of(p, a, self.volume_guard.as_ref(), None, known)?;
-        Comparison { driven: sig.clone(), value: sig, threshold, guard, record, baseline: None }
-            .finish(p, a, known)
+        Comparison {
+            driven: sig.clone(),
+            value: sig,
+            threshold,
+            guard,
+            record,
+            baseline: None,
+            inclusive: false,
+        }
+        .finish(p, a, known)
     }
 }
