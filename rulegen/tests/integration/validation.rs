@@ -206,6 +206,8 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "{expr: node_load1, legend: \"{{instance}}\"}",
         "{expr: 'probe_success{target=\"http://127.0.0.1:8080/health\"}', legend: \"{{instance}}\"}",
         "valid",
+    ),
+    (
         "escalation step shorter than the repeat interval",
         "    escalate_after: 15m\n",
         "    escalation:\n      - {after: 10m, level: L2, receiver: senior}\n",
