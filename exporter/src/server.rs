@@ -710,6 +710,44 @@ mod tests {
         assert_eq!(third.status(), StatusCode::OK, "the slot is free again");
     }
 
+    /// A reload swaps the set for new requests; one already running keeps the old.
+    #[tokio::test]
+    async fn in_flight_scrapes_finish_on_the_set_they_started_with() {
+        use http_body_util::BodyExt;
+        let engine = ScrapeEngine::new(vec![Arc::new(Slow)], BudgetPolicy::default());
+        let app = Arc::new(App::new(engine, "/metrics".into(), 0));
+        let in_flight = {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.respond(&Method::GET, "/metrics", &hyper::HeaderMap::new()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.swap(Active {
+            engine: ScrapeEngine::new(Vec::new(), BudgetPolicy::default()),
+            targets: Default::default(),
+            prober: None,
+        });
+        let body = |response: Response<Full<Bytes>>| async move {
+            String::from_utf8(response.into_body().collect().await.expect("body").to_bytes().to_vec())
+                .expect("utf-8")
+        };
+        let old = body(in_flight.await.expect("joined")).await;
+        assert!(old.contains("opsmon_exporter_collector_success{collector=\"slow\"} 1"), "{old}");
+        let new = body(app.respond(&Method::GET, "/metrics", &hyper::HeaderMap::new()).await).await;
+        assert!(!new.contains("collector=\"slow\""), "{new}");
+        assert!(new.contains("opsmon_exporter_config_last_reload_successful 1"), "{new}");
+    }
+
+    #[tokio::test]
+    async fn reload_needs_post_and_the_lifecycle_flag() {
+        let app = App::new(ScrapeEngine::new(Vec::new(), BudgetPolicy::default()), "/metrics".into(), 0);
+        let headers = hyper::HeaderMap::new();
+        assert_eq!(
+            app.respond(&Method::GET, "/-/reload", &headers).await.status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(app.respond(&Method::POST, "/-/reload", &headers).await.status(), StatusCode::FORBIDDEN);
+    }
+
     #[test]
     fn own_listen_addresses_are_recognised_in_every_spelling() {
         let own: Vec<std::net::SocketAddr> =
