@@ -32,6 +32,25 @@ pub const BUILD_INFO: MetricDef = MetricDef {
     collector: "exporter",
 };
 
+/// Whether the last configuration reload (or the start-up load) succeeded.
+pub const CONFIG_LAST_RELOAD_SUCCESSFUL: MetricDef = MetricDef {
+    name: "opsmon_exporter_config_last_reload_successful",
+    metric_type: Gauge,
+    unit: Unit::None,
+    help: "Whether the last configuration reload attempt was successful.",
+    labels: &[],
+    collector: "exporter",
+};
+/// When the configuration was last loaded successfully.
+pub const CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP: MetricDef = MetricDef {
+    name: "opsmon_exporter_config_last_reload_success_timestamp_seconds",
+    metric_type: Gauge,
+    unit: Unit::Seconds,
+    help: "Timestamp of the last successful configuration reload.",
+    labels: &[],
+    collector: "exporter",
+};
+
 const fn process(
     name: &'static str,
     metric_type: crate::MetricType,
@@ -73,6 +92,8 @@ pub const METRICS: &[MetricDef] = &[
     COLLECTOR_DURATION,
     COLLECTOR_SUCCESS,
     BUILD_INFO,
+    CONFIG_LAST_RELOAD_SUCCESSFUL,
+    CONFIG_LAST_RELOAD_SUCCESS_TIMESTAMP,
     PROCESS_CPU,
     PROCESS_RESIDENT_MEMORY,
     PROCESS_VIRTUAL_MEMORY,

@@ -45,6 +45,11 @@ pub struct Cli {
     #[arg(long = "web.enable-openmetrics")]
     pub enable_openmetrics: bool,
 
+    /// Serve `POST /-/reload` (re-read `--config.file`), as Prometheus' flag
+    /// of the same name. SIGHUP reloads with or without it.
+    #[arg(long = "web.enable-lifecycle")]
+    pub enable_lifecycle: bool,
+
     /// TLS and basic-auth settings in the Prometheus exporter-toolkit format
     /// (tls_server_config, basic_auth_users); re-read when it changes.
     #[arg(long = "web.config.file", value_name = "FILE")]
@@ -73,6 +78,7 @@ impl Cli {
         crate::server::WebOptions {
             max_probe_requests: self.max_probe_requests,
             enable_openmetrics: self.enable_openmetrics,
+            enable_lifecycle: self.enable_lifecycle,
             max_connections: self.max_connections,
         }
     }

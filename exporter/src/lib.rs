@@ -12,6 +12,7 @@ pub mod config;
 pub mod logging;
 pub mod metrics;
 pub mod process_metrics;
+pub mod reload;
 pub mod scrape;
 pub mod server;
 pub mod settings;

@@ -11,7 +11,7 @@ use anyhow::Context;
 use clap::Parser;
 use opsmon_exporter::cli::Cli;
 use opsmon_exporter::logging;
-use opsmon_exporter::scrape::ScrapeEngine;
+use opsmon_exporter::reload::{self, Reloader};
 use opsmon_exporter::server::{self, App};
 use opsmon_exporter::settings::{Built, Config};
 
@@ -96,43 +96,25 @@ async fn run(
         }
     }
 
-    let Built { policy, collectors: enabled } = built;
-    if let Some(business) = &enabled.business {
-        let source = cli
-            .config_file
-            .as_ref()
-            .map_or_else(|| "<built-in defaults>".to_owned(), |p| p.display().to_string());
-        match business.prepare().await {
-            Ok(true) => tracing::info!("business queries prepared on the database"),
-            Ok(false) => {
-                tracing::warn!("database unreachable at start-up; business SQL will be checked on first run");
-            }
-            Err(problems) => {
-                let lines: Vec<String> = problems
-                    .iter()
-                    .map(|(query, problem)| {
-                        let (line, column) = query.sql_location;
-                        format!(
-                            "{source}:{line}:{column}: collectors.business query {:?}: {problem}",
-                            query.name
-                        )
-                    })
-                    .collect();
-                return Ok(usage_error(&format!("invalid configuration:\n{}", lines.join("\n"))));
-            }
-        }
+    let source = cli.config_file.clone().unwrap_or_else(|| PathBuf::from(Config::DEFAULTS_SOURCE));
+    if let Err(problems) = reload::prepare_business(&built, &source).await {
+        return Ok(usage_error(&format!("invalid configuration:\n{problems}")));
     }
-    let engine = ScrapeEngine::new(enabled.metrics, policy);
-    let collector_names = engine.collector_names().join(",");
-    let target_names = enabled.targets.keys().cloned().collect::<Vec<_>>().join(",");
+    let active = reload::into_active(built);
+    let collector_names = active.engine.collector_names().join(",");
+    let target_names = active.targets.keys().cloned().collect::<Vec<_>>().join(",");
     let app = Arc::new(
-        App::new(engine, cli.telemetry_path.clone(), cli.max_requests)
+        App::new(active.engine, cli.telemetry_path.clone(), cli.max_requests)
             .with_web_options(&cli.web_options())
             .with_web_config(web_config)
             .with_own_addresses(listeners.iter().filter_map(|l| l.local_addr().ok()).collect())
-            .with_targets(enabled.targets)
-            .with_prober(enabled.probe),
+            .with_targets(active.targets)
+            .with_prober(active.prober)
+            .with_reloader(Reloader::new(cli.config_file.clone())),
     );
+    // Installed before "listening": from then on SIGHUP reloads instead of
+    // killing the process (its default action).
+    reload_on_sighup(Arc::clone(&app))?;
     for listener in &listeners {
         let address = listener.local_addr().context("reading a listener's address")?;
         tracing::info!(%address, path = %cli.telemetry_path, collectors = %collector_names, targets = %target_names, "listening");
@@ -140,6 +122,20 @@ async fn run(
     server::serve(listeners, app, shutdown_signal(), Duration::from_secs(15)).await;
     tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Reloads the configuration on every SIGHUP, as the Prometheus servers do.
+fn reload_on_sighup(app: Arc<App>) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangup = signal(SignalKind::hangup()).context("installing the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hangup.recv().await.is_some() {
+            tracing::info!(signal = "SIGHUP", "received; reloading the configuration");
+            // Failures are logged and counted by the reloader.
+            let _ = app.reload().await;
+        }
+    });
+    Ok(())
 }
 
 async fn shutdown_signal() {

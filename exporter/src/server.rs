@@ -3,7 +3,8 @@
 //! `Accept-Encoding`), `/probe`, a landing page, health and readiness; the
 //! limits that keep it standing (separate slot pools for `/metrics` and
 //! `/probe`, a connection cap, a small request-head buffer, a header read
-//! timeout, no probing of itself) and graceful shutdown.
+//! timeout, no probing of itself), live reload (`/-/reload` and SIGHUP swap
+//! the [`Active`] set of collectors) and graceful shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -30,11 +31,34 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// OpenMetrics 1.0 text format.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
+/// The part of [`App`] a config reload replaces: each request takes the set
+/// in force when it starts and keeps it to the end, so in-flight scrapes
+/// finish on the old collectors while new ones see the new set.
+pub struct Active {
+    /// The collectors `/metrics` runs.
+    pub engine: ScrapeEngine,
+    /// The named targets `/probe?target=NAME` serves.
+    pub targets: std::collections::BTreeMap<String, Arc<dyn Collector>>,
+    /// The probe modules `/probe?target=URL&module=NAME` uses.
+    pub prober: Option<Arc<crate::collectors::probe::ProbeCollector>>,
+}
+
+impl std::fmt::Debug for Active {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Active")
+            .field("engine", &self.engine)
+            .field("targets", &self.targets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 /// What every request handler shares.
 pub struct App {
-    engine: ScrapeEngine,
-    targets: std::collections::BTreeMap<String, Arc<dyn Collector>>,
-    prober: Option<Arc<crate::collectors::probe::ProbeCollector>>,
+    /// Swapped whole by a reload; the lock is held only to clone or replace
+    /// the `Arc`, never across an `.await`.
+    active: std::sync::RwLock<Arc<Active>>,
+    reload: crate::reload::Reloader,
+    lifecycle: bool,
     telemetry_path: String,
     metrics_slots: SlotPool,
     probe_slots: SlotPool,
@@ -67,13 +91,20 @@ pub struct WebOptions {
     pub max_probe_requests: usize,
     /// Answer OpenMetrics to clients that ask for it.
     pub enable_openmetrics: bool,
+    /// Serve `POST /-/reload` (`--web.enable-lifecycle`).
+    pub enable_lifecycle: bool,
     /// Open connections at once; the exporter stops accepting at the cap (0 = no cap).
     pub max_connections: usize,
 }
 
 impl Default for WebOptions {
     fn default() -> Self {
-        Self { max_probe_requests: 20, enable_openmetrics: false, max_connections: DEFAULT_MAX_CONNECTIONS }
+        Self {
+            max_probe_requests: 20,
+            enable_openmetrics: false,
+            enable_lifecycle: false,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
     }
 }
 
@@ -90,8 +121,7 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 impl std::fmt::Debug for App {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("App")
-            .field("engine", &self.engine)
-            .field("targets", &self.targets.keys().collect::<Vec<_>>())
+            .field("active", &self.active())
             .field("telemetry_path", &self.telemetry_path)
             .field("metrics_slots", &self.metrics_slots)
             .field("probe_slots", &self.probe_slots)
@@ -105,9 +135,13 @@ impl App {
     pub fn new(engine: ScrapeEngine, telemetry_path: String, max_requests: usize) -> Self {
         let web = WebOptions::default();
         Self {
-            engine,
-            targets: Default::default(),
-            prober: None,
+            active: std::sync::RwLock::new(Arc::new(Active {
+                engine,
+                targets: Default::default(),
+                prober: None,
+            })),
+            reload: crate::reload::Reloader::default(),
+            lifecycle: web.enable_lifecycle,
             telemetry_path,
             metrics_slots: SlotPool::new(max_requests, "--web.max-requests"),
             probe_slots: SlotPool::new(web.max_probe_requests, "--web.max-probe-requests"),
@@ -123,7 +157,41 @@ impl App {
     pub fn with_web_options(mut self, web: &WebOptions) -> Self {
         self.probe_slots = SlotPool::new(web.max_probe_requests, "--web.max-probe-requests");
         self.openmetrics = web.enable_openmetrics;
+        self.lifecycle = web.enable_lifecycle;
         self.max_connections = web.max_connections;
+        self
+    }
+
+    /// Where a reload reads the configuration from (see [`crate::reload`]).
+    pub fn with_reloader(mut self, reload: crate::reload::Reloader) -> Self {
+        self.reload = reload;
+        self
+    }
+
+    /// The collectors in force now; the caller keeps them for its whole request.
+    pub fn active(&self) -> Arc<Active> {
+        Arc::clone(&self.active.read().unwrap_or_else(std::sync::PoisonError::into_inner))
+    }
+
+    /// Puts `active` in force for requests that start from now on.
+    pub fn swap(&self, active: Active) {
+        *self.active.write().unwrap_or_else(std::sync::PoisonError::into_inner) = Arc::new(active);
+    }
+
+    /// Re-reads and builds the configuration as start-up does and, when it is
+    /// valid, swaps it in. Reloads run one at a time; a bad configuration
+    /// leaves the running one in force and comes back as the error text.
+    pub async fn reload(&self) -> Result<(), String> {
+        self.reload.run(|active| self.swap(active)).await
+    }
+
+    /// Changes the set being built; only while the `App` is still being built,
+    /// when nothing else holds the set.
+    fn change_active(mut self, change: impl FnOnce(&mut Active)) -> Self {
+        let slot = self.active.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(active) = Arc::get_mut(slot) {
+            change(active);
+        }
         self
     }
 
@@ -140,15 +208,13 @@ impl App {
     }
 
     /// Adds the named targets `/probe?target=NAME` serves.
-    pub fn with_targets(mut self, targets: std::collections::BTreeMap<String, Arc<dyn Collector>>) -> Self {
-        self.targets = targets;
-        self
+    pub fn with_targets(self, targets: std::collections::BTreeMap<String, Arc<dyn Collector>>) -> Self {
+        self.change_active(|active| active.targets = targets)
     }
 
     /// Adds the probe modules `/probe?target=URL&module=NAME` uses.
-    pub fn with_prober(mut self, prober: Option<Arc<crate::collectors::probe::ProbeCollector>>) -> Self {
-        self.prober = prober;
-        self
+    pub fn with_prober(self, prober: Option<Arc<crate::collectors::probe::ProbeCollector>>) -> Self {
+        self.change_active(|active| active.prober = prober)
     }
 
     /// Answers one request.
@@ -175,18 +241,24 @@ impl App {
         query: Option<&str>,
         headers: &hyper::HeaderMap,
     ) -> Response<Full<Bytes>> {
+        if path == "/-/reload" {
+            return self.reload_endpoint(method).await;
+        }
         if method != Method::GET && method != Method::HEAD {
             let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "only GET and HEAD are supported\n");
             response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("GET, HEAD"));
             return response;
         }
+        let active = self.active();
         let mut response = match path {
-            path if path == self.telemetry_path => self.metrics(headers, None, &self.metrics_slots).await,
-            "/probe" => match self.probe_target(query, headers) {
-                Ok(collector) => self.metrics(headers, Some(collector), &self.probe_slots).await,
+            path if path == self.telemetry_path => {
+                self.metrics(&active, headers, None, &self.metrics_slots).await
+            }
+            "/probe" => match self.probe_target(&active, query, headers) {
+                Ok(collector) => self.metrics(&active, headers, Some(collector), &self.probe_slots).await,
                 Err(message) => text(StatusCode::BAD_REQUEST, &message),
             },
-            "/" => self.landing_page(),
+            "/" => self.landing_page(&active),
             "/-/healthy" => text(StatusCode::OK, "Healthy\n"),
             "/-/ready" => text(StatusCode::OK, "Ready\n"),
             _ => text(StatusCode::NOT_FOUND, "not found; see / for the endpoints\n"),
@@ -197,9 +269,32 @@ impl App {
         response
     }
 
+    /// `POST /-/reload`, as Prometheus: only with `--web.enable-lifecycle`.
+    async fn reload_endpoint(&self, method: &Method) -> Response<Full<Bytes>> {
+        if method != Method::POST {
+            let mut response = text(StatusCode::METHOD_NOT_ALLOWED, "use POST to reload the configuration\n");
+            response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+            return response;
+        }
+        if !self.lifecycle {
+            return text(
+                StatusCode::FORBIDDEN,
+                "lifecycle APIs are not enabled; start with --web.enable-lifecycle, or send SIGHUP to reload\n",
+            );
+        }
+        match self.reload().await {
+            Ok(()) => text(StatusCode::OK, "configuration reloaded\n"),
+            Err(error) => text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &format!("failed to reload the configuration; the previous one stays in force:\n{error}\n"),
+            ),
+        }
+    }
+
     /// The collector `/probe?target=NAME` asks for, or why the request is refused.
     fn probe_target(
         &self,
+        active: &Active,
         query: Option<&str>,
         headers: &hyper::HeaderMap,
     ) -> Result<Arc<dyn Collector>, String> {
@@ -219,7 +314,7 @@ impl App {
         }
         // With a module it is an HTTP probe of a URL, as in blackbox_exporter.
         if let Some(module) = module {
-            let Some(prober) = &self.prober else {
+            let Some(prober) = &active.prober else {
                 return Err("the probe collector is not available\n".into());
             };
             let Some(target) = target else {
@@ -237,16 +332,19 @@ impl App {
             return prober.one_off(&target, &module);
         }
         let known = || {
-            if self.targets.is_empty() {
+            if active.targets.is_empty() {
                 "none are configured".to_owned()
             } else {
-                format!("configured targets: {}", self.targets.keys().cloned().collect::<Vec<_>>().join(", "))
+                format!(
+                    "configured targets: {}",
+                    active.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+                )
             }
         };
         let Some(target) = target else {
             return Err(format!("missing target=NAME; {}\n", known()));
         };
-        match self.targets.get(&target) {
+        match active.targets.get(&target) {
             Some(collector) => Ok(Arc::clone(collector)),
             // Never echo a URL-looking target: it may carry credentials.
             None if target.contains("://") || target.contains('@') => Err(format!(
@@ -259,6 +357,7 @@ impl App {
 
     async fn metrics(
         &self,
+        active: &Active,
         headers: &hyper::HeaderMap,
         only: Option<Arc<dyn Collector>>,
         pool: &SlotPool,
@@ -284,13 +383,14 @@ impl App {
             None => None,
         };
         let header_value = headers.get(SCRAPE_TIMEOUT_HEADER).and_then(|v| v.to_str().ok());
-        let budget = self.engine.policy().budget(header_value);
+        let budget = active.engine.policy().budget(header_value);
         let metrics = match only {
-            Some(collector) => self.engine.scrape_with(&[collector], budget).await,
+            Some(collector) => active.engine.scrape_with(&[collector], budget).await,
             None => {
                 // As the Go exporters: process_* on the telemetry path, not on /probe.
-                let mut metrics = self.engine.scrape(budget).await;
+                let mut metrics = active.engine.scrape(budget).await;
                 crate::process_metrics::collect(&mut metrics);
+                self.reload.collect(&mut metrics);
                 metrics
             }
         };
@@ -319,9 +419,9 @@ impl App {
         response
     }
 
-    fn landing_page(&self) -> Response<Full<Bytes>> {
+    fn landing_page(&self, active: &Active) -> Response<Full<Bytes>> {
         let collectors: String =
-            self.engine.collector_names().iter().map(|name| format!("<li>{name}</li>")).collect();
+            active.engine.collector_names().iter().map(|name| format!("<li>{name}</li>")).collect();
         let page = format!(
             "<!DOCTYPE html>\n<html><head><title>opsmon-exporter</title></head><body>\n\
              <h1>opsmon-exporter {version}</h1>\n\
@@ -329,15 +429,17 @@ impl App {
              <li>/probe?target=NAME — one configured target ({targets})</li>\n\
              <li>/probe?target=URL&amp;module=NAME — one HTTP probe, blackbox_exporter style</li>\n\
              <li><a href=\"/-/healthy\">/-/healthy</a> — liveness</li>\n\
-             <li><a href=\"/-/ready\">/-/ready</a> — readiness</li></ul>\n\
+             <li><a href=\"/-/ready\">/-/ready</a> — readiness</li>\n\
+             <li>POST /-/reload — re-read the configuration{lifecycle}</li></ul>\n\
              <h2>Enabled collectors</h2><ul>{collectors}</ul>\n</body></html>\n",
             version = env!("CARGO_PKG_VERSION"),
             path = self.telemetry_path,
             openmetrics = if self.openmetrics { "; OpenMetrics by Accept" } else { "" },
-            targets = if self.targets.is_empty() {
+            lifecycle = if self.lifecycle { "" } else { " (off: --web.enable-lifecycle; SIGHUP works)" },
+            targets = if active.targets.is_empty() {
                 "none configured".to_owned()
             } else {
-                self.targets.keys().cloned().collect::<Vec<_>>().join(", ")
+                active.targets.keys().cloned().collect::<Vec<_>>().join(", ")
             },
         );
         let mut response = Response::new(Full::new(Bytes::from(page)));
@@ -606,6 +708,44 @@ mod tests {
         assert_eq!(first.await.expect("joined").status(), StatusCode::OK);
         let third = app.respond(&Method::GET, "/metrics", &hyper::HeaderMap::new()).await;
         assert_eq!(third.status(), StatusCode::OK, "the slot is free again");
+    }
+
+    /// A reload swaps the set for new requests; one already running keeps the old.
+    #[tokio::test]
+    async fn in_flight_scrapes_finish_on_the_set_they_started_with() {
+        use http_body_util::BodyExt;
+        let engine = ScrapeEngine::new(vec![Arc::new(Slow)], BudgetPolicy::default());
+        let app = Arc::new(App::new(engine, "/metrics".into(), 0));
+        let in_flight = {
+            let app = Arc::clone(&app);
+            tokio::spawn(async move { app.respond(&Method::GET, "/metrics", &hyper::HeaderMap::new()).await })
+        };
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        app.swap(Active {
+            engine: ScrapeEngine::new(Vec::new(), BudgetPolicy::default()),
+            targets: Default::default(),
+            prober: None,
+        });
+        let body = |response: Response<Full<Bytes>>| async move {
+            String::from_utf8(response.into_body().collect().await.expect("body").to_bytes().to_vec())
+                .expect("utf-8")
+        };
+        let old = body(in_flight.await.expect("joined")).await;
+        assert!(old.contains("opsmon_exporter_collector_success{collector=\"slow\"} 1"), "{old}");
+        let new = body(app.respond(&Method::GET, "/metrics", &hyper::HeaderMap::new()).await).await;
+        assert!(!new.contains("collector=\"slow\""), "{new}");
+        assert!(new.contains("opsmon_exporter_config_last_reload_successful 1"), "{new}");
+    }
+
+    #[tokio::test]
+    async fn reload_needs_post_and_the_lifecycle_flag() {
+        let app = App::new(ScrapeEngine::new(Vec::new(), BudgetPolicy::default()), "/metrics".into(), 0);
+        let headers = hyper::HeaderMap::new();
+        assert_eq!(
+            app.respond(&Method::GET, "/-/reload", &headers).await.status(),
+            StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(app.respond(&Method::POST, "/-/reload", &headers).await.status(), StatusCode::FORBIDDEN);
     }
 
     #[test]
