@@ -76,11 +76,7 @@ pub fn parse(text: &str) -> Result<Node, Diagnostic> {
         Ok(root) => Ok(root.into_node()),
         Err(error) => {
             let pos = error.location().map(|l| pos_of(&l)).unwrap_or_default();
-            Err(Diagnostic {
-                pos,
-                path: String::new(),
-                message: strip_position(&error.without_snippet().to_string()),
-            })
+            Err(Diagnostic::new(pos, "", strip_position(&error.without_snippet().to_string())))
         }
     }
 }
@@ -339,7 +335,7 @@ mod tests {
     #[test]
     fn syntax_errors_have_positions() {
         let error = parse("a: [1, 2\nb: c").expect_err("bad yaml");
-        assert_eq!(error.pos.line, 2);
+        assert_eq!(error.position.line, 2);
         assert!(!error.message.contains("line 2"), "{}", error.message);
     }
 

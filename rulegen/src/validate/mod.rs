@@ -20,7 +20,7 @@ mod limits;
 mod routing;
 mod thresholds;
 
-use crate::diagnostics::{Diagnostic, Problems};
+use crate::diagnostics::{Diagnostic, Problems, render};
 use crate::known::Known;
 use crate::model::Model;
 use crate::spec::{self, Spec};
@@ -36,10 +36,6 @@ pub struct Invalid {
     pub file: String,
     /// The problems, in file order.
     pub problems: Vec<Diagnostic>,
-}
-
-fn render(file: &str, problems: &[Diagnostic]) -> String {
-    problems.iter().map(|d| d.render(file)).collect::<Vec<_>>().join("\n")
 }
 
 /// Parses and validates threshold-file text against `known`.
