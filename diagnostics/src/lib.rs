@@ -180,6 +180,14 @@ mod tests {
             did_you_mean("node_mem", ["node_memory_MemAvailable_bytes"]),
             Some("node_memory_MemAvailable_bytes")
         );
+        // rulegen's case: a transposed letter in a long metric name.
+        assert_eq!(
+            did_you_mean(
+                "node_memroy_MemAvailable_bytes",
+                ["node_memory_MemAvailable_bytes", "node_memory_MemTotal_bytes"]
+            ),
+            Some("node_memory_MemAvailable_bytes")
+        );
         assert_eq!(hint("lisen_ports", ["listen_ports"]), "; did you mean `listen_ports`?");
         assert_eq!(hint("xyz", ["listen_ports"]), "");
         let problem = Problem::new(Position::new(2, 3), "a.module", "unknown module \"htp\"")
