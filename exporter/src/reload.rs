@@ -5,6 +5,7 @@
 //! [`Active`] set and keeping reloads one at a time.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::SystemTime;
 
@@ -14,8 +15,28 @@ use opsmon_diagnostics::Problem;
 use crate::config::ConfigError;
 use crate::metrics::MetricSet;
 use crate::scrape::ScrapeEngine;
-use crate::server::Active;
 use crate::settings::{Built, Config};
+
+/// The part of [`crate::server::App`] a config reload replaces: each request takes the set
+/// in force when it starts and keeps it to the end, so in-flight scrapes
+/// finish on the old collectors while new ones see the new set.
+pub struct Active {
+    /// The collectors `/metrics` runs.
+    pub engine: ScrapeEngine,
+    /// The named targets `/probe?target=NAME` serves.
+    pub targets: std::collections::BTreeMap<String, Arc<dyn crate::collectors::Collector>>,
+    /// The probe modules `/probe?target=URL&module=NAME` uses.
+    pub prober: Option<Arc<crate::collectors::probe::ProbeCollector>>,
+}
+
+impl std::fmt::Debug for Active {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Active")
+            .field("engine", &self.engine)
+            .field("targets", &self.targets.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
 
 /// Where reloads read from, whether the last one worked, and the lock that
 /// keeps two reloads (SIGHUP and `/-/reload` at once) from interleaving.

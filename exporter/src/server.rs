@@ -31,26 +31,7 @@ pub const TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 /// OpenMetrics 1.0 text format.
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// The part of [`App`] a config reload replaces: each request takes the set
-/// in force when it starts and keeps it to the end, so in-flight scrapes
-/// finish on the old collectors while new ones see the new set.
-pub struct Active {
-    /// The collectors `/metrics` runs.
-    pub engine: ScrapeEngine,
-    /// The named targets `/probe?target=NAME` serves.
-    pub targets: std::collections::BTreeMap<String, Arc<dyn Collector>>,
-    /// The probe modules `/probe?target=URL&module=NAME` uses.
-    pub prober: Option<Arc<crate::collectors::probe::ProbeCollector>>,
-}
-
-impl std::fmt::Debug for Active {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Active")
-            .field("engine", &self.engine)
-            .field("targets", &self.targets.keys().collect::<Vec<_>>())
-            .finish_non_exhaustive()
-    }
-}
+pub use crate::reload::Active;
 
 /// What every request handler shares.
 pub struct App {

@@ -2,24 +2,13 @@
 //! inside the scalar; durations; the expressions rulegen writes itself.
 
 use super::limits;
+pub use super::limits::duration;
 use crate::diagnostics::Problems;
 use crate::known::{Known, Source};
 use crate::promql::{self, Issue};
 use crate::spec::{AlertSpec, At};
 use crate::yaml;
 use promql_parser::parser::Expr;
-use std::time::Duration;
-
-/// A Prometheus duration.
-pub fn duration(p: &mut Problems, at: &At<String>) -> Option<Duration> {
-    match promql::parse_duration(&at.value) {
-        Ok(d) => Some(d),
-        Err(e) => {
-            p.at(at.pos, &at.path, e);
-            None
-        }
-    }
-}
 
 /// Parses and checks an expression, pointing problems inside the scalar;
 /// its size, range windows and offsets are bounded ([`limits`]).

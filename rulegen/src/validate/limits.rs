@@ -5,7 +5,6 @@
 //! of the firing phase; checking an expression costs more than linear time
 //! in its length. The bounds sit well above what alerting rules use.
 
-use super::expressions::duration;
 use crate::diagnostics::{Pos, Problems};
 use crate::format::format_duration;
 use crate::promql;
@@ -125,4 +124,15 @@ pub fn expression_size(p: &mut Problems, at: &At<String>) -> bool {
         ),
     );
     false
+}
+
+/// A Prometheus duration.
+pub fn duration(p: &mut Problems, at: &At<String>) -> Option<Duration> {
+    match promql::parse_duration(&at.value) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            p.at(at.pos, &at.path, e);
+            None
+        }
+    }
 }
