@@ -103,6 +103,20 @@ struct Comparison {
 }
 
 impl Comparison {
+    /// An absolute comparison: the value itself is driven, no baseline,
+    /// strict `>`/`<`.
+    fn direct(value: Expr, threshold: Threshold, guard: Option<(Expr, f64)>, record: Option<String>) -> Self {
+        Comparison {
+            driven: value.clone(),
+            value,
+            threshold,
+            guard,
+            record,
+            baseline: None,
+            inclusive: false,
+        }
+    }
+
     /// The shared end of the comparing kinds: the alerting expression
     /// (through the recording rule when there is one, guarded), what
     /// dashboards plot, and the test levels.

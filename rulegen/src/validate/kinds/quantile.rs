@@ -86,15 +86,6 @@ impl KindBuild for QuantileKind {
         let sig = expression(p, &at, known)?;
         let threshold = threshold_of(p, a, &self.threshold, Some(metric.unit), None, false)?;
         let guard = guard_of(p, a, self.volume_guard.as_ref(), None, known)?;
-        Comparison {
-            driven: sig.clone(),
-            value: sig,
-            threshold,
-            guard,
-            record,
-            baseline: None,
-            inclusive: false,
-        }
-        .finish(p, a, known)
+        Comparison::direct(sig, threshold, guard, record).finish(p, a, known)
     }
 }

@@ -37,15 +37,6 @@ impl KindBuild for RatioKind {
             guard_of(p, a, self.volume_guard.as_ref(), denominator.as_ref(), known)
         };
         let (value, threshold, guard) = (ratio?, threshold?, guard?);
-        Comparison {
-            driven: value.clone(),
-            value,
-            threshold,
-            guard,
-            record,
-            baseline: None,
-            inclusive: false,
-        }
-        .finish(p, a, known)
+        Comparison::direct(value, threshold, guard, record).finish(p, a, known)
     }
 }

@@ -24,15 +24,6 @@ impl KindBuild for ThresholdKind {
         let threshold = threshold_of(p, a, &self.threshold, inferred, fixed, false);
         let guard = guard_of(p, a, self.volume_guard.as_ref(), None, known);
         let (value, threshold, guard) = (sig?, threshold?, guard?);
-        Comparison {
-            driven: value.clone(),
-            value,
-            threshold,
-            guard,
-            record,
-            baseline: None,
-            inclusive: false,
-        }
-        .finish(p, a, known)
+        Comparison::direct(value, threshold, guard, record).finish(p, a, known)
     }
 }
