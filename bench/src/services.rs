@@ -116,7 +116,8 @@ pub struct Postgres {
 
 fn as_postgres(program: &Path) -> Command {
     let mut cmd = Command::new("runuser");
-    cmd.args(["-u", "postgres", "--"]).arg(program);
+    // From "/", which postgres can enter wherever the checkout lives.
+    cmd.args(["-u", "postgres", "--"]).arg(program).current_dir("/");
     cmd
 }
 

@@ -21,23 +21,32 @@ fn pg_bin(tool: &str) -> PathBuf {
     versions.pop().expect("no /usr/lib/postgresql/*/bin/initdb").join(tool)
 }
 
-/// Runs `command` as the `postgres` user when we are root (initdb refuses root).
-fn as_postgres(program: &Path) -> Command {
-    if rustix::process::geteuid().is_root() {
+/// Runs `command` as the `postgres` user when we are root (initdb refuses root),
+/// from `workdir`: the server's own temp dir, which that user can enter even when
+/// the checkout (the test's working directory) sits in a private directory.
+fn as_postgres(workdir: &Path, program: &Path) -> Command {
+    let mut command = if rustix::process::geteuid().is_root() {
         let mut command = Command::new("runuser");
         command.args(["-u", "postgres", "--"]).arg(program);
         command
     } else {
         Command::new(program)
-    }
+    };
+    command.current_dir(workdir);
+    command
 }
 
+/// Runs `command` and returns its stdout alone: stderr carries notices and
+/// warnings, never data, and is only shown when the command fails.
 fn check(mut command: Command, what: &str) -> String {
     let output = command.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    let text =
-        format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-    assert!(output.status.success(), "{what} failed: {text}");
-    text
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{what} failed: {stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
 }
 
 /// A PostgreSQL cluster of our own. TCP connections need a password
@@ -66,7 +75,7 @@ impl PgServer {
             );
         }
         let data = dir.path().join("data");
-        let mut initdb = as_postgres(&pg_bin("initdb"));
+        let mut initdb = as_postgres(dir.path(), &pg_bin("initdb"));
         initdb
             .arg("-D")
             .arg(&data)
@@ -94,7 +103,7 @@ impl PgServer {
     /// Starts the (stopped) server again on the same port.
     pub fn start_again(&self) {
         let options = std::fs::read_to_string(self.data().join("opsmon-test-options")).unwrap();
-        let mut start = as_postgres(&pg_bin("pg_ctl"));
+        let mut start = as_postgres(self.dir.path(), &pg_bin("pg_ctl"));
         start
             .arg("-D")
             .arg(self.data())
@@ -106,7 +115,7 @@ impl PgServer {
 
     /// Stops the server at once (`-m immediate`).
     pub fn stop(&self) {
-        let mut stop = as_postgres(&pg_bin("pg_ctl"));
+        let mut stop = as_postgres(self.dir.path(), &pg_bin("pg_ctl"));
         stop.arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]);
         check(stop, "pg_ctl stop");
     }
@@ -114,7 +123,7 @@ impl PgServer {
     /// Runs SQL through the trusted socket as `postgres` and returns psql's
     /// unaligned, tuples-only output.
     pub fn psql(&self, database: &str, sql: &str) -> String {
-        let mut psql = as_postgres(&pg_bin("psql"));
+        let mut psql = as_postgres(self.dir.path(), &pg_bin("psql"));
         psql.args(["-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1"]).arg("-h").arg(self.dir.path()).args([
             "-p",
             &self.port.to_string(),
@@ -130,7 +139,7 @@ impl PgServer {
 
     /// Runs an SQL file through psql as `postgres`, with `-v name=value` variables.
     pub fn psql_file(&self, database: &str, file: &Path, variables: &[(&str, &str)]) -> String {
-        let mut psql = as_postgres(&pg_bin("psql"));
+        let mut psql = as_postgres(self.dir.path(), &pg_bin("psql"));
         psql.args(["-X", "-q", "-v", "ON_ERROR_STOP=1"]).arg("-h").arg(self.dir.path()).args([
             "-p",
             &self.port.to_string(),
@@ -164,7 +173,7 @@ impl PgServer {
 
 impl Drop for PgServer {
     fn drop(&mut self) {
-        let mut stop = as_postgres(&pg_bin("pg_ctl"));
+        let mut stop = as_postgres(self.dir.path(), &pg_bin("pg_ctl"));
         stop.arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "stop"]);
         let _ = stop.stdout(Stdio::null()).stderr(Stdio::null()).status();
     }
