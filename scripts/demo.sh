@@ -120,23 +120,27 @@ tmp=$(mktemp -d "${TMPDIR:-/tmp}/opsmon-demo.XXXXXX")
 pids=()
 names=()
 pg_started=
+ticker=
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  set +e
   echo "$me: stopping" >&2
   local i
   for ((i = ${#pids[@]} - 1; i >= 0; i--)); do kill -TERM "${pids[i]}" 2>/dev/null || true; done
   if [ -n "$pg_started" ]; then
     as_postgres "$pg_bin/pg_ctl" -D "$tmp/pg/data" -m fast -w -t 30 stop >/dev/null 2>&1 || true
   fi
+  [ -z "$ticker" ] || kill "$ticker" 2>/dev/null || true
   # Whatever ignores TERM for 10 s is killed.
-  if [ ${#pids[@]} -gt 0 ]; then
-    (sleep 10 && kill -KILL "${pids[@]}" 2>/dev/null) &
-    local reaper=$!
-    wait "${pids[@]}" 2>/dev/null || true
-    kill "$reaper" 2>/dev/null || true
-    wait "$reaper" 2>/dev/null || true
-  fi
+  local tries pid
+  for ((tries = 0; tries < 100; tries++)); do
+    for pid in "${pids[@]}"; do alive "$pid" && break; done
+    alive "${pid:-0}" || break
+    sleep 0.1
+  done
+  for pid in "${pids[@]}"; do alive "$pid" && kill -KILL "$pid" 2>/dev/null; done || true
+  wait 2>/dev/null || true
   rm -rf "$tmp"
   echo "$me: stopped everything and removed $tmp" >&2
   exit "$status"
@@ -258,7 +262,10 @@ adapt() {
   fi
   config=${config//"$1"/"$2"}
 }
-adapt 'listen_ports: [3000, 5432, 6379]' "listen_ports: [$api_port, $pg_port, $redis_port]"
+# Port 3000 stays watched (the guide's check and the dashboards' "Port 3000"
+# panel): it shows 0 when the stand-in API had to move elsewhere.
+listen_ports=$(printf '%s\n' 3000 "$api_port" "$pg_port" "$redis_port" | sort -nu | paste -sd, - | sed 's/,/, /g')
+adapt 'listen_ports: [3000, 5432, 6379]' "listen_ports: [$listen_ports]"
 adapt 'redis://127.0.0.1:6379' "redis://127.0.0.1:$redis_port"
 adapt 'http://127.0.0.1:3000/api/v1/health' "http://127.0.0.1:$api_port/api/v1/health"
 adapt 'https://cdn.smartalk.com/videos/sample.mp4' "https://127.0.0.1:$cdn_port/videos/sample.mp4"
@@ -337,7 +344,9 @@ fi
 started=$SECONDS
 while :; do
   sleep 1 &
-  wait $! || true
+  ticker=$!
+  wait "$ticker" || true
+  ticker=
   for i in "${!pids[@]}"; do
     alive "${pids[i]}" || died "${names[i]}"
   done
