@@ -219,23 +219,14 @@ psql_as_postgres -d smartalk_db -c 'GRANT SELECT ON analytics_events TO opsmon' 
 # A real backup for the files collector's postgres_backup check.
 as_postgres pg_dump -Fc -h "$tmp/pg" -p "$pg_port" -U postgres smartalk_db \
   >"$tmp/backups/postgresql/smartalk_db-$(date -u +%Y%m%d%H%M).dump"
-# Live activity: a user signs up every 10 s, some activate and take lessons.
+# Live activity, run every 10 s by the main loop below: a user signs up, some
+# activate, take a lesson or leave feedback.
 live_events="WITH n AS (SELECT coalesce(max(user_id), 0) + 1 AS id FROM analytics_events)
 INSERT INTO analytics_events (user_id, event_type, properties)
 SELECT id, 'signup', '{\"source\": \"organic\", \"platform\": \"web\"}'::jsonb FROM n
 UNION ALL SELECT id, 'activation', '{}'::jsonb FROM n WHERE random() < 0.45
 UNION ALL SELECT id, 'lesson_started', '{\"lesson_id\": 1}'::jsonb FROM n WHERE random() < 0.4
 UNION ALL SELECT id, 'feedback', jsonb_build_object('rating', 1 + (random() * 4)::int) FROM n WHERE random() < 0.2"
-live_events_loop() {
-  trap 'kill "$sleeper" 2>/dev/null; exit 0' TERM
-  while :; do
-    sleep 10 &
-    sleeper=$!
-    wait "$sleeper"
-    psql_as_postgres -d smartalk_db -c "$live_events" >/dev/null || true
-  done
-}
-start events live_events_loop
 
 # --- Redis, the stand-in CDN and API ----------------------------------------------
 echo "$me: starting Redis on $redis_port, the stand-in CDN on $cdn_port and API on $api_port" >&2
@@ -342,11 +333,16 @@ else
 fi
 
 started=$SECONDS
+last_events=$SECONDS
 while :; do
   sleep 1 &
   ticker=$!
   wait "$ticker" || true
   ticker=
+  if [ $((SECONDS - last_events)) -ge 10 ]; then
+    last_events=$SECONDS
+    psql_as_postgres -d smartalk_db -c "$live_events" >>"$tmp/logs/events.log" 2>&1 || true
+  fi
   for i in "${!pids[@]}"; do
     alive "${pids[i]}" || died "${names[i]}"
   done
