@@ -200,8 +200,7 @@ fn two_exporters_stay_apart_on_every_panel() {
         format!("- targets: ['{health_url}']\n  labels:\n    __param_module: http_2xx\n    __exporter: '{host_b}'\n"),
     )
     .unwrap();
-    let shipped = std::fs::read_to_string(repo("deploy/prometheus/many-hosts.yml")).unwrap();
-    let mut config = shipped.clone();
+    let mut config = std::fs::read_to_string(repo("deploy/prometheus/many-hosts.yml")).unwrap();
     for (from, to) in [
         ("scrape_interval: 15s", "scrape_interval: 2s".to_owned()),
         ("scrape_timeout: 10s", "scrape_timeout: 2s".to_owned()),
