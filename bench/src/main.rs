@@ -16,6 +16,9 @@
 //! `--probe` (see [`probe`]) benchmarks `/probe?target=URL&module=http_2xx` of
 //! opsmon-exporter against blackbox_exporter's, both probing a static HTTP
 //! target the bench serves itself; every probe body must say `probe_success 1`.
+//!
+//! Two subcommands with flags of their own (issue 14): `business-sql` (see
+//! [`business_sql`]) and `multitarget` (see [`multitarget`]).
 
 // A benchmark's whole job is printing: the report to stdout, progress to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]

@@ -324,6 +324,7 @@ pub async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
     }))
 }
 
+#[derive(Clone, Copy)]
 struct ReportInput<'a> {
     args: &'a Args,
     version: &'a str,

@@ -9,9 +9,11 @@
 //! connection (until then one). Each target keeps at most one idle connection
 //! between scrapes ([`Slot`]); a target that finds every permit taken closes
 //! the server's least recently used idle connection and waits, under its
-//! scrape deadline, for the permit that frees. A reaper closes connections
-//! idle longer than `idle_timeout`. A hung server therefore stalls only the
-//! targets on it: nothing here waits on another server's gate.
+//! scrape deadline, for the permit that frees; while anyone waits, a
+//! connection given back is closed instead of kept, passing its permit on.
+//! A reaper closes connections idle longer than `idle_timeout`. A hung server
+//! therefore stalls only the targets on it: nothing here waits on another
+//! server's gate.
 //!
 //! The gate also keeps what is the same for every target on the server and
 //! expensive to measure: the database sizes (`pg_database_size` stats every
@@ -65,6 +67,7 @@ impl ServerGates {
             share: self.share,
             learnt: AtomicBool::new(false),
             capacity: AtomicUsize::new(1),
+            waiting: AtomicUsize::new(0),
             idle_timeout: self.idle_timeout,
             slots: Mutex::default(),
             sizes: Mutex::default(),
@@ -99,6 +102,9 @@ pub struct ServerGate {
     learnt: AtomicBool,
     /// Permits in the semaphore, held or free.
     capacity: AtomicUsize,
+    /// Leases waiting for a permit: a connection given back then is closed
+    /// rather than kept idle, so its permit goes to a waiter.
+    waiting: AtomicUsize,
     idle_timeout: Duration,
     /// Every target's slot on this server, for eviction and the reaper.
     slots: Mutex<Vec<Weak<Slot>>>,
@@ -247,9 +253,13 @@ impl ServerGate {
         let permit = match Arc::clone(&self.permits).try_acquire_owned() {
             Ok(permit) => permit,
             Err(_) => {
+                self.waiting.fetch_add(1, Ordering::AcqRel);
                 self.close_idle_oldest();
-                tokio::time::timeout_at(connect_deadline, Arc::clone(&self.permits).acquire_owned())
-                    .await
+                let waited =
+                    tokio::time::timeout_at(connect_deadline, Arc::clone(&self.permits).acquire_owned())
+                        .await;
+                self.waiting.fetch_sub(1, Ordering::AcqRel);
+                waited
                     .map_err(|_| LeaseError::Busy { server: self.server.clone(), held: self.capacity() })?
                     .map_err(|_| LeaseError::Busy { server: self.server.clone(), held: self.capacity() })?
             }
@@ -261,11 +271,12 @@ impl ServerGate {
         }
     }
 
-    /// Keeps `lease`'s connection idle in `slot` for the next scrape; a second
-    /// one (two scrapes of one target at once) is closed instead.
+    /// Keeps `lease`'s connection idle in `slot` for the next scrape; closes
+    /// it instead when another target waits for a permit, or when the slot
+    /// already holds one (two scrapes of one target at once).
     pub fn give_back(&self, slot: &Slot, lease: Lease) {
         let mut kept = lock(&slot.kept);
-        if kept.is_some() {
+        if kept.is_some() || self.waiting.load(Ordering::Acquire) > 0 {
             drop(kept);
             lease.close();
             return;
