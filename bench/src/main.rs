@@ -16,11 +16,16 @@
 //! `--probe` (see [`probe`]) benchmarks `/probe?target=URL&module=http_2xx` of
 //! opsmon-exporter against blackbox_exporter's, both probing a static HTTP
 //! target the bench serves itself; every probe body must say `probe_success 1`.
+//!
+//! Two subcommands with flags of their own (issue 14): `business-sql` (see
+//! [`business_sql`]) and `multitarget` (see [`multitarget`]).
 
 // A benchmark's whole job is printing: the report to stdout, progress to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
+mod business_sql;
 mod full;
+mod multitarget;
 mod pgcpu;
 mod probe;
 mod procfs;
@@ -212,11 +217,22 @@ async fn bring_up(
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let args = Args::parse();
     let mut fleet = Fleet::default();
-    let result = tokio::select! {
-        r = run(&args, &mut fleet) => r,
-        r = interrupted() => r.and(Err(anyhow!("interrupted; stopping the exporters"))),
+    // Subcommands of their own (issue 14); without one, the flags below.
+    let mode = std::env::args().nth(1);
+    let result = match mode.as_deref() {
+        Some("business-sql") => {
+            let args = business_sql::Args::parse_from(std::env::args().skip(1));
+            business_sql::run(&args, &mut fleet)
+        }
+        Some("multitarget") => {
+            let args = multitarget::Args::parse_from(std::env::args().skip(1));
+            tokio::select! {
+                r = multitarget::run(&args, &mut fleet) => r,
+                r = interrupted() => r.and(Err(anyhow!("interrupted; stopping the servers and exporters"))),
+            }
+        }
+        _ => run_flags(&mut fleet).await,
     };
     // Stop the exporters before printing, whatever happened.
     drop(fleet);
@@ -229,6 +245,14 @@ async fn main() -> ExitCode {
             eprintln!("opsmon-bench: error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+async fn run_flags(fleet: &mut Fleet) -> Result<String> {
+    let args = Args::parse();
+    tokio::select! {
+        r = run(&args, fleet) => r,
+        r = interrupted() => r.and(Err(anyhow!("interrupted; stopping the exporters"))),
     }
 }
 

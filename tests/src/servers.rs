@@ -165,6 +165,51 @@ impl PgServer {
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
     }
+
+    /// Freezes the postmaster and every backend (SIGSTOP), as a hung host
+    /// would: connections are accepted by the kernel but nothing answers.
+    /// Everything resumes (SIGCONT) when the guard drops.
+    pub fn pause(&self) -> Paused {
+        let postmaster: i32 = std::fs::read_to_string(self.data().join("postmaster.pid"))
+            .ok()
+            .and_then(|text| text.lines().next()?.trim().parse().ok())
+            .expect("postmaster.pid");
+        let mut pids = vec![postmaster];
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
+            // pid (comm) state ppid …: the comm may hold spaces, so split after ')'.
+            let ppid =
+                stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)?.parse().ok());
+            if ppid == Some(postmaster)
+                && let Some(pid) = entry.file_name().to_str().and_then(|p| p.parse().ok())
+            {
+                pids.push(pid);
+            }
+        }
+        let paused = Paused { pids };
+        paused.signal(rustix::process::Signal::STOP);
+        paused
+    }
+}
+
+/// A paused [`PgServer`]; resumes it on drop.
+#[derive(Debug)]
+pub struct Paused {
+    pids: Vec<i32>,
+}
+
+impl Paused {
+    fn signal(&self, signal: rustix::process::Signal) {
+        for pid in self.pids.iter().filter_map(|p| rustix::process::Pid::from_raw(*p)) {
+            let _ = rustix::process::kill_process(pid, signal);
+        }
+    }
+}
+
+impl Drop for Paused {
+    fn drop(&mut self) {
+        self.signal(rustix::process::Signal::CONT);
+    }
 }
 
 impl Drop for PgServer {

@@ -309,3 +309,77 @@ fn bad_sql_and_names_stop_the_start_with_file_and_line() {
         "{stderr}"
     );
 }
+
+/// Issue 14: a business query that turns slow (here: blocked behind an
+/// ACCESS EXCLUSIVE lock, as behind a long migration) fails alone within its
+/// timeout and says so in its own metrics. Two of them hold both business
+/// connections, yet the PostgreSQL collector, on its own connection, is not
+/// delayed, and a query reading no table is still served.
+#[test]
+fn blocked_business_queries_fail_alone_and_never_delay_the_postgres_collector() {
+    let pg = demo_server(200, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut business = String::from("  business:\n    target: smartalk\n    queries:\n");
+    for name in ["blocked_a", "blocked_b"] {
+        business.push_str(&format!(
+            "      - name: {name}\n        timeout: 1s\n        sql: SELECT count(*)::float8 AS v FROM analytics_events\n        metrics:\n          - {{name: smartalk_{name}, help: Blocked, column: v}}\n"
+        ));
+    }
+    business.push_str(
+        "      - name: free\n        sql: SELECT 1::float8 AS v\n        metrics:\n          - {name: smartalk_free, help: Reads no table, column: v}\n",
+    );
+    let config = config_with(&dir, &pg, &business);
+    let exporter = exporter(&config, &pg);
+
+    let mut holder = std::process::Command::new("runuser")
+        .args(["-u", "postgres", "--", "psql", "-X", "-h", "127.0.0.1", "-p", &pg.port.to_string()])
+        .args(["-U", "postgres", "-d", "smartalk_db", "-c"])
+        .arg("BEGIN; LOCK TABLE analytics_events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(60);")
+        .env("PGPASSWORD", &pg.password)
+        .current_dir("/")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let locked = "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted \
+                  AND relation = 'analytics_events'::regclass";
+    let started = std::time::Instant::now();
+    while pg.psql("smartalk_db", locked) != "1" {
+        assert!(started.elapsed() < std::time::Duration::from_secs(10), "lock not taken");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+
+    let started = std::time::Instant::now();
+    let text =
+        opsmon_e2e::get_with(&exporter.url("/metrics"), &[("X-Prometheus-Scrape-Timeout-Seconds", "8")])
+            .unwrap()
+            .text();
+    let took = started.elapsed();
+    let _ = holder.kill();
+    let _ = holder.wait();
+    let families = parse_exposition(&text);
+
+    let success = &families["opsmon_business_query_success"];
+    let duration = &families["opsmon_business_query_duration_seconds"];
+    for name in ["blocked_a", "blocked_b"] {
+        assert_eq!(success.value(&[("query", name)]), Some(0.0), "{name}");
+        let seconds = duration.value(&[("query", name)]).unwrap();
+        assert!((0.9..2.5).contains(&seconds), "{name} gave up after its 1 s timeout, not {seconds} s");
+        assert!(!families.contains_key(&format!("smartalk_{name}")), "{name} has no value");
+    }
+    assert_eq!(success.value(&[("query", "free")]), Some(1.0));
+    assert_eq!(families["smartalk_free"].value(&[]), Some(1.0));
+    assert!(took < std::time::Duration::from_secs(5), "the scrape took {took:?}");
+
+    assert_eq!(families["pg_up"].value(&[]), Some(1.0));
+    for (_, labels, ok) in &families["opsmon_pg_query_success"].samples {
+        assert_eq!(*ok, 1.0, "{labels:?}");
+    }
+    let collector = &families["opsmon_exporter_collector_duration_seconds"];
+    let postgres = collector.value(&[("collector", "postgres")]).unwrap();
+    let business = collector.value(&[("collector", "business")]).unwrap();
+    assert!(business >= 0.9, "business waited for its blocked queries: {business} s");
+    assert!(postgres < 0.8, "the postgres collector was delayed: {postgres} s (business {business} s)");
+    let log = exporter.log();
+    assert!(log.contains("business query failed") && log.contains("blocked_a"), "{log}");
+}

@@ -261,13 +261,18 @@ fn sessions_carry_the_statement_timeout() {
         let target = opsmon_exporter::collectors::postgres::PostgresCollector::new(
             0,
             &config.collectors.postgres.targets[0],
+            &opsmon_exporter::collectors::postgres::connections::ServerGates::new(
+                0.1,
+                Duration::from_secs(60),
+            ),
         )
         .unwrap();
+        let pool = target.business_pool(Duration::from_secs(60));
         let started = Instant::now();
-        let error = sqlx::query("SELECT pg_sleep(5)").execute(target.pool()).await.expect_err("cancelled");
+        let error = sqlx::query("SELECT pg_sleep(5)").execute(&pool).await.expect_err("cancelled");
         assert!(error.to_string().contains("statement timeout"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
-        let lock: (String,) = sqlx::query_as("SHOW lock_timeout").fetch_one(target.pool()).await.unwrap();
+        let lock: (String,) = sqlx::query_as("SHOW lock_timeout").fetch_one(&pool).await.unwrap();
         assert_eq!(lock.0, "1s");
     });
 }

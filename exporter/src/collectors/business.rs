@@ -6,7 +6,8 @@
 //! fresh serves it; one that finds it stale starts a run in the background
 //! (or joins the run already in flight) and waits for it until its own
 //! deadline. Runs are read-only transactions with the query's own
-//! `statement_timeout`, on the target's small pool. Label sets missing from a
+//! `statement_timeout`, on a small pool of their own to the target's database
+//! (never the connection the target's own scrape uses). Label sets missing from a
 //! new result disappear; rows beyond `max_series` are dropped and counted.
 
 use std::collections::{BTreeMap, HashSet};
@@ -308,7 +309,7 @@ impl std::fmt::Debug for BusinessCollector {
 }
 
 impl BusinessCollector {
-    /// A collector running `queries` on `pool` (the target's pool).
+    /// A collector running `queries` on `pool` (its own, to the target's database).
     pub fn new(pool: PgPool, queries: Vec<CheckedQuery>) -> Self {
         let states = queries.iter().map(|_| Arc::default()).collect();
         Self { pool, queries: queries.into_iter().map(Arc::new).collect(), states }

@@ -113,12 +113,17 @@ pub fn build(config: &CollectorsConfig) -> Result<Enabled, Vec<Problem>> {
     }
 
     let pg_targets = &config.postgres.targets;
-    let mut pg_pools = BTreeMap::new();
+    problems.extend(config.postgres.check());
+    let gates = postgres::connections::ServerGates::new(
+        config.postgres.connection_share,
+        config.postgres.idle_timeout.0,
+    );
+    let mut pg_by_name = BTreeMap::new();
     for (index, target) in pg_targets.iter().enumerate() {
-        match postgres::PostgresCollector::new(index, target) {
+        match postgres::PostgresCollector::new(index, target, &gates) {
             Ok(pg) => {
                 let pg = Arc::new(pg);
-                pg_pools.insert(target.name.value.clone(), pg.pool().clone());
+                pg_by_name.insert(target.name.value.clone(), Arc::clone(&pg));
                 if target.default.unwrap_or(pg_targets.len() == 1) {
                     enabled.metrics.push(Arc::clone(&pg) as Arc<dyn Collector>);
                 }
@@ -134,8 +139,9 @@ pub fn build(config: &CollectorsConfig) -> Result<Enabled, Vec<Problem>> {
             Ok(queries) => {
                 let target = config.business.target.as_ref().map(|t| t.value.as_str()).unwrap_or_default();
                 // A target that failed to build has its own problem already.
-                if let Some(pool) = pg_pools.get(target) {
-                    let collector = Arc::new(business::BusinessCollector::new(pool.clone(), queries));
+                if let Some(pg) = pg_by_name.get(target) {
+                    let pool = pg.business_pool(config.postgres.idle_timeout.0);
+                    let collector = Arc::new(business::BusinessCollector::new(pool, queries));
                     enabled.business = Some(Arc::clone(&collector));
                     enabled.metrics.push(collector);
                 }

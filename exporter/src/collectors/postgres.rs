@@ -1,6 +1,9 @@
-//! The PostgreSQL collector: one instance per configured target. A lazy pool
-//! of at most two connections per target, each session with the configured
-//! `statement_timeout` and `lock_timeout`; every query also runs under the
+//! The PostgreSQL collector: one instance per configured target. Each target
+//! keeps at most one connection between scrapes, under its server's
+//! [`connections::ServerGate`]: all targets on one `host:port` together hold
+//! at most `connection_share` of its `max_connections`, and a connection
+//! unused for `idle_timeout` is closed. Each session carries the configured
+//! `statement_timeout` and `lock_timeout`; every step also runs under the
 //! scrape deadline. A down server shows as `pg_up 0` and recovers by itself.
 //!
 //! Few, cheap queries: one per area, the same on every scrape, all against
@@ -8,20 +11,26 @@
 //! so one slow or blocked query fails alone.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant as StdInstant};
 
 use opsmon_catalog::MetricDef;
 use opsmon_catalog::postgres as m;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
-use sqlx::{ConnectOptions, Connection, PgConnection, Row};
+use sqlx::{PgConnection, Row};
 use tokio::time::Instant;
 
 mod config;
+pub mod connections;
 
-pub use config::{PostgresConfig, PostgresTargetConfig, STAT_STATEMENTS_MAX, StatStatementsConfig};
+pub use config::{
+    DEFAULT_CONNECTION_SHARE, MAX_CONNECTION_SHARE, PostgresConfig, PostgresTargetConfig,
+    STAT_STATEMENTS_MAX, StatStatementsConfig,
+};
+use connections::{DatabaseSizes, Lease, LeaseError, ServerGate, ServerGates, Slot};
 
-use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, lock};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector};
 use crate::config::Problem;
 use crate::config::secret::{Secret, scrub};
 use crate::logging::RateLimiter;
@@ -119,25 +128,23 @@ pub fn server_label(options: &PgConnectOptions) -> String {
     }
 }
 
-/// `(datname, bytes)` of every database.
-type DatabaseSizes = Vec<(String, f64)>;
-
 /// One watched PostgreSQL server.
 pub struct PostgresCollector {
     name: String,
     server: String,
-    /// Where the pool connects; used alone to learn why the pool cannot.
+    /// Where each connection goes, with the session's timeouts.
     options: PgConnectOptions,
     connect_timeout: Duration,
-    pool: PgPool,
+    /// The connections of every target on this server.
+    gate: Arc<ServerGate>,
+    /// This target's connection kept between scrapes.
+    slot: Arc<Slot>,
     secrets: Vec<Secret>,
     tables: Vec<String>,
     statements_limit: Option<u32>,
     statements_missing_logged: AtomicBool,
     failure_log: RateLimiter,
     size_interval: Duration,
-    /// Database sizes and when they were measured.
-    sizes: std::sync::Mutex<Option<(StdInstant, DatabaseSizes)>>,
 }
 
 impl std::fmt::Debug for PostgresCollector {
@@ -165,10 +172,15 @@ const QUERIES: [&str; 10] = [
 ];
 
 impl PostgresCollector {
-    /// The collector for target `index` of the config: reads its secrets,
-    /// parses its DSN (once) and opens a lazy pool, which needs a tokio
-    /// runtime. Errors never contain the DSN or password.
-    pub fn new(index: usize, config: &PostgresTargetConfig) -> Result<Self, Vec<Problem>> {
+    /// The collector for target `index` of the config: reads its secrets and
+    /// parses its DSN (once); connects on its first scrape, under the gate
+    /// `gates` holds for its server (a new gate needs a tokio runtime).
+    /// Errors never contain the DSN or password.
+    pub fn new(
+        index: usize,
+        config: &PostgresTargetConfig,
+        gates: &ServerGates,
+    ) -> Result<Self, Vec<Problem>> {
         let mut problems = config.check(index);
         let parsed = match config.secrets(index) {
             Ok((dsn, password)) => match connect_options(&dsn, password.as_ref()) {
@@ -193,12 +205,8 @@ impl PostgresCollector {
             ("lock_timeout", lock_timeout.as_str()),
         ]);
         let server = server_label(&options);
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .min_connections(0)
-            .acquire_timeout(config.connect_timeout.0)
-            .idle_timeout(Duration::from_secs(300))
-            .connect_lazy_with(options.clone());
+        let gate = gates.gate(&server);
+        let slot = gate.slot();
         let mut secrets = vec![dsn];
         secrets.extend(password);
         Ok(Self {
@@ -206,14 +214,14 @@ impl PostgresCollector {
             server,
             options,
             connect_timeout: config.connect_timeout.0,
-            pool,
+            gate,
+            slot,
             secrets,
             tables: config.tables.clone(),
             statements_limit: config.stat_statements.enabled.then_some(config.stat_statements.limit),
             statements_missing_logged: AtomicBool::new(false),
             failure_log: RateLimiter::new(Duration::from_secs(60)),
             size_interval: config.database_size_interval.0,
-            sizes: std::sync::Mutex::new(None),
         })
     }
 
@@ -227,11 +235,22 @@ impl PostgresCollector {
         &self.server
     }
 
-    /// The target's pool: at most two lazily opened connections whose sessions
-    /// carry the configured statement and lock timeouts. Other collectors that
-    /// query this database (business SQL) share it.
-    pub fn pool(&self) -> &PgPool {
-        &self.pool
+    /// A separate lazy pool of at most two connections to this target's
+    /// database, for the business queries: sessions carry the target's
+    /// statement and lock timeouts, and a slow business query never holds a
+    /// connection this target's own scrape waits for. Needs a tokio runtime.
+    pub fn business_pool(&self, idle_timeout: Duration) -> PgPool {
+        PgPoolOptions::new()
+            .max_connections(2)
+            .min_connections(0)
+            .acquire_timeout(self.connect_timeout)
+            .idle_timeout(idle_timeout)
+            .connect_lazy_with(self.options.clone())
+    }
+
+    /// The gate of this target's server (connections held across its targets).
+    pub fn gate(&self) -> &ServerGate {
+        &self.gate
     }
 
     fn scrubbed(&self, error: &sqlx::Error) -> String {
@@ -240,27 +259,10 @@ impl PostgresCollector {
 
     async fn scrape(&self, deadline: Instant) -> Collected {
         let mut out = MetricSet::new();
-        let started = StdInstant::now();
-        // sqlx retries a refused connection until its acquire timeout and then
-        // says only "pool timed out": keep a fifth of the time (at most 1 s)
-        // for one direct attempt that learns the real reason.
-        let reserve = (deadline.saturating_duration_since(Instant::now()) / 5).min(Duration::from_secs(1));
-        let pool_deadline = deadline.checked_sub(reserve).unwrap_or(deadline);
-        let connected = tokio::time::timeout_at(pool_deadline, async {
-            let mut conn = self.pool.acquire().await?;
-            sqlx::query("SELECT 1").execute(&mut *conn).await?;
-            Ok::<_, sqlx::Error>(conn)
-        })
-        .await;
-        let mut conn = match connected {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(sqlx::Error::PoolTimedOut)) | Err(_) => {
-                let why = self.why_unreachable(deadline).await;
-                return self.down(out, &why);
-            }
-            Ok(Err(error)) => return self.down(out, &self.scrubbed(&error)),
+        let (mut lease, round_trip) = match self.connect(deadline).await {
+            Ok(leased) => leased,
+            Err(why) => return self.down(out, &why),
         };
-        let round_trip = started.elapsed().as_secs_f64();
         out.single(&m::UP, 1.0);
         out.family(&m::SELECT1).number(vec![self.server.clone().into()], round_trip);
 
@@ -268,7 +270,8 @@ impl PostgresCollector {
         let mut first_error = None;
         for query in QUERIES {
             let started = StdInstant::now();
-            let result = tokio::time::timeout_at(deadline, self.run(query, &mut conn, &mut out)).await;
+            let result =
+                tokio::time::timeout_at(deadline, self.run(query, lease.connection(), &mut out)).await;
             let ok = match result {
                 Ok(Ok(())) => true,
                 Ok(Err(error)) => {
@@ -284,6 +287,13 @@ impl PostgresCollector {
             if !ok && deadline <= Instant::now() {
                 break;
             }
+        }
+        // A connection a query failed on may be mid-statement or broken:
+        // close it rather than hand it to the next scrape.
+        if first_error.is_none() {
+            self.gate.give_back(&self.slot, lease);
+        } else {
+            lease.close();
         }
         out.single(&m::LAST_SCRAPE_ERROR, if first_error.is_some() { 1.0 } else { 0.0 });
         let mut family = out.family(&m::QUERY_SUCCESS);
@@ -305,21 +315,56 @@ impl PostgresCollector {
         }
     }
 
-    /// Why the pool could not hand out a working connection: one connection
-    /// opened directly, under the connect timeout and `deadline`, reports the
-    /// server's or the network's own error ("connection refused", an
-    /// authentication failure, a TLS error).
-    async fn why_unreachable(&self, deadline: Instant) -> String {
-        let limit = deadline.min(Instant::now() + self.connect_timeout);
-        match tokio::time::timeout_at(limit, self.options.connect()).await {
-            Ok(Err(error)) => self.scrubbed(&error),
-            Ok(Ok(connection)) => {
-                // Reachable now: the pool's own attempt or SELECT 1 was what hung.
-                let _ = tokio::time::timeout_at(deadline, connection.close()).await;
-                "connect or SELECT 1 missed the scrape deadline".into()
+    /// A working connection and the round trip that proved it: the kept one
+    /// if it still answers, else a fresh one (a restarted server shows
+    /// `pg_up 1` on the very next scrape). Connecting waits at most the
+    /// connect timeout and `deadline`; the error says why, without secrets.
+    async fn connect(&self, deadline: Instant) -> Result<(Lease, f64), String> {
+        for _ in 0..2 {
+            let connect_deadline = deadline.min(Instant::now() + self.connect_timeout);
+            let mut lease = match self.gate.lease(&self.slot, &self.options, connect_deadline).await {
+                Ok(lease) => lease,
+                Err(LeaseError::Connect(error)) => return Err(self.scrubbed(&error)),
+                Err(LeaseError::ConnectTimeout) => {
+                    return Err(format!(
+                        "connect missed the deadline (connect_timeout {:?} or the scrape's)",
+                        self.connect_timeout
+                    ));
+                }
+                Err(LeaseError::Busy { server, held }) => {
+                    return Err(format!(
+                        "all {held} connection(s) the exporter may hold to {server} stayed busy until the deadline; \
+                         raise collectors.postgres.connection_share or spread the scrapes"
+                    ));
+                }
+            };
+            let started = StdInstant::now();
+            // One round trip that also reads what the gate must learn once.
+            let probe = if self.gate.has_learnt() {
+                sqlx::query_scalar::<_, f64>("SELECT 1::float8")
+            } else {
+                sqlx::query_scalar::<_, f64>("SELECT current_setting('max_connections')::float8")
+            };
+            match tokio::time::timeout_at(deadline, probe.fetch_one(lease.connection())).await {
+                Ok(Ok(value)) => {
+                    if !self.gate.has_learnt() {
+                        self.gate.learn(value);
+                    }
+                    return Ok((lease, started.elapsed().as_secs_f64()));
+                }
+                // A kept connection the server closed meanwhile: try a fresh one.
+                Ok(Err(_)) if !lease.fresh => lease.close(),
+                Ok(Err(error)) => {
+                    lease.close();
+                    return Err(self.scrubbed(&error));
+                }
+                Err(_) => {
+                    lease.close();
+                    return Err("SELECT 1 missed the scrape deadline".into());
+                }
             }
-            Err(_) => "connect or SELECT 1 missed the scrape deadline".into(),
         }
+        Err("the server closed two connections in a row".into())
     }
 
     fn down(&self, mut out: MetricSet, error: &str) -> Collected {
@@ -370,8 +415,8 @@ impl PostgresCollector {
                 let rows = sqlx::query(DATABASE_SQL).fetch_all(&mut *conn).await?;
                 let sizes = self.database_sizes(conn).await?;
                 let mut size = out.family(&m::DATABASE_SIZE);
-                for (datname, bytes) in sizes {
-                    size.number(vec![datname.into(), server.clone()], bytes);
+                for (datname, bytes) in sizes.iter() {
+                    size.number(vec![datname.clone().into(), server.clone()], *bytes);
                 }
                 let columns = [
                     (&m::NUMBACKENDS, 2),
@@ -469,17 +514,15 @@ impl PostgresCollector {
         Ok(())
     }
 
-    /// Sizes of every database, measured at most once per `database_size_interval`.
-    async fn database_sizes(&self, conn: &mut PgConnection) -> Result<Vec<(String, f64)>, sqlx::Error> {
-        let cached = {
-            let guard = lock(&self.sizes);
-            guard.as_ref().filter(|(at, _)| at.elapsed() < self.size_interval).map(|(_, sizes)| sizes.clone())
-        };
-        if let Some(sizes) = cached {
+    /// Sizes of every database, measured at most once per
+    /// `database_size_interval` by all the targets on this server together.
+    async fn database_sizes(&self, conn: &mut PgConnection) -> Result<Arc<DatabaseSizes>, sqlx::Error> {
+        let role = self.options.get_username();
+        if let Some(sizes) = self.gate.sizes(role, self.size_interval) {
             return Ok(sizes);
         }
-        let sizes: Vec<(String, f64)> = sqlx::query_as(SIZES_SQL).fetch_all(conn).await?;
-        *lock(&self.sizes) = Some((StdInstant::now(), sizes.clone()));
+        let sizes: Arc<DatabaseSizes> = Arc::new(sqlx::query_as(SIZES_SQL).fetch_all(conn).await?);
+        self.gate.store_sizes(role, Arc::clone(&sizes));
         Ok(sizes)
     }
 
@@ -771,6 +814,10 @@ impl Collector for PostgresCollector {
 mod tests {
     use super::*;
 
+    fn gates() -> ServerGates {
+        ServerGates::new(DEFAULT_CONNECTION_SHARE, Duration::from_secs(60))
+    }
+
     #[test]
     fn uri_and_key_value_dsns() {
         let uri = connect_options(
@@ -817,8 +864,8 @@ mod tests {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let _guard = rt.enter();
         // The variable is unset in this test: resolution fails, naming the variable only.
-        let problems =
-            PostgresCollector::new(0, &config.collectors.postgres.targets[0]).expect_err("unset variable");
+        let problems = PostgresCollector::new(0, &config.collectors.postgres.targets[0], &gates())
+            .expect_err("unset variable");
         let error = opsmon_diagnostics::render("t.yml", &problems);
         assert!(error.contains("environment variable OPSMON_TEST_PG_DSN_DEBUG is not set"), "{error}");
 
@@ -834,7 +881,7 @@ mod tests {
         )
         .expect("valid YAML");
         let target_config = &config.collectors.postgres.targets[0];
-        let target = PostgresCollector::new(0, target_config).expect("target");
+        let target = PostgresCollector::new(0, target_config, &gates()).expect("target");
         let shown = format!("{target:?} {target_config:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
     }

@@ -13,12 +13,34 @@ use crate::config::secret::{Secret, SecretSource, optional_password};
 use crate::config::{ConfigDuration, Problem, position};
 
 /// PostgreSQL collector settings.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PostgresConfig {
     /// Databases to watch.
     pub targets: Vec<PostgresTargetConfig>,
+    /// Share of a server's `max_connections` that all targets on that server
+    /// (same `host:port`) may hold together, idle or busy.
+    pub connection_share: f64,
+    /// Close a target's kept connection after this long unused.
+    pub idle_timeout: ConfigDuration,
 }
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self {
+            targets: Vec::new(),
+            connection_share: DEFAULT_CONNECTION_SHARE,
+            idle_timeout: ConfigDuration(Duration::from_secs(60)),
+        }
+    }
+}
+
+/// Default `connection_share`: 10 connections of PostgreSQL's default 100.
+pub const DEFAULT_CONNECTION_SHARE: f64 = 0.1;
+
+/// The largest `connection_share`: the exporter never takes more than half a
+/// server's connections from the applications it watches.
+pub const MAX_CONNECTION_SHARE: f64 = 0.5;
 
 /// One PostgreSQL server to watch. The connection string comes from exactly
 /// one of `dsn` (without a password), `dsn_env` or `dsn_file`; a password may
@@ -100,6 +122,30 @@ fn default_database_size_interval() -> ConfigDuration {
 }
 
 impl PostgresConfig {
+    /// The section-wide settings serde cannot check.
+    pub fn check(&self) -> Vec<Problem> {
+        let mut problems = Vec::new();
+        let share = self.connection_share;
+        if !(share > 0.0 && share <= MAX_CONNECTION_SHARE) {
+            problems.push(Problem::new(
+                crate::config::Position::UNKNOWN,
+                "collectors.postgres.connection_share",
+                format!(
+                    "{share} is not a share between 0 and {MAX_CONNECTION_SHARE} of the server's max_connections; \
+                     e.g. {DEFAULT_CONNECTION_SHARE} (the default)"
+                ),
+            ));
+        }
+        if self.idle_timeout.0.is_zero() {
+            problems.push(Problem::new(
+                crate::config::Position::UNKNOWN,
+                "collectors.postgres.idle_timeout",
+                "must be greater than 0s; e.g. 60s (longer than the scrape interval, so scrapes reuse the connection)",
+            ));
+        }
+        problems
+    }
+
     /// postgres_exporter's `DATA_SOURCE_NAME`: one target when the config
     /// names none and the variable is set, so the exporter swaps in for the
     /// peer without a config file.
