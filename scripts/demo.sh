@@ -214,8 +214,8 @@ pg_password=$(openssl rand -hex 16)
 (umask 077 && printf '%s\n' "$pg_password" >"$tmp/secrets/pg-password")
 { printf '\\set password %s\n' "$pg_password"; cat "$repo/deploy/sql/monitoring-role.sql"; } |
   psql_as_postgres -d smartalk_db -f - >/dev/null
-# The business queries read analytics_events, beyond pg_monitor's statistics.
-psql_as_postgres -d smartalk_db -c 'GRANT SELECT ON analytics_events TO opsmon' >/dev/null
+# The business queries read analytics_events and its per-user summary, beyond pg_monitor's statistics.
+psql_as_postgres -d smartalk_db -c 'GRANT SELECT ON analytics_events, analytics_events_last_seen TO opsmon' >/dev/null
 # A real backup for the files collector's postgres_backup check.
 as_postgres pg_dump -Fc -h "$tmp/pg" -p "$pg_port" -U postgres smartalk_db \
   >"$tmp/backups/postgresql/smartalk_db-$(date -u +%Y%m%d%H%M).dump"
