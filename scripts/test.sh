@@ -25,6 +25,7 @@ declare -A PACKAGES=(
   [redis-server]=redis-server
   [redis-cli]=redis-tools
   [psql]=postgresql-client
+  [chromium]=chromium
 )
 missing=()
 for tool in "${!PACKAGES[@]}"; do
