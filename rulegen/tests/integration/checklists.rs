@@ -25,7 +25,7 @@ fn broken(from: &str, to: &str) -> String {
 /// Line of the first occurrence of `needle` (1-based).
 fn line_of(needle: &str) -> usize {
     let text = real_text();
-    text[..text.find(needle).expect("needle")].lines().count() + 1
+    text[..text.find(needle).expect("needle")].matches('\n').count() + 1
 }
 
 /// The guide's 日常运维检查清单, line by line (更新运维日志 is the operator's
@@ -80,7 +80,7 @@ fn broken_checklists_say_where_and_how_to_fix() {
             "alerts: [PostgresDown]\n",
             "alerts: [PostgresDwn]\n",
             format!(
-                "thresholds.yaml:{}:17: checklists.items[3].alerts[0]: unknown alert `PostgresDwn`; did you mean `PostgresDown`?",
+                "thresholds.yaml:{}:16: checklists.items[3].alerts[0]: unknown alert `PostgresDwn`; did you mean `PostgresDown`?",
                 line_of("alerts: [PostgresDown]\n")
             ),
         ),
@@ -96,7 +96,7 @@ fn broken_checklists_say_where_and_how_to_fix() {
             "checklists: [evening]\n      alerts: [JobHeartbeatStale]",
             "checklists: [evenin]\n      alerts: [JobHeartbeatStale]",
             format!(
-                "thresholds.yaml:{}:20: checklists.items[24].checklists[0]: unknown checklist `evenin`, expected one of morning, afternoon, evening; did you mean `evening`?",
+                "thresholds.yaml:{}:20: checklists.items[23].checklists[0]: unknown checklist `evenin`, expected one of morning, afternoon, evening; did you mean `evening`?",
                 line_of("checklists: [evening]\n      alerts: [JobHeartbeatStale]")
             ),
         ),
@@ -104,7 +104,7 @@ fn broken_checklists_say_where_and_how_to_fix() {
             "expr: smartalk_busiest_user_events_per_second\n",
             "expr: smartalk_busiest_user_events_per_second > 5\n",
             format!(
-                "thresholds.yaml:{}:13: checklists.items[23].expr: an item shows a value, but this is a condition (`>`); put the limit in `warning`/`critical`",
+                "thresholds.yaml:{}:13: checklists.items[22].expr: an item shows a value, but this is a condition (`>`); put the limit in `warning`/`critical`",
                 line_of("expr: smartalk_busiest_user_events_per_second\n")
             ),
         ),
@@ -125,7 +125,7 @@ fn broken_checklists_say_where_and_how_to_fix() {
             "      warning: {above: 0.1}\n",
             "      warning: {abov: 0.1}\n",
             format!(
-                "thresholds.yaml:{}:18: checklists.items[6].warning.abov: unknown field `abov`; did you mean `above`?",
+                "thresholds.yaml:{}:17: checklists.items[6].warning.abov: unknown field `abov`; did you mean `above`?",
                 line_of("      warning: {above: 0.1}\n")
             ),
         ),
