@@ -26,6 +26,7 @@ declare -A PACKAGES=(
   [redis-cli]=redis-tools
   [psql]=postgresql-client
   [openssl]=openssl
+  [chromium]=chromium
 )
 missing=()
 for tool in "${!PACKAGES[@]}"; do

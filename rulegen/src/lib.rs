@@ -6,7 +6,8 @@
 //! Data flows one way: YAML → [`yaml`] tree → [`spec`] → [`validate`] (against
 //! [`known`] metrics; [`promtest`] builds each alert's test scenario and
 //! [`layout`] places the dashboards) → [`model`] → [`render`] → files.
-//! Renderers read only the model.
+//! Renderers read only the model. [`report`] answers the model's daily
+//! checklists from a live Prometheus.
 //!
 //! ```
 //! let known = opsmon_rulegen::known::Known::catalog();
@@ -25,6 +26,7 @@ pub mod output;
 pub mod promql;
 pub mod promtest;
 pub mod render;
+pub mod report;
 pub mod spec;
 pub mod template;
 pub mod validate;

@@ -1,4 +1,4 @@
-//! The `rulegen` command line: check, generate, diff and catalog. The only
+//! The `rulegen` command line: check, generate, diff, catalog and report. The only
 //! place that prints and that uses anyhow.
 
 use anyhow::{Context, Result};
@@ -43,6 +43,11 @@ enum Command {
     },
     /// List the metrics expressions may use: type, unit, labels and origin.
     Catalog,
+    /// Answer the guide's daily checklists from a live Prometheus.
+    ///
+    /// Exit 0 when every item is ok (or has warnings / no data), 1 when any
+    /// item is critical, 2 when Prometheus cannot be asked or --at is bad.
+    Report(ReportArgs),
     /// Time validation and rendering of a generated definition with N alerts.
     #[command(hide = true)]
     Bench {
@@ -50,6 +55,29 @@ enum Command {
         #[arg(long, default_value_t = 1000)]
         alerts: usize,
     },
+}
+
+/// `rulegen report` flags.
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// Prometheus' base URL (http only; a path prefix is allowed).
+    #[arg(long, env = "OPSMON_PROMETHEUS_URL")]
+    prometheus: String,
+    /// Which checklist: morning, afternoon, evening or all.
+    #[arg(long, default_value = "all", value_parser = ["morning", "afternoon", "evening", "all"])]
+    checklist: String,
+    /// Evaluate at this time: RFC 3339 or unix seconds (default: now).
+    #[arg(long)]
+    at: Option<String>,
+    /// table (colour on a terminal), markdown, json or html.
+    #[arg(long, default_value = "table", value_parser = ["table", "markdown", "json", "html"])]
+    format: String,
+    /// Write the report here (atomically) instead of stdout.
+    #[arg(long)]
+    output: Option<PathBuf>,
+    /// Deadline of each query, e.g. 5s or 500ms.
+    #[arg(long, default_value = "5s")]
+    timeout: String,
 }
 
 // Printing is this binary's job: reports go to stdout, problems to stderr.
@@ -125,6 +153,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
+        Command::Report(args) => report(cli, args),
         Command::Bench { alerts } => {
             let known = Known::load(&cli.exporter_config)?;
             let text = std::fs::read_to_string(&cli.thresholds)
@@ -152,4 +181,99 @@ fn run(cli: &Cli) -> Result<ExitCode> {
 
 fn load(cli: &Cli) -> Result<opsmon_rulegen::model::Model> {
     Ok(opsmon_rulegen::load(&cli.thresholds, &cli.exporter_config)?)
+}
+
+/// Exit code when Prometheus cannot be asked or the flags are bad.
+const CANNOT_ASK: u8 = 2;
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn report(cli: &Cli, args: &ReportArgs) -> Result<ExitCode> {
+    use opsmon_rulegen::model::Checklist;
+    use opsmon_rulegen::report;
+    use std::io::{IsTerminal, Write};
+    let at = match &args.at {
+        Some(text) => match report::time::parse(text) {
+            Ok(at) => at,
+            Err(e) => {
+                eprintln!("rulegen report: {e}");
+                return Ok(ExitCode::from(CANNOT_ASK));
+            }
+        },
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs_f64())
+            .unwrap_or_default(),
+    };
+    let timeout = match opsmon_rulegen::promql::parse_duration(&args.timeout) {
+        Ok(d) if !d.is_zero() && d <= std::time::Duration::from_secs(300) => d,
+        _ => {
+            eprintln!(
+                "rulegen report: --timeout {:?}: give a duration between 1ms and 5m, e.g. 5s",
+                args.timeout
+            );
+            return Ok(ExitCode::from(CANNOT_ASK));
+        }
+    };
+    let model = load(cli)?;
+    if model.checklists.items.is_empty() {
+        anyhow::bail!("{}: no `checklists:` section; nothing to report", cli.thresholds.display());
+    }
+    let lists = match Checklist::parse(&args.checklist) {
+        Some(one) => vec![one],
+        None => Checklist::ALL.to_vec(),
+    };
+    let options = report::Options {
+        prometheus: args.prometheus.clone(),
+        lists,
+        at,
+        sparklines: args.format == "html",
+        timeout,
+    };
+    let shown = report::client::redact(args.prometheus.trim());
+    let tty = std::io::stderr().is_terminal();
+    let progress = |done: usize, total: usize| {
+        if tty {
+            eprint!("\rrulegen report: asking {shown}: {done}/{total} queries");
+            if done == total {
+                eprintln!();
+            }
+        } else if done == 0 {
+            eprintln!("rulegen report: asking {shown}: {total} queries");
+        }
+    };
+    let report = match report::run(&model.checklists, &options, &progress) {
+        Ok(r) => r,
+        Err(e) => {
+            if tty {
+                eprintln!();
+            }
+            eprintln!("rulegen report: {e}");
+            return Ok(ExitCode::from(CANNOT_ASK));
+        }
+    };
+    let color =
+        args.output.is_none() && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let text = match args.format.as_str() {
+        "markdown" => report::markdown::render(&report),
+        "json" => report::json::render(&report),
+        "html" => report::html::render(&report),
+        _ => report::table::render(&report, color),
+    };
+    match &args.output {
+        Some(path) => write_atomically(path, &text)?,
+        None => std::io::stdout().lock().write_all(text.as_bytes()).context("writing the report")?,
+    }
+    Ok(if report.worst() == report::Status::Critical { ExitCode::from(1) } else { ExitCode::SUCCESS })
+}
+
+/// Writes `text` beside `path` and renames it over, so a reader (or a mail
+/// job) never sees half a report.
+fn write_atomically(path: &std::path::Path, text: &str) -> Result<()> {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let staging = path.with_file_name(format!(".{name}.rulegen-{}", std::process::id()));
+    let written = std::fs::write(&staging, text).and_then(|()| std::fs::rename(&staging, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&staging);
+    }
+    written.with_context(|| format!("writing {}", path.display()))
 }

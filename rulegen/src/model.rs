@@ -27,6 +27,8 @@ pub struct Model {
     pub alerts: Vec<Alert>,
     /// Dashboards with laid-out panels.
     pub boards: Vec<Board>,
+    /// The guide's daily checklists (`rulegen report`).
+    pub checklists: Checklists,
 }
 
 /// Alertmanager settings beyond the tiers.
@@ -374,4 +376,80 @@ pub struct Query {
     pub expr: String,
     /// Legend template.
     pub legend: String,
+}
+
+/// One of the guide's three daily checklists (日常运维检查清单).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Checklist {
+    /// 上午检查 (9:00).
+    Morning,
+    /// 下午检查 (14:00).
+    Afternoon,
+    /// 晚间检查 (18:00).
+    Evening,
+}
+
+impl Checklist {
+    /// All three, in the order of the day.
+    pub const ALL: [Checklist; 3] = [Checklist::Morning, Checklist::Afternoon, Checklist::Evening];
+    /// The words the threshold file and the command line use.
+    pub const WORDS: [&'static str; 3] = ["morning", "afternoon", "evening"];
+
+    /// Its word.
+    pub fn as_str(self) -> &'static str {
+        Self::WORDS[self as usize]
+    }
+
+    /// The checklist a word names.
+    pub fn parse(word: &str) -> Option<Checklist> {
+        Self::ALL.into_iter().find(|c| c.as_str() == word)
+    }
+
+    /// The guide's heading.
+    pub fn heading(self) -> &'static str {
+        match self {
+            Checklist::Morning => "上午检查 Morning check (9:00)",
+            Checklist::Afternoon => "下午检查 Afternoon check (14:00)",
+            Checklist::Evening => "晚间检查 Evening check (18:00)",
+        }
+    }
+}
+
+/// What `rulegen report` evaluates.
+#[derive(Debug, Clone)]
+pub struct Checklists {
+    /// How far back the morning list looks for error-log matches and for
+    /// alerts that fired overnight.
+    pub overnight: Duration,
+    /// Items in file order.
+    pub items: Vec<ChecklistItem>,
+}
+
+impl Default for Checklists {
+    fn default() -> Self {
+        Checklists { overnight: Duration::from_secs(15 * 3600), items: Vec::new() }
+    }
+}
+
+/// A validated checklist item.
+#[derive(Debug, Clone)]
+pub struct ChecklistItem {
+    /// The guide's words.
+    pub title: String,
+    /// The lists it belongs to.
+    pub checklists: Vec<Checklist>,
+    /// Alerts whose state decides the status: (name, severity).
+    pub alerts: Vec<(String, String)>,
+    /// PromQL value shown; `None` shows how many of `alerts` fire.
+    pub value: Option<String>,
+    /// How the value is shown.
+    pub unit: Unit,
+    /// The alert's threshold, when the value is that alert's signal.
+    pub alert_threshold: Option<Threshold>,
+    /// The value's own warning limit.
+    pub warning: Option<Threshold>,
+    /// The value's own critical limit.
+    pub critical: Option<Threshold>,
+    /// Also show the change against yesterday and last week.
+    pub compare: bool,
 }

@@ -45,6 +45,8 @@ pub struct Spec {
     pub alerts: Vec<AlertSpec>,
     /// The exporter's `job` label in deploy/prometheus/prometheus.yml.
     pub exporter_job: Option<At<String>>,
+    /// The guide's daily checklists, answered by `rulegen report`.
+    pub checklists: Option<ChecklistsSpec>,
 }
 
 /// `links`.
@@ -479,6 +481,7 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
         "procedures",
         "dashboards",
         "alerts",
+        "checklists",
     ];
     let Some(f) = Fields::open(p, root, "", &keys) else { return spec };
     if let Some(node) = f.req(p, "version")
@@ -530,6 +533,9 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
     }
     if let Some(node) = f.req(p, "alerts") {
         spec.alerts = yaml::list(p, node, "alerts", alert);
+    }
+    if let Some(node) = f.get("checklists") {
+        spec.checklists = checklists(p, node, "checklists");
     }
     spec
 }
@@ -1049,4 +1055,98 @@ fn check_kind_keys(p: &mut Problems, f: &Fields<'_>, kind: &At<String>) -> Optio
         }
     }
     Some(())
+}
+
+/// `checklists: {overnight, items}`: the guide's morning, afternoon and
+/// evening checks, each item reading alerts and/or an expression.
+#[derive(Debug, Clone)]
+pub struct ChecklistsSpec {
+    /// Position of the section.
+    pub pos: Pos,
+    /// How far back the morning list looks for error-log matches and alerts
+    /// that fired overnight (default 15h: 18:00 to 09:00).
+    pub overnight: Option<At<String>>,
+    /// The items, in file order.
+    pub items: Vec<ChecklistItemSpec>,
+}
+
+/// One checklist item, as written.
+#[derive(Debug, Clone)]
+pub struct ChecklistItemSpec {
+    /// Field path (`checklists.items[3]`).
+    pub path: String,
+    /// Position of the entry.
+    pub pos: Pos,
+    /// The guide's words.
+    pub title: At<String>,
+    /// `morning`, `afternoon`, `evening`.
+    pub checklists: Vec<At<String>>,
+    /// Alerts whose state decides the status.
+    pub alerts: Vec<At<String>>,
+    /// PromQL value shown (default: the only alert's signal).
+    pub expr: Option<At<String>>,
+    /// ratio, seconds, bytes, none: how the value is shown.
+    pub unit: Option<At<String>>,
+    /// The value's own warning limit.
+    pub warning: Option<(At<String>, At<f64>)>,
+    /// The value's own critical limit.
+    pub critical: Option<(At<String>, At<f64>)>,
+    /// A business item: also show the change against yesterday and last week.
+    pub compare: Option<At<bool>>,
+}
+
+fn checklists(p: &mut Problems, node: &Node, path: &str) -> Option<ChecklistsSpec> {
+    let f = Fields::open(p, node, path, &["overnight", "items"])?;
+    let overnight = opt_text(p, &f, "overnight");
+    let items =
+        f.req(p, "items").map(|n| yaml::list(p, n, &f.path_of("items"), checklist_item)).unwrap_or_default();
+    Some(ChecklistsSpec { pos: node.pos, overnight, items })
+}
+
+fn checklist_item(p: &mut Problems, node: &Node, path: &str) -> Option<ChecklistItemSpec> {
+    let keys = ["title", "checklists", "alerts", "expr", "unit", "warning", "critical", "compare"];
+    let f = Fields::open(p, node, path, &keys)?;
+    let title = req_string(p, &f, "title");
+    let strings_at = |p: &mut Problems, key: &str| {
+        f.get(key)
+            .map(|n| {
+                let lpath = f.path_of(key);
+                yaml::list(p, n, &lpath, |p, n, path| yaml::string(p, n, path).map(|v| at(v, n, path)))
+            })
+            .unwrap_or_default()
+    };
+    let lists = strings_at(p, "checklists");
+    if f.get("checklists").is_none() {
+        p.at(f.pos, path, "missing field `checklists` (one or more of morning, afternoon, evening)");
+    }
+    let alerts = strings_at(p, "alerts");
+    let expr = opt_string(p, &f, "expr");
+    if alerts.is_empty() && expr.is_none() && f.get("alerts").is_none() && f.get("expr").is_none() {
+        p.at(f.pos, path, "give the `alerts` the item reads, an `expr` to show, or both");
+    }
+    let unit = opt_string(p, &f, "unit");
+    let limit = |p: &mut Problems, key: &str| {
+        let node = f.get(key)?;
+        let lpath = f.path_of(key);
+        let l = Fields::open(p, node, &lpath, &["above", "below"])?;
+        directional(p, &l, &lpath)
+    };
+    let warning = limit(p, "warning");
+    let critical = limit(p, "critical");
+    let compare = f.get("compare").and_then(|n| {
+        let cpath = f.path_of("compare");
+        yaml::boolean(p, n, &cpath).map(|b| at(b, n, &cpath))
+    });
+    Some(ChecklistItemSpec {
+        path: path.to_owned(),
+        pos: node.pos,
+        title: title?,
+        checklists: lists,
+        alerts,
+        expr,
+        unit,
+        warning,
+        critical,
+        compare,
+    })
 }

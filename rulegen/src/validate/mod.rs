@@ -11,8 +11,10 @@
 //!   `expressions`: PromQL fields and durations
 //! - `dashboards`: declared dashboards and placements, into layout plans
 //! - `limits`: bounds on durations and expression size
+//! - `checklists`: the daily checklists `rulegen report` answers
 
 mod alerts;
+mod checklists;
 mod dashboards;
 mod expressions;
 mod kinds;
@@ -68,13 +70,14 @@ fn build(p: &mut Problems, file: &str, spec: &Spec, known: &Known) -> Model {
     let placed: Vec<_> = checked.iter().filter_map(|c| c.spec().dashboard.as_ref()).collect();
     let plans = dashboards::plans(p, spec, &placed, &plotted, &checker.with_records);
     let layout = crate::layout::boards(p, &plans, &plotted, &severities, &grafana_base);
-    let alerts = checked
+    let alerts: Vec<_> = checked
         .into_iter()
         .map(|c| {
             let link = layout.links.get(&c.spec().name.value);
             c.into_alert(&runbook_base, link)
         })
         .collect();
+    let checklists = checklists::checklists(p, spec, &alerts, &checker.with_records);
     Model {
         source: file.to_owned(),
         alertmanager: routing::alertmanager(p, spec),
@@ -85,5 +88,6 @@ fn build(p: &mut Problems, file: &str, spec: &Spec, known: &Known) -> Model {
         records: checker.records,
         alerts,
         boards: layout.boards,
+        checklists,
     }
 }

@@ -7,10 +7,13 @@
 //! - `tools`: promtool, amtool and the PrometheusRule over generated files;
 //! - `dashboards`: layout and threshold invariants, tsc against Grafana's
 //!   foundation SDK types;
+//! - `checklists`: the daily checklists `rulegen report` answers, and
+//!   their validation;
 //! - `cli`: the binary's commands, exit codes and atomic writes;
 //! - `real`: the real deploy/thresholds.yaml against the real catalog, the
 //!   SPEC §2 alert list, and the committed outputs (drift).
 
+mod checklists;
 mod cli;
 mod dashboards;
 mod fixture;
