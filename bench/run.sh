@@ -31,10 +31,22 @@ FULL_PACKAGES=(
 PROBE_PACKAGES=(
   prometheus-blackbox-exporter
 )
+# --sweep's peers: process-exporter for process groups (node_exporter, above,
+# for mounts); rulegen is built below.
+SWEEP_PACKAGES=(
+  prometheus-process-exporter
+)
+build=(-p opsmon-exporter -p opsmon-bench)
 for arg in "$@"; do
   case $arg in
     --full)
-      PEER_PACKAGES+=("${FULL_PACKAGES[@]}")
+      # --every-collector adds blackbox_exporter as a fourth peer.
+      PEER_PACKAGES+=("${FULL_PACKAGES[@]}" "${PROBE_PACKAGES[@]}")
+      break
+      ;;
+    --sweep | --sweep=*)
+      PEER_PACKAGES+=("${SWEEP_PACKAGES[@]}")
+      build+=(-p opsmon-rulegen)
       break
       ;;
     --probe)
@@ -81,7 +93,7 @@ install_peers() {
 
 install_peers
 
-cargo build --release -p opsmon-exporter -p opsmon-bench
+cargo build --release "${build[@]}"
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 # opsmon-bench's own default for --exporter; an explicit --exporter wins.

@@ -22,6 +22,9 @@ pub const OURS: &str = "opsmon-exporter";
 pub const NODE: &str = "node_exporter";
 pub const POSTGRES: &str = "postgres_exporter";
 pub const REDIS: &str = "redis_exporter";
+pub const BLACKBOX: &str = "blackbox_exporter";
+/// The shipped config `--every-collector` starts opsmon-exporter with.
+pub const SHIPPED_CONFIG: &str = "deploy/opsmon.yml";
 
 /// What [`setup`] started, ready to measure.
 #[derive(Debug)]
@@ -32,6 +35,8 @@ pub struct Setup {
     pub pg_port: u16,
     /// Whether Redis is part of the comparison (for ours and the peer alike).
     pub redis: bool,
+    /// `--every-collector`: ours runs the shipped config, blackbox_exporter is a fourth peer.
+    pub every_collector: bool,
     /// Lines for the report header (server versions, data sizes).
     pub header: Vec<String>,
     /// Lines for the report's notes (e.g. why Redis was left out).
@@ -156,6 +161,11 @@ pub async fn setup(args: &Args, fleet: &mut Fleet, http: &HttpClient, plan: &Pla
         redis_port = Some(port);
     }
 
+    if args.every_collector {
+        let port = redis_port.context("--every-collector needs Redis (drop --no-redis)")?;
+        return every_collector(args, fleet, http, plan, &exporter, (psql, pg_port), port, header).await;
+    }
+
     // opsmon-exporter, with Redis if its config and collector take it.
     let config = dir.join("opsmon.yml");
     std::fs::write(&config, exporter_config(pg_port, redis_port))?;
@@ -224,7 +234,153 @@ pub async fn setup(args: &Args, fleet: &mut Fleet, http: &HttpClient, plan: &Pla
         }
         targets.push(t);
     }
-    Ok(Setup { targets, psql, pg_port, redis, header, notes })
+    Ok(Setup { targets, psql, pg_port, redis, every_collector: false, header, notes })
+}
+
+/// The shipped config with the machine-specific parts pointed at the
+/// bench's own servers and files: Redis' port, the probe targets (both at
+/// the bench's static HTTP server: no internet here), the access and
+/// application logs and the file globs under `dir`. Everything else — host
+/// process groups, listening ports, `/var/log` walk, PostgreSQL (its DSN
+/// from `DATA_SOURCE_NAME`), the five business queries — is as shipped.
+pub fn shipped_config(shipped: &str, redis_port: u16, static_addr: &str, dir: &Path) -> Result<String> {
+    let d = dir.display();
+    let replacements = [
+        ("redis://127.0.0.1:6379", format!("redis://127.0.0.1:{redis_port}")),
+        ("http://127.0.0.1:3000/api/v1/health", format!("http://{static_addr}/api/v1/health")),
+        ("https://cdn.smartalk.com/videos/sample.mp4", format!("http://{static_addr}/videos/sample.mp4")),
+        ("/var/log/nginx/access.log", format!("{d}/access.log")),
+        ("/var/log/smartalk/application.log", format!("{d}/application.log")),
+        ("/var/backups/postgresql/*.dump", format!("{d}/backups/*.dump")),
+        ("/var/lib/smartalk/heartbeats/daily-report", format!("{d}/heartbeats/daily-report")),
+    ];
+    let mut text = shipped.to_owned();
+    for (from, to) in replacements {
+        ensure!(
+            text.contains(from),
+            "{SHIPPED_CONFIG} no longer contains {from:?}: update the bench's replacements"
+        );
+        text = text.replace(from, &to);
+    }
+    Ok(text)
+}
+
+/// A day of plausible access-log lines over the shipped routes.
+fn access_log_lines(lines: usize) -> String {
+    let paths = ["/api/v1/lessons", "/api/v1/health", "/videos/intro.mp4", "/", "/api/v1/users/42"];
+    let statuses = [200, 200, 200, 304, 404, 500];
+    (0..lines)
+        .map(|i| {
+            format!(
+                "10.0.{}.{} - - [01/May/2024:10:{:02}:{:02} +0000] \"GET {} HTTP/1.1\" {} {} \"-\" \"bench\" 0.{:03}\n",
+                i % 7,
+                i % 250,
+                (i / 60) % 60,
+                i % 60,
+                paths[i % paths.len()],
+                statuses[i % statuses.len()],
+                200 + i % 5000,
+                (i * 37) % 1000
+            )
+        })
+        .collect()
+}
+
+/// `--every-collector`: opsmon-exporter with the shipped config (see
+/// [`shipped_config`]) against node_exporter, postgres_exporter,
+/// redis_exporter and blackbox_exporter probing the same static target.
+#[allow(clippy::too_many_arguments)]
+async fn every_collector(
+    args: &Args,
+    fleet: &mut Fleet,
+    http: &HttpClient,
+    plan: &Plan,
+    exporter: &Path,
+    pg: (Psql, u16),
+    redis_port: u16,
+    mut header: Vec<String>,
+) -> Result<Setup> {
+    let (psql, pg_port) = pg;
+    require(&args.blackbox_exporter, BLACKBOX, "--blackbox-exporter")?;
+    let dir = fleet.dir()?;
+    let (server, static_target) = crate::probe::start_static_server(bytes::Bytes::from(
+        crate::probe::static_page(crate::probe::PAGE_BYTES),
+    ))?;
+    fleet.keep(server);
+    let static_addr = static_target.addr.to_string();
+    let files = dir.join("shipped");
+    std::fs::create_dir_all(files.join("backups"))?;
+    std::fs::create_dir_all(files.join("heartbeats"))?;
+    std::fs::write(files.join("backups/smartalk-2026-11-29.dump"), vec![0u8; 64 * 1024])?;
+    std::fs::write(files.join("heartbeats/daily-report"), b"ok\n")?;
+    std::fs::write(files.join("access.log"), "")?;
+    std::fs::write(files.join("application.log"), "")?;
+    let shipped = std::fs::read_to_string(SHIPPED_CONFIG)
+        .with_context(|| format!("reading {SHIPPED_CONFIG} (run from the workspace root)"))?;
+    let config = dir.join("opsmon-shipped.yml");
+    std::fs::write(&config, shipped_config(&shipped, redis_port, &static_addr, &files)?)?;
+    let dsn = format!("postgresql://postgres@127.0.0.1:{pg_port}/{PG_DATABASE}?sslmode=disable");
+    let mut ours_launch = Launch::standard(OURS, exporter);
+    ours_launch.args.push(format!("--config.file={}", config.display()));
+    ours_launch.env.push(("DATA_SOURCE_NAME".into(), dsn.clone()));
+    let mut ours = fleet.spawn(&ours_launch)?;
+    bring_up(http, &mut ours, fleet, plan).await?;
+    // The tailer starts at the end of the log: append once it runs, then
+    // wait until the scrape shows the lines.
+    std::fs::write(files.join("access.log"), access_log_lines(20_000))?;
+    std::fs::write(files.join("application.log"), "2026-11-29 ERROR payment timeout\n".repeat(50))?;
+    let start = std::time::Instant::now();
+    let body = loop {
+        let body = scrape::scrape(http, &ours.uri, plan.timeout).await?.text()?;
+        if sample_value(&body, "http_requests_total").is_some() || start.elapsed() > plan.ready_timeout {
+            break body;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for metric in ["pg_up", "redis_up", "probe_success", "http_requests_total", "smartalk_active_users"] {
+        ensure!(
+            sample_value(&body, metric).is_some(),
+            "{OURS} with the shipped config: no {metric} in its scrape (log: {})",
+            fleet.log_tail(OURS, 10)
+        );
+    }
+    check_up(&body, OURS, "pg_up")?;
+    check_up(&body, OURS, "redis_up")?;
+
+    let mut postgres = Launch::standard(POSTGRES, &args.postgres_exporter);
+    postgres.env.push(("DATA_SOURCE_NAME".into(), dsn));
+    let mut redis = Launch::standard(REDIS, &args.redis_exporter);
+    redis.args = vec![
+        "-redis.addr".into(),
+        format!("redis://127.0.0.1:{redis_port}"),
+        "-web.listen-address".into(),
+        "{addr}".into(),
+    ];
+    let blackbox_config = dir.join("blackbox.yml");
+    std::fs::write(&blackbox_config, crate::probe::BLACKBOX_CONFIG)?;
+    let mut blackbox = Launch::standard(BLACKBOX, &args.blackbox_exporter);
+    blackbox.args.push(format!("--config.file={}", blackbox_config.display()));
+    blackbox.metrics_path = crate::probe::probe_path(static_target.addr);
+    let mut targets = vec![ours];
+    for launch in [Launch::standard(NODE, &args.node_exporter), postgres, redis, blackbox] {
+        let mut t = fleet.spawn(&launch)?;
+        let body = bring_up(http, &mut t, fleet, plan).await?;
+        match launch.name.as_str() {
+            POSTGRES => check_up(&body, POSTGRES, "pg_up")?,
+            REDIS => check_up(&body, REDIS, "redis_up")?,
+            BLACKBOX => check_up(&body, BLACKBOX, "probe_success")?,
+            _ => {}
+        }
+        targets.push(t);
+    }
+    header.push(format!(
+        "**{OURS} config:** the shipped `{SHIPPED_CONFIG}` (host with its process groups, ports and `/var/log` \
+         walk; PostgreSQL with the five business queries; Redis; both probe targets and the access log, \
+         application log and file globs pointed at the bench's static server `{static_addr}` and temp files); \
+         **{BLACKBOX}** scraped on `{}`",
+        crate::probe::probe_path(static_target.addr)
+    ));
+    Ok(Setup { targets, psql, pg_port, redis: true, every_collector: true, header, notes: Vec::new() })
 }
 
 fn check_up(body: &str, who: &str, metric: &str) -> Result<()> {
@@ -304,6 +460,19 @@ mod tests {
              address: redis://127.0.0.1:6380\n"
         );
         assert!(!exporter_config(5433, None).contains("redis"));
+    }
+
+    #[test]
+    fn shipped_config_points_at_the_benchs_servers() -> Result<()> {
+        let shipped = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/opsmon.yml"))?;
+        let cfg = shipped_config(&shipped, 6390, "127.0.0.1:8081", Path::new("/tmp/x"))?;
+        assert!(cfg.contains("redis://127.0.0.1:6390") && !cfg.contains(":6379\n"));
+        assert!(cfg.contains("http://127.0.0.1:8081/videos/sample.mp4") && !cfg.contains("cdn.smartalk.com"));
+        assert!(cfg.contains("/tmp/x/access.log") && cfg.contains("/tmp/x/backups/*.dump"));
+        // The rest as shipped: the business queries and the /var/log walk.
+        assert!(cfg.contains("name: funnel") && cfg.contains("- path: /var/log\n"));
+        assert!(shipped_config("collectors: {}\n", 1, "a:1", Path::new("/d")).is_err());
+        Ok(())
     }
 
     #[test]

@@ -33,6 +33,8 @@ mod report;
 mod scrape;
 mod services;
 mod stats;
+mod svg;
+mod sweep;
 mod target;
 
 use std::collections::BTreeMap;
@@ -91,6 +93,11 @@ struct Args {
     /// --full: redis-cli binary (readiness check and seeding).
     #[arg(long, default_value = "/usr/bin/redis-cli")]
     redis_cli: PathBuf,
+    /// --full: run opsmon-exporter with the shipped deploy/opsmon.yml (every
+    /// collector: host, PostgreSQL with business queries, Redis, probe, access
+    /// log, files) against node, postgres, redis and blackbox exporters.
+    #[arg(long, requires = "full")]
+    every_collector: bool,
     /// --full: leave Redis out (for opsmon-exporter and the peer alike).
     #[arg(long)]
     no_redis: bool,
@@ -129,6 +136,27 @@ struct Args {
     /// against the sum of its peers, --probe against blackbox_exporter).
     #[arg(long, default_value = "node_exporter")]
     baseline: String,
+    /// Cost-growth sweeps instead of the side-by-side run: comma-separated
+    /// dimensions (process-groups, mounts, listen-ports, routes, dir-entries,
+    /// rulegen) or `all`.
+    #[arg(long, value_name = "DIMS", conflicts_with_all = ["full", "probe", "no_peers"])]
+    sweep: Option<String>,
+    /// --sweep: scrapes per exporter at each size.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    sweep_scrapes: u32,
+    /// --sweep: write one SVG chart per dimension into this dir (sweep-DIM.svg).
+    #[arg(long, value_name = "DIR")]
+    plots: Option<PathBuf>,
+    /// --sweep process-groups: the peer (Debian package prometheus-process-exporter).
+    #[arg(long, default_value = "/usr/bin/prometheus-process-exporter")]
+    process_exporter: PathBuf,
+    /// --sweep rulegen: the rulegen binary, run from the workspace root.
+    #[arg(long, default_value = "target/release/rulegen")]
+    rulegen: PathBuf,
+    /// Measure every target a second time in each run with `Accept-Encoding:
+    /// gzip` (what Prometheus sends), and compare each with itself.
+    #[arg(long)]
+    gzip: bool,
     /// Per-scrape time-out in seconds (a time-out counts as an error).
     #[arg(long, default_value_t = 30.0)]
     timeout: f64,
@@ -278,6 +306,12 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         clock_hz: procfs::clock_ticks_per_second() as f64,
     };
 
+    if let Some(dims) = &args.sweep {
+        let dims = sweep::parse_dims(dims)?;
+        let mut out = header(args, &[], &[]);
+        out.push_str(&sweep::run(args, fleet, &plan, &dims, args.plots.as_deref()).await?);
+        return Ok(out);
+    }
     let http = scrape::client();
     let mut targets = Vec::new();
     let mut setup = None;
@@ -348,20 +382,32 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         full::settle().await;
     }
     let static_target = probe_setup.as_ref().map(|s| &s.target);
-    let mut per_run: Vec<Vec<Figures>> = vec![Vec::new(); targets.len()];
+    let encodings: &[scrape::Encoding] = if args.gzip {
+        &[scrape::Encoding::Plain, scrape::Encoding::Gzip]
+    } else {
+        &[scrape::Encoding::Plain]
+    };
+    // Per encoding, per target, per run.
+    let mut per_run: Vec<Vec<Vec<Figures>>> = vec![vec![Vec::new(); targets.len()]; encodings.len()];
     for run in 0..args.runs as usize {
-        eprintln!("opsmon-bench: run {}/{}", run + 1, args.runs);
-        let figures = measure(&targets, &plan, run, fleet, pg.as_ref(), static_target).await?;
-        if args.runs > 1 {
-            let rows = rows(&targets, &figures);
-            eprint!("{}", report::figures_table(&rows, plan.clients, args.full));
-        }
-        for (acc, f) in per_run.iter_mut().zip(figures) {
-            acc.push(f);
+        for (&encoding, acc) in encodings.iter().zip(&mut per_run) {
+            eprintln!("opsmon-bench: run {}/{} ({})", run + 1, args.runs, encoding.label());
+            let figures = measure(&targets, &plan, run, fleet, pg.as_ref(), static_target, encoding).await?;
+            if args.runs > 1 {
+                let rows = rows(&targets, &figures);
+                eprint!("{}", report::figures_table(&rows, plan.clients, args.full));
+            }
+            for (acc, f) in acc.iter_mut().zip(figures) {
+                acc.push(f);
+            }
         }
     }
-    let medians: Vec<Figures> = per_run.iter().map(|runs| Figures::median(runs)).collect();
-    let rows = rows(&targets, &medians);
+    let mut by_encoding = per_run.iter().map(|per_target| {
+        let medians: Vec<Figures> = per_target.iter().map(|runs| Figures::median(runs)).collect();
+        rows(&targets, &medians)
+    });
+    let rows = by_encoding.next().unwrap_or_default();
+    let gzip_rows = by_encoding.next();
 
     let mut out = header;
     out.push('\n');
@@ -380,6 +426,9 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
             )),
         }
     }
+    if let Some(gzip_rows) = &gzip_rows {
+        out.push_str(&gzip_section(args, setup.as_ref(), &rows, gzip_rows, plan.clients));
+    }
     let loadgen: Vec<String> =
         rows.iter().filter_map(|r| Some(format!("{} {:.2}", r.name, r.figures.loadgen_cores?))).collect();
     if !loadgen.is_empty() {
@@ -391,6 +440,7 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
     }
     let notes: Vec<String> = rows
         .iter()
+        .chain(gzip_rows.iter().flatten())
         .filter(|r| r.figures.errors > 0)
         .map(|r| {
             format!(
@@ -407,6 +457,33 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         out.push('\n');
     }
     Ok(out)
+}
+
+/// `--gzip`: the same run's figures with `Accept-Encoding: gzip`, the mode's
+/// ratio table over them, and each exporter against its own plain figures.
+fn gzip_section(
+    args: &Args,
+    setup: Option<&full::Setup>,
+    plain: &[Row],
+    gzip: &[Row],
+    clients: usize,
+) -> String {
+    let mut out = String::from(
+        "\n#### With `Accept-Encoding: gzip` (what Prometheus sends), same processes, same run\n\n\
+         bytes are on the wire (compressed when the answer was gzipped); series are counted after decompressing.\n\n",
+    );
+    out.push_str(&report::figures_table(gzip, clients, args.full));
+    out.push('\n');
+    if let Some(setup) = setup {
+        out.push_str(&report::full_ratio_table(gzip, full::OURS, &full_goals(setup)));
+    } else if args.probe {
+        out.push_str(&probe_report(gzip));
+    } else if let Some(base) = gzip.iter().find(|r| r.name == args.baseline) {
+        out.push_str(&report::ratio_table(gzip, base));
+    }
+    out.push_str("\n#### gzip against plain, each exporter against itself\n\n");
+    out.push_str(&report::gzip_table(plain, gzip));
+    out
 }
 
 /// The probe mode's part of the report: ours against blackbox_exporter, and
@@ -451,20 +528,32 @@ fn rows(targets: &[Target], figures: &[Figures]) -> Vec<Row> {
     targets.iter().zip(figures).map(|(t, f)| Row { name: t.name.clone(), figures: f.clone() }).collect()
 }
 
-/// The full mode's part of the report: the ratio table against the peers,
-/// how PostgreSQL CPU was attributed, and the isolated statements phase.
-async fn full_report(
-    args: &Args,
-    setup: &full::Setup,
-    targets: &[Target],
-    rows: &[Row],
-    plan: &Plan,
-) -> Result<String> {
+/// The full mode's goals: each figure of ours against the peers' sum.
+fn full_goals(setup: &full::Setup) -> Vec<FullGoal> {
     let mut peers: Vec<String> = vec![full::NODE.into(), full::POSTGRES.into()];
     if setup.redis {
         peers.push(full::REDIS.into());
     }
-    let goals = [
+    if setup.every_collector {
+        // Issue 14's goals for the shipped config against all four peers.
+        peers.push(full::BLACKBOX.into());
+        return vec![
+            FullGoal {
+                figure: "exporter CPU ms/scrape",
+                get: |f| f.cpu_ms_per_scrape,
+                limit: 0.3,
+                peers: peers.clone(),
+            },
+            FullGoal { figure: "RSS MiB (after load)", get: |f| f.rss_mib, limit: 0.15, peers },
+            FullGoal {
+                figure: "p99 ms (sequential)",
+                get: |f| f.p99_ms,
+                limit: 0.3,
+                peers: vec![full::NODE.into()],
+            },
+        ];
+    }
+    vec![
         FullGoal {
             figure: "exporter CPU ms/scrape",
             get: |f| f.cpu_ms_per_scrape,
@@ -478,8 +567,19 @@ async fn full_report(
             peers: vec![full::POSTGRES.into()],
         },
         FullGoal { figure: "RSS MiB (after load)", get: |f| f.rss_mib, limit: 0.3, peers },
-    ];
-    let mut out = report::full_ratio_table(rows, full::OURS, &goals);
+    ]
+}
+
+/// The full mode's part of the report: the ratio table against the peers,
+/// how PostgreSQL CPU was attributed, and the isolated statements phase.
+async fn full_report(
+    args: &Args,
+    setup: &full::Setup,
+    targets: &[Target],
+    rows: &[Row],
+    plan: &Plan,
+) -> Result<String> {
+    let mut out = report::full_ratio_table(rows, full::OURS, &full_goals(setup));
     out.push_str(
         "\nPostgreSQL CPU: utime+stime (/proc/PID/stat) of the backends serving each exporter — \
          the pg_stat_activity rows whose client_port is a socket the exporter process holds — \
@@ -590,7 +690,8 @@ fn check_all_alive(fleet: &mut Fleet, targets: &[Target]) -> Result<()> {
     targets.iter().try_for_each(|t| fleet.check_alive(&t.name))
 }
 
-/// One full run over all targets; returns figures in `targets` order.
+/// One full run over all targets, every scrape asking for `encoding`;
+/// returns figures in `targets` order.
 async fn measure(
     targets: &[Target],
     plan: &Plan,
@@ -598,6 +699,7 @@ async fn measure(
     fleet: &mut Fleet,
     pg: Option<&PgAccounting<'_>>,
     static_target: Option<&probe::StaticTarget>,
+    encoding: scrape::Encoding,
 ) -> Result<Vec<Figures>> {
     let n = targets.len();
     let clients: Vec<scrape::HttpClient> = targets.iter().map(|_| scrape::client()).collect();
@@ -606,7 +708,7 @@ async fn measure(
     // 1. Warm-up (also opens each keep-alive connection).
     for _ in 0..plan.warmup {
         for (t, c) in targets.iter().zip(&clients) {
-            let _ = scrape::scrape(c, &t.uri, plan.timeout).await;
+            let _ = scrape::scrape_as(c, &t.uri, plan.timeout, encoding).await;
         }
     }
     check_all_alive(fleet, targets)?;
@@ -617,19 +719,19 @@ async fn measure(
     let pg_seq_before = pg.map(|p| p.snapshot(targets, None)).transpose()?;
     let cpu_before = targets.iter().map(ticks).collect::<Result<Vec<_>>>()?;
     let mut latencies = vec![Vec::with_capacity(plan.scrapes as usize); n];
-    let mut last_body = vec![None; n];
+    let mut last_body: Vec<Option<scrape::Scrape>> = (0..n).map(|_| None).collect();
     for _ in 0..plan.scrapes {
         for i in 0..n {
             let (Some(t), Some(c), Some(f)) = (targets.get(i), clients.get(i), figures.get_mut(i)) else {
                 continue;
             };
-            let err = match scrape::scrape(c, &t.uri, plan.timeout).await {
+            let err = match scrape::scrape_as(c, &t.uri, plan.timeout, encoding).await {
                 // Probe mode: an answered probe that failed is a failed scrape.
                 Ok(s)
                     if s.status == StatusCode::OK
                         && static_target.is_some()
                         && t.uri.path() == "/probe"
-                        && !probe::succeeded(&s.body) =>
+                        && !s.text().is_ok_and(|text| probe::succeeded(text.as_bytes())) =>
                 {
                     "sequential: the probe failed (probe_success is not 1)".to_owned()
                 }
@@ -638,7 +740,7 @@ async fn measure(
                         l.push(s.elapsed.as_secs_f64() * 1000.0);
                     }
                     if let Some(b) = last_body.get_mut(i) {
-                        *b = Some(s.body);
+                        *b = Some(s);
                     }
                     continue;
                 }
@@ -665,7 +767,7 @@ async fn measure(
         let static_before = static_target.map(|s| anyhow::Ok((s.cpu_ticks()?, s.requests()))).transpose()?;
         let before = ticks(t)?;
         let own_before = procfs::cpu_ticks(std::process::id())?;
-        let load = scrape::load(&t.uri, plan.clients, plan.duration, plan.timeout).await;
+        let load = scrape::load(&t.uri, plan.clients, plan.duration, plan.timeout, encoding).await;
         let own_after = procfs::cpu_ticks(std::process::id())?;
         let after = ticks(t)?;
         let static_after = static_target.map(|s| anyhow::Ok((s.cpu_ticks()?, s.requests()))).transpose()?;
@@ -703,9 +805,17 @@ async fn measure(
         f.p50_ms = stats::percentile(lat, 50.0);
         f.p90_ms = stats::percentile(lat, 90.0);
         f.p99_ms = stats::percentile(lat, 99.0);
-        if let Some(Some(body)) = last_body.get(i) {
-            f.bytes = Some(body.len() as f64);
-            f.series = Some(stats::count_series(&String::from_utf8_lossy(body)) as f64);
+        if let Some(Some(last)) = last_body.get(i) {
+            // On the wire: compressed when the answer was gzipped.
+            f.bytes = Some(last.body.len() as f64);
+            f.gzipped = Some(if last.gzipped { 1.0 } else { 0.0 });
+            match last.text() {
+                Ok(text) => f.series = Some(stats::count_series(&text) as f64),
+                Err(e) => {
+                    f.errors += 1;
+                    f.first_error.get_or_insert(format!("{e:#}"));
+                }
+            }
         }
         let seq = tick_delta(cpu_before.get(i).copied().flatten(), cpu_after.get(i).copied().flatten());
         let scrapes = lat.len() as u64 + load.ok;

@@ -20,6 +20,8 @@ pub struct Figures {
     pub req_per_sec: Option<f64>,
     pub rss_mib: Option<f64>,
     pub cpu_ms_per_scrape: Option<f64>,
+    /// 1 when the last sequential answer came gzipped, 0 when plain.
+    pub gzipped: Option<f64>,
     /// Failed scrapes in the sequential and load phases (not a median: summed).
     pub errors: u64,
     pub first_error: Option<String>,
@@ -60,6 +62,7 @@ impl Figures {
             req_per_sec: m(|r| r.req_per_sec),
             rss_mib: m(|r| r.rss_mib),
             cpu_ms_per_scrape: m(|r| r.cpu_ms_per_scrape),
+            gzipped: m(|r| r.gzipped),
             errors: runs.iter().map(|r| r.errors).sum(),
             first_error: runs.iter().find_map(|r| r.first_error.clone()),
             loadgen_cores: m(|r| r.loadgen_cores),
@@ -72,6 +75,38 @@ impl Figures {
             static_cores: m(|r| r.static_cores),
         }
     }
+}
+
+/// What asking for gzip changes, per exporter: its figures with
+/// `Accept-Encoding: gzip` against its own plain ones from the same run.
+pub fn gzip_table(plain: &[Row], gzip: &[Row]) -> String {
+    let mut out = String::from(
+        "| exporter | answered gzip | bytes plain → gzip | CPU ms/scrape plain → gzip | p50 ms plain → gzip | p99 ms plain → gzip | req/s plain → gzip |\n\
+         |---|:-:|--:|--:|--:|--:|--:|\n",
+    );
+    let pair = |a: Option<f64>, b: Option<f64>, decimals: usize| match (a, b) {
+        (Some(a), Some(b)) if a > 0.0 => format!("{a:.decimals$} → {b:.decimals$} ({:.2}×)", b / a),
+        (a, b) => format!("{} → {}", fmt(a, decimals), fmt(b, decimals)),
+    };
+    for row in plain {
+        let Some(g) = gzip.iter().find(|g| g.name == row.name) else { continue };
+        let (p, g) = (&row.figures, &g.figures);
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} |\n",
+            row.name,
+            match g.gzipped {
+                Some(v) if v > 0.5 => "yes",
+                Some(_) => "**no**",
+                None => "n/a",
+            },
+            pair(p.bytes, g.bytes, 0),
+            pair(p.cpu_ms_per_scrape, g.cpu_ms_per_scrape, 3),
+            pair(p.p50_ms, g.p50_ms, 2),
+            pair(p.p99_ms, g.p99_ms, 2),
+            pair(p.req_per_sec, g.req_per_sec, 1),
+        ));
+    }
+    out
 }
 
 /// One row of the report.
@@ -542,6 +577,25 @@ mod tests {
         assert_eq!(lines[4], "| req/s | 900.0 | 300.0 | 3.00× | ≥ 4× | ❌ MISS |");
         assert_eq!(lines[5], "| series | n/a | n/a | n/a | ≤ 1× | n/a |");
         assert_eq!(lines.len(), 6);
+    }
+
+    #[test]
+    fn gzip_table_compares_each_exporter_with_itself() {
+        let mut plain = row("opsmon-exporter", 0.2, 8.0, 1.0, 900.0);
+        plain.figures.bytes = Some(10_000.0);
+        let mut gz = row("opsmon-exporter", 0.3, 8.0, 1.5, 600.0);
+        gz.figures.bytes = Some(2_000.0);
+        gz.figures.gzipped = Some(1.0);
+        let mut peer_gz = row("peer", 1.0, 20.0, 4.0, 300.0);
+        peer_gz.figures.gzipped = Some(0.0);
+        let t = gzip_table(&[plain, row("peer", 1.0, 20.0, 4.0, 300.0)], &[peer_gz, gz]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(
+            lines[2],
+            "| opsmon-exporter | yes | 10000 → 2000 (0.20×) | 0.200 → 0.300 (1.50×) | n/a → n/a | 1.00 → 1.50 (1.50×) | 900.0 → 600.0 (0.67×) |"
+        );
+        assert!(lines[3].starts_with("| peer | **no** | n/a → n/a | 1.000 → 1.000 (1.00×)"), "{}", lines[3]);
+        assert_eq!(lines.len(), 4);
     }
 
     #[test]

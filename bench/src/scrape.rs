@@ -1,6 +1,7 @@
 //! HTTP side of the bench: one scrape over a keep-alive hyper client (timed
-//! from sending the request to the last body byte), waiting for a target to
-//! come up, and the fixed-duration concurrent load phase.
+//! from sending the request to the last body byte), plain or asking for gzip
+//! as Prometheus does, waiting for a target to come up, and the
+//! fixed-duration concurrent load phase.
 
 use std::time::{Duration, Instant};
 
@@ -26,30 +27,81 @@ pub fn client() -> HttpClient {
 #[derive(Debug)]
 pub struct Scrape {
     pub status: StatusCode,
+    /// The body as it came over the wire (compressed when `gzipped`).
     pub body: Bytes,
+    /// The answer carried `Content-Encoding: gzip`.
+    pub gzipped: bool,
     /// Request sent → whole body received.
     pub elapsed: Duration,
+}
+
+impl Scrape {
+    /// The exposition text, decompressed if it came gzipped.
+    pub fn text(&self) -> Result<String> {
+        if !self.gzipped {
+            return Ok(String::from_utf8_lossy(&self.body).into_owned());
+        }
+        let mut raw = Vec::new();
+        std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&self.body[..]), &mut raw)
+            .context("the gzip body does not decompress")?;
+        Ok(String::from_utf8_lossy(&raw).into_owned())
+    }
+}
+
+/// What a scrape asks for in `Accept-Encoding`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// No `Accept-Encoding`: the payload comes uncompressed.
+    Plain,
+    /// `Accept-Encoding: gzip`, what Prometheus sends on every scrape.
+    Gzip,
+}
+
+impl Encoding {
+    pub fn label(self) -> &'static str {
+        match self {
+            Encoding::Plain => "plain",
+            Encoding::Gzip => "gzip",
+        }
+    }
 }
 
 /// GETs `uri` without `Accept-Encoding` (so the payload is uncompressed), with
 /// an overall `timeout` covering headers and body.
 pub async fn scrape(client: &HttpClient, uri: &Uri, timeout: Duration) -> Result<Scrape> {
-    let req = Request::get(uri.clone())
+    scrape_as(client, uri, timeout, Encoding::Plain).await
+}
+
+/// [`scrape`] asking for `encoding`; the body is kept as received.
+pub async fn scrape_as(
+    client: &HttpClient,
+    uri: &Uri,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Result<Scrape> {
+    let mut req = Request::get(uri.clone())
         .header(hyper::header::USER_AGENT, "opsmon-bench")
-        .header(hyper::header::ACCEPT, "text/plain; version=0.0.4")
-        .body(Empty::<Bytes>::new())?;
+        .header(hyper::header::ACCEPT, "text/plain; version=0.0.4");
+    if encoding == Encoding::Gzip {
+        req = req.header(hyper::header::ACCEPT_ENCODING, "gzip");
+    }
+    let req = req.body(Empty::<Bytes>::new())?;
     let start = Instant::now();
     let fut = async {
         let resp = client.request(req).await?;
         let status = resp.status();
+        let gzipped = resp
+            .headers()
+            .get(hyper::header::CONTENT_ENCODING)
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"gzip"));
         let body = resp.into_body().collect().await?.to_bytes();
-        anyhow::Ok((status, body))
+        anyhow::Ok((status, gzipped, body))
     };
-    let (status, body) = tokio::time::timeout(timeout, fut)
+    let (status, gzipped, body) = tokio::time::timeout(timeout, fut)
         .await
         .with_context(|| format!("GET {uri}: no complete response within {timeout:?}"))?
         .with_context(|| format!("GET {uri}"))?;
-    Ok(Scrape { status, body, elapsed: start.elapsed() })
+    Ok(Scrape { status, body, gzipped, elapsed: start.elapsed() })
 }
 
 /// Polls `uri` until it answers 200, for at most `limit`. `alive` is called
@@ -96,7 +148,13 @@ impl Load {
 /// `clients` concurrent scrapers, each with its own keep-alive connection,
 /// scraping back to back until `duration` has passed. Every client finishes
 /// the request it has in flight, so `elapsed` slightly exceeds `duration`.
-pub async fn load(uri: &Uri, clients: usize, duration: Duration, timeout: Duration) -> Load {
+pub async fn load(
+    uri: &Uri,
+    clients: usize,
+    duration: Duration,
+    timeout: Duration,
+    encoding: Encoding,
+) -> Load {
     let start = Instant::now();
     let deadline = start + duration;
     let mut tasks = tokio::task::JoinSet::new();
@@ -106,7 +164,7 @@ pub async fn load(uri: &Uri, clients: usize, duration: Duration, timeout: Durati
             let client = client();
             let mut part = Load::default();
             while Instant::now() < deadline {
-                let err = match scrape(&client, &uri, timeout).await {
+                let err = match scrape_as(&client, &uri, timeout, encoding).await {
                     Ok(s) if s.status == StatusCode::OK => {
                         part.ok += 1;
                         continue;

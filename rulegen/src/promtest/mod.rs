@@ -77,7 +77,10 @@ fn clean(v: f64) -> String {
 
 /// promtool's expanding notation for one series over `0..=end`: one
 /// `a+bxn` run per phase (`axn` when constant, `_xn` when absent), with
-/// equal constant runs of consecutive phases merged.
+/// equal constant runs of consecutive phases merged. A series is linear
+/// (or absent) throughout a phase, so each run's length comes from the
+/// phase boundaries: the cost is per phase, not per sample, and does not
+/// grow with `for` or the range windows.
 fn values(world: &World, index: usize, end: f64) -> String {
     let series = &world.series[index];
     let samples = (end / STEP) as usize;
@@ -87,14 +90,13 @@ fn values(world: &World, index: usize, end: f64) -> String {
     while k <= samples {
         let t = k as f64 * STEP;
         let phase = world.phase_at(t);
-        let present = world.value_at(index, t).is_some();
-        let mut m = 1;
-        while k + m <= samples
-            && world.phase_at((k + m) as f64 * STEP) == phase
-            && world.value_at(index, (k + m) as f64 * STEP).is_some() == present
-        {
-            m += 1;
-        }
+        // The first sample of the next phase, or one past the last sample.
+        let next = world
+            .starts
+            .get(phase + 1)
+            .map_or(samples + 1, |&start| (start / STEP).ceil() as usize)
+            .clamp(k + 1, samples + 1);
+        let m = next - k;
         let run = world.value_at(index, t).map(|first| {
             let slope = series.segs[phase].map_or(0.0, |seg| seg.s);
             (first, slope * STEP)

@@ -599,14 +599,12 @@ pub fn run(known: &Known, plan: &Plan<'_>) -> R<Run> {
     }
     // The condition must hold at every evaluation from the first clean
     // window of the firing phase to the firing check, so `for` elapses.
-    let mut t = minute_ceil(t1 + w);
-    while t <= firing_at {
+    for t in firing_checks(minute_ceil(t1 + w), firing_at) {
         if fires(t)?.is_empty() {
             return Err(SynthError::Check(format!(
                 "the alert condition does not hold in the firing phase (at {t}s)"
             )));
         }
-        t += STEP;
     }
     if let Some(p) = pending_at
         && p - t1 >= f
@@ -618,6 +616,34 @@ pub fn run(known: &Known, plan: &Plan<'_>) -> R<Run> {
     // assert the pending state only where they are clean.
     let pending = pending_at.and_then(|p| fires(p).ok()).unwrap_or_default();
     Ok(Run { world, end: firing_at + STEP, silent_at, pending_at, pending, firing_at, firing })
+}
+
+/// Evaluations checked at each end of the firing phase, and in between.
+const EDGE_CHECKS: u64 = 16;
+const INNER_CHECKS: u64 = 32;
+
+/// The evaluation times from `first` to `last` (minutes) at which the
+/// firing condition is checked: every one while there are few, else the
+/// first and last [`EDGE_CHECKS`] and [`INNER_CHECKS`] evenly spaced
+/// between. Every input series is linear throughout the firing phase, so
+/// the condition does not flicker between checks; and promtool, which
+/// evaluates every minute, runs the test anyway. This keeps the check
+/// independent of `for` (a `for: 1d` alert has 1,440 evaluations).
+fn firing_checks(first: f64, last: f64) -> Vec<f64> {
+    if last < first {
+        return Vec::new();
+    }
+    let steps = ((last - first) / STEP).round() as u64;
+    let at = |i: u64| first + i as f64 * STEP;
+    if steps < 2 * EDGE_CHECKS + INNER_CHECKS {
+        return (0..=steps).map(at).collect();
+    }
+    let mut times: Vec<u64> = (0..EDGE_CHECKS).chain(steps + 1 - EDGE_CHECKS..=steps).collect();
+    let span = steps - 2 * EDGE_CHECKS;
+    times.extend((1..=INNER_CHECKS).map(|i| EDGE_CHECKS + i * span / (INNER_CHECKS + 1)));
+    times.sort_unstable();
+    times.dedup();
+    times.into_iter().map(at).collect()
 }
 
 fn minute_ceil(t: f64) -> f64 {
@@ -641,6 +667,19 @@ mod tests {
         };
         assert!(close(value, target), "{expr}: {value} != {target}");
         synth.world
+    }
+
+    #[test]
+    fn firing_checks_are_bounded_and_cover_both_ends() {
+        assert_eq!(firing_checks(120.0, 300.0), vec![120.0, 180.0, 240.0, 300.0]);
+        assert!(firing_checks(300.0, 240.0).is_empty());
+        let day = firing_checks(600.0, 600.0 + 86_400.0);
+        assert_eq!(day.len() as u64, 2 * EDGE_CHECKS + INNER_CHECKS);
+        assert_eq!(day.first(), Some(&600.0));
+        assert_eq!(day.last(), Some(&(600.0 + 86_400.0)));
+        assert!(day.windows(2).all(|w| w[0] < w[1] && (w[1] - w[0]) % STEP == 0.0));
+        let year = firing_checks(600.0, 600.0 + 365.0 * 86_400.0);
+        assert_eq!(year.len(), day.len(), "independent of `for`");
     }
 
     #[test]

@@ -1,0 +1,633 @@
+//! `--sweep DIM,…`: how the cost of one scrape grows with each work
+//! dimension (process groups, mounts, listening ports, access-log routes ×
+//! status codes, directory entries) for opsmon-exporter and, where one
+//! does the same job, the peer (process-exporter for process groups,
+//! node_exporter's filesystem collector for mounts); and how `rulegen`'s
+//! time grows with the number of alerts. For each size it starts fresh
+//! processes with that much work, scrapes them interleaved, and takes the
+//! exact CPU time from `/proc/PID/task/*/schedstat`. It reports a table per
+//! dimension, the least-squares slope, the marginal cost per segment and a
+//! linearity verdict, and writes one SVG line chart per dimension.
+
+use std::fmt::Write as _;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use hyper::StatusCode;
+
+use crate::procfs;
+use crate::scrape::{self, HttpClient};
+use crate::stats;
+use crate::svg::{self, Chart, Line};
+use crate::target::{Fleet, Launch, Target};
+use crate::{Args, Plan};
+
+/// A work dimension swept by `--sweep`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dim {
+    ProcessGroups,
+    Mounts,
+    ListenPorts,
+    Routes,
+    DirEntries,
+    Rulegen,
+}
+
+impl Dim {
+    pub const ALL: [Dim; 6] =
+        [Dim::ProcessGroups, Dim::Mounts, Dim::ListenPorts, Dim::Routes, Dim::DirEntries, Dim::Rulegen];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Dim::ProcessGroups => "process-groups",
+            Dim::Mounts => "mounts",
+            Dim::ListenPorts => "listen-ports",
+            Dim::Routes => "routes",
+            Dim::DirEntries => "dir-entries",
+            Dim::Rulegen => "rulegen",
+        }
+    }
+
+    /// What one unit of work is, for the table and the plot.
+    fn unit(self) -> &'static str {
+        match self {
+            Dim::ProcessGroups => "process groups (each matching one running process)",
+            Dim::Mounts => "mounted filesystems (tmpfs, besides the machine's own)",
+            Dim::ListenPorts => "configured listening ports (each with a listening socket)",
+            Dim::Routes => "access-log routes (× 6 status codes each)",
+            Dim::DirEntries => "directory entries walked (files in one directory)",
+            Dim::Rulegen => "alerts in the threshold file",
+        }
+    }
+
+    /// Default sizes: from one unit to the most a real host plausibly has
+    /// (routes stop at the collector's limit of 100).
+    fn sizes(self) -> Vec<u64> {
+        match self {
+            Dim::ProcessGroups => vec![1, 25, 50, 100, 200],
+            Dim::Mounts => vec![1, 50, 100, 200, 400],
+            Dim::ListenPorts => vec![1, 100, 200, 400, 800],
+            Dim::Routes => vec![1, 25, 50, 75, 100],
+            Dim::DirEntries => vec![100, 10_000, 25_000, 50_000, 100_000],
+            Dim::Rulegen => vec![100, 500, 1_000, 2_000, 4_000],
+        }
+    }
+
+    fn peer(self) -> Option<&'static str> {
+        match self {
+            Dim::ProcessGroups => Some("process-exporter"),
+            Dim::Mounts => Some("node_exporter (filesystem only)"),
+            _ => None,
+        }
+    }
+}
+
+/// Parses `--sweep`'s comma-separated dimension names (`all` for every one).
+pub fn parse_dims(text: &str) -> Result<Vec<Dim>> {
+    let mut dims = Vec::new();
+    for name in text.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if name == "all" {
+            dims.extend(Dim::ALL);
+            continue;
+        }
+        let Some(dim) = Dim::ALL.into_iter().find(|d| d.name() == name) else {
+            let known: Vec<&str> = Dim::ALL.iter().map(|d| d.name()).collect();
+            bail!("--sweep {name:?}: unknown dimension; use `all` or some of {}", known.join(", "));
+        };
+        dims.push(dim);
+    }
+    ensure!(!dims.is_empty(), "--sweep: name at least one dimension (or `all`)");
+    dims.dedup();
+    Ok(dims)
+}
+
+/// One size of one dimension: CPU per scrape (ms), median wall (ms) and series, per exporter.
+#[derive(Debug, Clone, Default)]
+pub struct Point {
+    pub n: u64,
+    pub ours: Option<Cost>,
+    pub peer: Option<Cost>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Cost {
+    pub cpu_ms: f64,
+    pub wall_ms: f64,
+    pub series: f64,
+}
+
+/// Processes the bench starts for one point and kills when dropped (the
+/// sleepers process groups match).
+#[derive(Debug, Default)]
+struct Extras {
+    children: Vec<Child>,
+    _listeners: Vec<TcpListener>,
+}
+
+impl Drop for Extras {
+    fn drop(&mut self) {
+        for c in &mut self.children {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+const OURS: &str = "sweep-opsmon";
+const PEER: &str = "sweep-peer";
+
+/// Runs every dimension in `dims`; returns the markdown report and writes
+/// `sweep-DIM.svg` into `plots` (if given).
+pub async fn run(
+    args: &Args,
+    fleet: &mut Fleet,
+    plan: &Plan,
+    dims: &[Dim],
+    plots: Option<&Path>,
+) -> Result<String> {
+    let mut out = String::new();
+    let exporter = std::env::current_dir()?.join(&args.exporter);
+    for &dim in dims {
+        eprintln!("opsmon-bench: sweep {}", dim.name());
+        let points = if dim == Dim::Rulegen {
+            rulegen_points(&args.rulegen, &dim.sizes())?
+        } else {
+            let mut points = Vec::new();
+            for n in dim.sizes() {
+                eprintln!("opsmon-bench:   {} = {n}", dim.name());
+                points.push(point(args, fleet, plan, &exporter, dim, n).await?);
+            }
+            points
+        };
+        out.push_str(&section(dim, &points));
+        if let Some(dir) = plots {
+            std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            let path = dir.join(format!("sweep-{}.svg", dim.name()));
+            std::fs::write(&path, svg::render(&chart(dim, &points)))
+                .with_context(|| format!("writing {}", path.display()))?;
+            let _ = writeln!(out, "\n![{} sweep](plots/sweep-{}.svg)\n", dim.name(), dim.name());
+        }
+    }
+    Ok(out)
+}
+
+/// Starts the exporters for size `n` of `dim`, measures them, stops them.
+async fn point(
+    args: &Args,
+    fleet: &mut Fleet,
+    plan: &Plan,
+    exporter: &Path,
+    dim: Dim,
+    n: u64,
+) -> Result<Point> {
+    let dir = fleet.dir()?.join(format!("sweep-{}-{n}", dim.name()));
+    std::fs::create_dir_all(&dir)?;
+    let mut extras = Extras::default();
+    let mut ours = Launch::standard(OURS, exporter);
+    let config = dir.join("opsmon.yml");
+    ours.args.push(format!("--config.file={}", config.display()));
+    let mut peer: Option<Launch> = None;
+    let mut ready_marker: Option<String> = None;
+    let mut log_lines = String::new();
+    let log = dir.join("access.log");
+    let yaml = match dim {
+        Dim::ProcessGroups => {
+            let mut yaml = String::from("collectors:\n  host:\n    process_groups:\n");
+            let mut peer_yaml = String::from("process_names:\n");
+            for i in 0..n {
+                // argv[0] carries the name (comm stays `sleep`), as a worker's title would.
+                let child = Command::new("/bin/sleep")
+                    .arg0(format!("smartalk-worker-{i}"))
+                    .arg("3600")
+                    .stdin(Stdio::null())
+                    .spawn()
+                    .context("starting /bin/sleep for a process group")?;
+                extras.children.push(child);
+                let _ = writeln!(yaml, "      - name: worker{i}\n        cmdline: '^smartalk-worker-{i} '");
+                let _ =
+                    writeln!(peer_yaml, "  - name: worker{i}\n    cmdline:\n    - '^smartalk-worker-{i} '");
+            }
+            let peer_config = dir.join("process-exporter.yml");
+            std::fs::write(&peer_config, peer_yaml)?;
+            peer = Some(Launch {
+                name: PEER.into(),
+                program: args.process_exporter.clone(),
+                args: vec![
+                    format!("-config.path={}", peer_config.display()),
+                    "-web.listen-address={addr}".into(),
+                    "-gather-smaps=false".into(),
+                    "-threads=false".into(),
+                ],
+                env: Vec::new(),
+                metrics_path: "/metrics".into(),
+            });
+            yaml
+        }
+        Dim::Mounts => {
+            ours = in_mount_namespace(&ours, &dir.join("ours"), n);
+            let mut node = Launch::standard(PEER, &args.node_exporter);
+            node.args.extend(["--collector.disable-defaults".into(), "--collector.filesystem".into()]);
+            peer = Some(in_mount_namespace(&node, &dir.join("peer"), n));
+            "collectors:\n  host:\n    enabled: true\n".to_owned()
+        }
+        Dim::ListenPorts => {
+            let mut ports = Vec::new();
+            for _ in 0..n {
+                let l = TcpListener::bind("127.0.0.1:0").context("binding a listening socket")?;
+                ports.push(l.local_addr()?.port().to_string());
+                extras._listeners.push(l);
+            }
+            format!("collectors:\n  host:\n    listen_ports: [{}]\n", ports.join(", "))
+        }
+        Dim::Routes => {
+            let mut yaml = format!(
+                "collectors:\n  host:\n    enabled: false\n  accesslog:\n    files:\n      - path: {}\n    routes:\n",
+                log.display()
+            );
+            std::fs::write(&log, "")?;
+            for i in 0..n {
+                let _ = writeln!(yaml, "      - {{name: r{i}, prefix: /r{i}/}}");
+                for (k, status) in [200, 201, 301, 404, 500, 503].into_iter().enumerate() {
+                    let _ = writeln!(
+                        log_lines,
+                        "10.0.0.{} - - [01/May/2024:10:00:00 +0000] \"GET /r{i}/item HTTP/1.1\" {status} 512 \"-\" \"bench\" 0.{:03}",
+                        k + 1,
+                        (i * 7 + k as u64 * 13) % 1000
+                    );
+                }
+            }
+            ready_marker = Some(format!("route=\"r{}\"", n - 1));
+            yaml
+        }
+        Dim::DirEntries => {
+            let tree = dir.join("tree");
+            std::fs::create_dir_all(&tree)?;
+            for i in 0..n {
+                std::fs::write(tree.join(format!("f{i}")), b"x")?;
+            }
+            // Walk on every scrape: the cost measured is the walk's.
+            format!(
+                "collectors:\n  host:\n    directories:\n      - path: {}\n        max_entries: {}\n        timeout: 10s\n        refresh_interval: 0s\n",
+                tree.display(),
+                n + 10
+            )
+        }
+        Dim::Rulegen => bail!("rulegen is not an exporter sweep"),
+    };
+    std::fs::write(&config, yaml)?;
+
+    let http = scrape::client();
+    let mut targets = vec![fleet.spawn(&ours)?];
+    if let Some(p) = &peer {
+        targets.push(fleet.spawn(p)?);
+    }
+    let result = async {
+        for t in &targets {
+            let name = t.name.clone();
+            scrape::wait_ready(&http, &t.uri, plan.ready_timeout, || fleet.check_alive(&name))
+                .await
+                .with_context(|| format!("{} did not come up:\n{}", t.name, fleet.log_tail(&t.name, 10)))?;
+        }
+        if let (Some(marker), Some(ours)) = (&ready_marker, targets.first()) {
+            // The tailer starts at the end of the file: append once it runs.
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&log)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, log_lines.as_bytes()))?;
+            wait_for(&http, ours, marker, plan.ready_timeout).await?;
+        }
+        measure(&http, &targets, args.sweep_scrapes, plan.timeout).await
+    }
+    .await;
+    for t in &targets {
+        fleet.stop_member(&t.name)?;
+    }
+    drop(extras);
+    let costs = result?;
+    let mut costs = costs.into_iter();
+    Ok(Point { n, ours: costs.next(), peer: costs.next() })
+}
+
+/// `launch` run by `unshare` in a private mount namespace where `n` small
+/// tmpfs are mounted under `dir` first; `unshare` and `sh` exec the
+/// exporter, so the PID is the exporter's and the mounts vanish with it.
+fn in_mount_namespace(launch: &Launch, dir: &Path, n: u64) -> Launch {
+    let script = format!(
+        "i=0; while [ $i -lt {n} ]; do d={}/m$i; mkdir -p $d && mount -t tmpfs -o size=64k,nr_inodes=64 sweep $d || exit 1; i=$((i+1)); done; exec \"$0\" \"$@\"",
+        dir.display()
+    );
+    let mut args =
+        vec!["--mount".into(), "--propagation".into(), "private".into(), "/bin/sh".into(), "-c".into()];
+    args.push(script);
+    args.push(launch.program.display().to_string());
+    args.extend(launch.args.iter().cloned());
+    Launch {
+        name: launch.name.clone(),
+        program: PathBuf::from("/usr/bin/unshare"),
+        args,
+        env: launch.env.clone(),
+        metrics_path: launch.metrics_path.clone(),
+    }
+}
+
+/// Polls `t` until its scrape contains `marker` (the access log is read).
+async fn wait_for(http: &HttpClient, t: &Target, marker: &str, limit: Duration) -> Result<()> {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if let Ok(s) = scrape::scrape(http, &t.uri, Duration::from_secs(5)).await
+            && s.text()?.contains(marker)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{}: no {marker} in its scrape after {limit:?}", t.name)
+}
+
+/// Warm-up, then `scrapes` scrapes per target interleaved; CPU from schedstat.
+async fn measure(
+    http: &HttpClient,
+    targets: &[Target],
+    scrapes: u32,
+    timeout: Duration,
+) -> Result<Vec<Cost>> {
+    let clients: Vec<HttpClient> = targets.iter().map(|_| http.clone()).collect();
+    for _ in 0..5 {
+        for (t, c) in targets.iter().zip(&clients) {
+            let _ = scrape::scrape(c, &t.uri, timeout).await;
+        }
+    }
+    let pid = |t: &Target| t.pid.with_context(|| format!("{}: no PID", t.name));
+    let before = targets.iter().map(|t| procfs::cpu_ns(pid(t)?)).collect::<Result<Vec<_>>>()?;
+    let mut walls = vec![Vec::new(); targets.len()];
+    let mut series = vec![0.0; targets.len()];
+    for _ in 0..scrapes {
+        for (i, (t, c)) in targets.iter().zip(&clients).enumerate() {
+            let s = scrape::scrape(c, &t.uri, timeout).await?;
+            ensure!(s.status == StatusCode::OK, "{}: HTTP {}", t.name, s.status);
+            walls[i].push(s.elapsed.as_secs_f64() * 1000.0);
+            series[i] = stats::count_series(&s.text()?) as f64;
+        }
+    }
+    let after = targets.iter().map(|t| procfs::cpu_ns(pid(t)?)).collect::<Result<Vec<_>>>()?;
+    Ok((0..targets.len())
+        .map(|i| Cost {
+            cpu_ms: after[i].saturating_sub(before[i]) as f64 / 1e6 / f64::from(scrapes),
+            wall_ms: stats::median(&walls[i]).unwrap_or(f64::NAN),
+            series: series[i],
+        })
+        .collect())
+}
+
+/// `rulegen bench --alerts N`, three times per size: the median of its own
+/// total (wall) and of its CPU time (user + system, read by the shell that
+/// waited for it from its own `cutime`/`cstime`, so a busy machine does not
+/// inflate it).
+fn rulegen_points(rulegen: &Path, sizes: &[u64]) -> Result<Vec<Point>> {
+    ensure!(
+        rulegen.exists(),
+        "rulegen: {} not found (cargo build --release -p opsmon-rulegen)",
+        rulegen.display()
+    );
+    let hz = procfs::clock_ticks_per_second() as f64;
+    let mut points = Vec::new();
+    for &n in sizes {
+        eprintln!("opsmon-bench:   rulegen bench --alerts {n}");
+        let (mut walls, mut cpus) = (Vec::new(), Vec::new());
+        for _ in 0..3 {
+            let out = Command::new("/bin/sh")
+                .args(["-c", "\"$0\" bench --alerts \"$1\" || exit $?; cat /proc/$$/stat"])
+                .arg(rulegen)
+                .arg(n.to_string())
+                .stdin(Stdio::null())
+                .output()
+                .with_context(|| format!("running {} bench", rulegen.display()))?;
+            let text = String::from_utf8_lossy(&out.stdout);
+            ensure!(
+                out.status.success(),
+                "rulegen bench --alerts {n} failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            walls.push(parse_rulegen_total(&text).with_context(|| format!("rulegen bench said {text:?}"))?);
+            let stat = text.lines().last().unwrap_or_default();
+            cpus.push(
+                parse_children_ticks(stat).with_context(|| format!("no cutime/cstime in {stat:?}"))? as f64
+                    * 1000.0
+                    / hz,
+            );
+        }
+        let cost = Cost {
+            cpu_ms: stats::median(&cpus).unwrap_or(f64::NAN),
+            wall_ms: stats::median(&walls).unwrap_or(f64::NAN),
+            series: n as f64,
+        };
+        points.push(Point { n, ours: Some(cost), peer: None });
+    }
+    Ok(points)
+}
+
+/// `cutime + cstime` (fields 16 and 17) of a `/proc/PID/stat` line, in ticks.
+pub fn parse_children_ticks(stat: &str) -> Option<u64> {
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // Field 3 (state) is the first after the `)`.
+    Some(fields.get(13)?.parse::<u64>().ok()? + fields.get(14)?.parse::<u64>().ok()?)
+}
+
+/// The `total X ms` figure of `rulegen bench`'s line.
+pub fn parse_rulegen_total(text: &str) -> Option<f64> {
+    let rest = text.split_once("total ")?.1;
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+/// Least-squares slope and intercept of `points`.
+pub fn fit(points: &[(f64, f64)]) -> Option<(f64, f64)> {
+    let n = points.len() as f64;
+    if points.len() < 2 {
+        return None;
+    }
+    let (sx, sy) = points.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y));
+    let (mx, my) = (sx / n, sy / n);
+    let sxx: f64 = points.iter().map(|(x, _)| (x - mx).powi(2)).sum();
+    let sxy: f64 = points.iter().map(|(x, y)| (x - mx) * (y - my)).sum();
+    (sxx > 0.0).then(|| (sxy / sxx, my - sxy / sxx * mx))
+}
+
+/// Linear, sub-linear or super-linear: the marginal cost of the last
+/// segment against the average slope over the whole range. Differences
+/// below `noise` (in the cost's unit) are flat.
+pub fn verdict(points: &[(f64, f64)], noise: f64) -> &'static str {
+    let (Some(first), Some(last)) = (points.first(), points.last()) else { return "n/a" };
+    let Some(prev) = points.len().checked_sub(2).and_then(|i| points.get(i)) else { return "n/a" };
+    if last.1 - first.1 < noise {
+        return "flat (no measurable growth)";
+    }
+    let overall = (last.1 - first.1) / (last.0 - first.0);
+    let marginal = (last.1 - prev.1) / (last.0 - prev.0);
+    if marginal > 1.5 * overall && (last.1 - prev.1) > noise {
+        "**super-linear** (the last segment costs more per unit than the average)"
+    } else if marginal < 0.5 * overall {
+        "sub-linear"
+    } else {
+        "linear"
+    }
+}
+
+fn section(dim: Dim, points: &[Point]) -> String {
+    let rulegen = dim == Dim::Rulegen;
+    let mut out = format!("\n#### {}: {}\n\n", dim.name(), dim.unit());
+    let peer = dim.peer();
+    if rulegen {
+        out.push_str(
+            "| alerts | CPU ms (user + system, median of 3) | wall ms (median of 3) |\n|--:|--:|--:|\n",
+        );
+    } else if let Some(p) = peer {
+        let _ = writeln!(
+            out,
+            "| n | opsmon CPU ms/scrape | opsmon wall ms (p50) | opsmon series | {p} CPU ms/scrape | {p} wall ms (p50) | {p} series |\n|--:|--:|--:|--:|--:|--:|--:|"
+        );
+    } else {
+        out.push_str(
+            "| n | opsmon CPU ms/scrape | opsmon wall ms (p50) | opsmon series |\n|--:|--:|--:|--:|\n",
+        );
+    }
+    let cell = |c: Option<Cost>, f: fn(Cost) -> f64, d: usize| {
+        c.map_or_else(|| "n/a".to_owned(), |c| format!("{:.d$}", f(c)))
+    };
+    for p in points {
+        if rulegen {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} |",
+                p.n,
+                cell(p.ours, |c| c.cpu_ms, 0),
+                cell(p.ours, |c| c.wall_ms, 0)
+            );
+            continue;
+        }
+        let _ = write!(
+            out,
+            "| {} | {} | {} | {} |",
+            p.n,
+            cell(p.ours, |c| c.cpu_ms, 3),
+            cell(p.ours, |c| c.wall_ms, 2),
+            cell(p.ours, |c| c.series, 0)
+        );
+        if peer.is_some() {
+            let _ = write!(
+                out,
+                " {} | {} | {} |",
+                cell(p.peer, |c| c.cpu_ms, 3),
+                cell(p.peer, |c| c.wall_ms, 2),
+                cell(p.peer, |c| c.series, 0)
+            );
+        }
+        out.push('\n');
+    }
+    out.push('\n');
+    for (name, get) in
+        [("opsmon", (|p: &Point| p.ours) as fn(&Point) -> Option<Cost>), ("peer", |p: &Point| p.peer)]
+    {
+        let xy: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((p.n as f64, get(p)?.cpu_ms))).collect();
+        if xy.is_empty() {
+            continue;
+        }
+        let who = if name == "peer" {
+            peer.unwrap_or("peer")
+        } else if rulegen {
+            "rulegen"
+        } else {
+            "opsmon-exporter"
+        };
+        let marginal: Vec<String> =
+            xy.windows(2).map(|w| format!("{:.2}", (w[1].1 - w[0].1) / (w[1].0 - w[0].0) * 1000.0)).collect();
+        let (slope, intercept) = fit(&xy).unwrap_or((f64::NAN, f64::NAN));
+        let _ = writeln!(
+            out,
+            "- {who}: {:.2} µs CPU per unit (least squares; intercept {intercept:.3} ms); per segment {} µs/unit; {}",
+            slope * 1000.0,
+            marginal.join(" → "),
+            verdict(&xy, if rulegen { 5.0 } else { 0.02 })
+        );
+    }
+    out
+}
+
+fn chart(dim: Dim, points: &[Point]) -> Chart {
+    let line = |label: &str, get: fn(&Point) -> Option<Cost>| Line {
+        label: label.to_owned(),
+        points: points.iter().filter_map(|p| Some((p.n as f64, get(p)?.cpu_ms))).collect(),
+    };
+    let mut lines = vec![line(if dim == Dim::Rulegen { "rulegen" } else { "opsmon-exporter" }, |p| p.ours)];
+    if let Some(peer) = dim.peer() {
+        lines.push(line(peer, |p| p.peer));
+    }
+    Chart {
+        title: if dim == Dim::Rulegen {
+            "rulegen validate + render CPU time against alerts".to_owned()
+        } else {
+            format!("CPU per scrape against {}", dim.name())
+        },
+        x_label: dim.unit().to_owned(),
+        y_label: if dim == Dim::Rulegen {
+            "CPU ms per run".to_owned()
+        } else {
+            "CPU ms per scrape".to_owned()
+        },
+        lines,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_dimensions() -> Result<()> {
+        assert_eq!(parse_dims("mounts, routes")?, vec![Dim::Mounts, Dim::Routes]);
+        assert_eq!(parse_dims("all")?.len(), Dim::ALL.len());
+        assert!(parse_dims("mount").is_err_and(|e| e.to_string().contains("unknown dimension")));
+        assert!(parse_dims(",").is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn fits_and_judges_growth() {
+        let linear = [(0.0, 0.3), (100.0, 1.3), (200.0, 2.3), (400.0, 4.3)];
+        let (slope, intercept) = fit(&linear).expect("fits");
+        assert!((slope - 0.01).abs() < 1e-9 && (intercept - 0.3).abs() < 1e-9);
+        assert_eq!(verdict(&linear, 0.02), "linear");
+        // A cubic is flagged; a pure quadratic at doubling sizes sits right at the 1.5× border.
+        let cubic: Vec<(f64, f64)> = [1.0, 100.0, 200.0, 400.0].map(|x| (x, x * x * x / 1e6)).to_vec();
+        assert!(verdict(&cubic, 0.02).contains("super-linear"));
+        assert_eq!(verdict(&[(1.0, 0.30), (400.0, 0.31)], 0.02), "flat (no measurable growth)");
+        assert_eq!(verdict(&[(1.0, 0.3), (100.0, 2.0), (400.0, 2.2)], 0.02), "sub-linear");
+        assert_eq!(verdict(&[(1.0, 1.0)], 0.02), "n/a");
+    }
+
+    #[test]
+    fn reads_the_shells_children_cpu() {
+        let stat = "4242 (sh) S 1 4242 4242 0 -1 4194304 100 0 0 0 1 2 73 5 20 0 1 0 500 2000000 200";
+        assert_eq!(parse_children_ticks(stat), Some(78));
+        assert_eq!(parse_children_ticks("4242 (a) b) S 1"), None);
+    }
+
+    #[test]
+    fn reads_rulegen_totals() {
+        let line = "1000 alerts: validate 210 ms, render 40 ms, total 250 ms; 9 files, 123 bytes\n";
+        assert_eq!(parse_rulegen_total(line), Some(250.0));
+        assert_eq!(parse_rulegen_total("nothing"), None);
+    }
+
+    #[test]
+    fn mount_namespace_wraps_and_execs_the_exporter() {
+        let l = Launch::standard("x", Path::new("/bin/exporter"));
+        let wrapped = in_mount_namespace(&l, Path::new("/tmp/d"), 3);
+        assert_eq!(wrapped.program, PathBuf::from("/usr/bin/unshare"));
+        assert!(wrapped.args[5].contains("-lt 3") && wrapped.args[5].ends_with("exec \"$0\" \"$@\""));
+        assert_eq!(wrapped.args[6..], ["/bin/exporter".to_owned(), "--web.listen-address={addr}".to_owned()]);
+    }
+}
