@@ -11,7 +11,8 @@ fn real() -> Model {
     let root = fixture::repo_root();
     let known = opsmon_rulegen::known::Known::load(&root.join("deploy/opsmon.yml")).expect("exporter config");
     let text = std::fs::read_to_string(root.join("deploy/thresholds.yaml")).expect("thresholds");
-    match opsmon_rulegen::validate::validate("deploy/thresholds.yaml", &text, &known) {
+    let files = opsmon_rulegen::validate::receivers::Files::beside(&root.join("deploy/thresholds.yaml"));
+    match opsmon_rulegen::validate::validate_with("deploy/thresholds.yaml", &text, &known, &files) {
         Ok(model) => model,
         Err(e) => panic!("deploy/thresholds.yaml is invalid against the catalog:\n{e}"),
     }
