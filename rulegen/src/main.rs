@@ -136,8 +136,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", cli.thresholds.display()))?;
             let big = opsmon_rulegen::bench::scale(&text, *alerts);
             let start = Instant::now();
-            let model =
-                opsmon_rulegen::validate::validate_with("bench.yaml", &big, &known, &files(cli))?;
+            let model = opsmon_rulegen::validate::validate_with("bench.yaml", &big, &known, &files(cli))?;
             let validated = start.elapsed();
             let outputs = render::all(&model);
             let total = start.elapsed();

@@ -66,13 +66,15 @@ pub fn validate_with(
     known: &Known,
     files: &receivers::Files,
 ) -> Result<Model, Invalid> {
-    let root = yaml::parse(text)
-        .map_err(|d| Invalid { file: file.to_owned(), problems: vec![d], also: Vec::new() })?;
+    let root = yaml::parse(text).map_err(|d| Invalid {
+        file: file.to_owned(),
+        problems: vec![d],
+        also: Vec::new(),
+    })?;
     let mut p = Problems::default();
     let spec = spec::decode(&mut p, &root);
     let mut model = build(&mut p, file, &spec, known);
-    let (merged, also) =
-        receivers::load(&mut p, &spec, file, files, &model.alertmanager.default_receiver);
+    let (merged, also) = receivers::load(&mut p, &spec, file, files, &model.alertmanager.default_receiver);
     model.alertmanager.receivers = merged;
     let mut problems = p.list;
     problems.sort();

@@ -241,9 +241,11 @@ fn secrets(q: &mut Problems, node: &Node, path: &str, integration: &str, check_f
         Value::Map(entries) => {
             for (key, value) in entries {
                 let field = yaml::join(path, &key.name);
-                let secret = SECRETS.iter().find(|(k, _)| *k == key.name).map(|(_, f)| *f).or(
-                    (key.name == "api_url" && integration == "slack_configs").then_some("api_url_file"),
-                );
+                let secret = SECRETS
+                    .iter()
+                    .find(|(k, _)| *k == key.name)
+                    .map(|(_, f)| *f)
+                    .or((key.name == "api_url" && integration == "slack_configs").then_some("api_url_file"));
                 match (&value.value, secret) {
                     (Value::Null, _) => {}
                     (_, Some(file_form)) => q.at(
