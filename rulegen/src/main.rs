@@ -24,7 +24,12 @@ struct Cli {
     exporter_config: PathBuf,
     /// Do not check that the receivers' `*_file` secrets exist (generating on
     /// a machine other than the Alertmanager host, which holds them).
-    #[arg(long = "skip-secret-files", global = true, env = "RULEGEN_SKIP_SECRET_FILES")]
+    #[arg(
+        long = "skip-secret-files",
+        global = true,
+        env = "RULEGEN_SKIP_SECRET_FILES",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
     skip_secret_files: bool,
     #[command(subcommand)]
     command: Command,

@@ -146,7 +146,7 @@ pub fn load(
                     r.name.pos,
                     &r.name.path,
                     format!(
-                        "receiver `{}` is not defined in {shown} (it defines {}){}; add it there or route to one it defines",
+                        "receiver `{}` is not defined in {shown} (it defines {}); add it there or route to one it defines{}",
                         r.name.value,
                         if names.is_empty() { "none".to_owned() } else { names.join(", ") },
                         hint(&r.name.value, names.iter().copied())
@@ -169,7 +169,7 @@ pub fn load(
                     *pos,
                     "receivers",
                     format!(
-                        "receiver `{name}` is not used by any route of the threshold file (routes use {}){}; remove it or name it in a tier's `receiver`",
+                        "receiver `{name}` is not used by any route of the threshold file (routes use {}); remove it or name it in a tier's `receiver`{}",
                         routed.join(", "),
                         hint(name, routed.iter().copied())
                     ),
