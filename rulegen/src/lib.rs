@@ -53,10 +53,20 @@ pub enum Error {
     Invalid(#[from] validate::Invalid),
 }
 
-/// Reads the exporter config and the threshold file and validates them.
+/// Reads the exporter config and the threshold file (with the receivers
+/// file it names, secret files checked) and validates them.
 pub fn load(thresholds: &Path, exporter_config: &Path) -> Result<model::Model, Error> {
+    load_with(thresholds, exporter_config, &validate::receivers::Files::beside(thresholds))
+}
+
+/// [`load`], reading the files the threshold file names through `files`.
+pub fn load_with(
+    thresholds: &Path,
+    exporter_config: &Path,
+    files: &validate::receivers::Files,
+) -> Result<model::Model, Error> {
     let known = known::Known::load(exporter_config)?;
     let text = std::fs::read_to_string(thresholds)
         .map_err(|source| Error::Read { path: thresholds.display().to_string(), source })?;
-    Ok(validate::validate(&thresholds.display().to_string(), &text, &known)?)
+    Ok(validate::validate_with(&thresholds.display().to_string(), &text, &known, files)?)
 }

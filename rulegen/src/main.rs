@@ -3,6 +3,7 @@
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
+use opsmon_rulegen::validate::receivers::Files;
 use opsmon_rulegen::{known::Known, output, render};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,6 +22,15 @@ struct Cli {
     /// The exporter config: its business metrics, and the label values its collectors can write.
     #[arg(long = "exporter-config", global = true, default_value = "deploy/opsmon.yml")]
     exporter_config: PathBuf,
+    /// Do not check that the receivers' `*_file` secrets exist (generating on
+    /// a machine other than the Alertmanager host, which holds them).
+    #[arg(
+        long = "skip-secret-files",
+        global = true,
+        env = "RULEGEN_SKIP_SECRET_FILES",
+        value_parser = clap::builder::FalseyValueParser::new()
+    )]
+    skip_secret_files: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -160,7 +170,7 @@ fn run(cli: &Cli) -> Result<ExitCode> {
                 .with_context(|| format!("reading {}", cli.thresholds.display()))?;
             let big = opsmon_rulegen::bench::scale(&text, *alerts);
             let start = Instant::now();
-            let model = opsmon_rulegen::validate::validate("bench.yaml", &big, &known)?;
+            let model = opsmon_rulegen::validate::validate_with("bench.yaml", &big, &known, &files(cli))?;
             let validated = start.elapsed();
             let outputs = render::all(&model);
             let total = start.elapsed();
@@ -179,8 +189,12 @@ fn run(cli: &Cli) -> Result<ExitCode> {
     }
 }
 
+fn files(cli: &Cli) -> Files {
+    Files { check_secret_files: !cli.skip_secret_files, ..Files::beside(&cli.thresholds) }
+}
+
 fn load(cli: &Cli) -> Result<opsmon_rulegen::model::Model> {
-    Ok(opsmon_rulegen::load(&cli.thresholds, &cli.exporter_config)?)
+    Ok(opsmon_rulegen::load_with(&cli.thresholds, &cli.exporter_config, &files(cli))?)
 }
 
 /// Exit code when Prometheus cannot be asked or the flags are bad.

@@ -42,6 +42,19 @@ pub struct Alertmanager {
     pub resolve_timeout: String,
     /// The always-firing Watchdog alert's receiver and repeat interval.
     pub watchdog: Option<(String, String)>,
+    /// The user's receivers, checked, in file order; `None` when the
+    /// threshold file names no receivers file (the routes' receivers are
+    /// then rendered empty).
+    pub receivers: Option<Receivers>,
+}
+
+/// The user's receivers file, merged into the generated Alertmanager config.
+#[derive(Debug, Clone)]
+pub struct Receivers {
+    /// The file as named relative to the threshold file's path (for headers).
+    pub source: String,
+    /// Each receiver: its name and its other fields as written.
+    pub list: Vec<(String, Vec<(String, crate::yaml::Node)>)>,
 }
 
 /// A step of a tier's escalation.
@@ -141,6 +154,21 @@ pub struct Threshold {
     pub direction: Direction,
     /// Unit of the signal.
     pub unit: Unit,
+    /// The threshold itself fires too (`>=`/`<=`).
+    pub inclusive: bool,
+    /// What a relative (change) threshold is a factor of, in words.
+    pub baseline: Option<Baseline>,
+}
+
+/// The baseline a change alert compares with, as the rule computes it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Baseline {
+    /// How far back.
+    pub offset: Duration,
+    /// Stands in while the offset has no data.
+    pub fallback: Option<f64>,
+    /// Smallest baseline.
+    pub floor: Option<f64>,
 }
 
 /// A runbook step.

@@ -69,6 +69,9 @@ pub struct AlertmanagerSpec {
     pub resolve_timeout: Option<At<String>>,
     /// The always-firing alert for an external dead-man's switch.
     pub watchdog: Option<WatchdogSpec>,
+    /// The user's receivers (Alertmanager's own format), relative to the
+    /// threshold file; merged into the generated config, never written.
+    pub receivers_file: Option<At<String>>,
 }
 
 /// `alertmanager.watchdog: {receiver, repeat_interval}`.
@@ -502,9 +505,10 @@ pub fn decode(p: &mut Problems, root: &Node) -> Spec {
             p,
             node,
             "alertmanager",
-            &["group_by", "default_receiver", "resolve_timeout", "watchdog"],
+            &["group_by", "default_receiver", "resolve_timeout", "watchdog", "receivers_file"],
         )
     {
+        spec.alertmanager.receivers_file = opt_string(p, &a, "receivers_file");
         spec.alertmanager.watchdog = a.get("watchdog").and_then(|n| watchdog(p, n, &a.path_of("watchdog")));
         if let Some(n) = a.get("group_by") {
             spec.alertmanager.group_by = yaml::strings(p, n, &a.path_of("group_by"));

@@ -1,12 +1,14 @@
 //! Alertmanager routing: one route per severity tier with the tier's
 //! timings and receiver, inhibit rules (a tier silences the tiers it names
 //! for the same component) on labels every involved alert really carries,
-//! empty receivers for the user to fill, and an `amtool config routes test`
+//! the user's receivers merged in from their own file (empty receivers when
+//! the threshold file names none), and an `amtool config routes test`
 //! script with one case per tier plus the fallback.
 
 use crate::format::format_duration;
 use crate::model::{Alert, Model};
 use crate::render::yamlw::{Y, map, s, write};
+use crate::yaml::{Node, Value};
 use std::collections::BTreeSet;
 
 /// Labels an alert surely carries (series labels when known, plus static ones).
@@ -151,7 +153,13 @@ pub fn render(model: &Model) -> String {
     for source in model.alerts.iter().filter(|a| !a.inhibits.is_empty()) {
         let targets: Vec<&Alert> =
             model.alerts.iter().filter(|a| source.inhibits.contains(&a.name)).collect();
-        let mut equal: Vec<String> = vec!["component".into(), "instance".into()];
+        // Same component: on the same component and instance; a cause in
+        // another component (nginx for the API): on the same instance.
+        let mut equal: Vec<String> = if targets.iter().all(|t| t.component == source.component) {
+            vec!["component".into(), "instance".into()]
+        } else {
+            vec!["instance".into()]
+        };
         for a in std::iter::once(source).chain(targets.iter().copied()) {
             let has = carried(a);
             equal.retain(|l| has.contains(l));
@@ -159,8 +167,24 @@ pub fn render(model: &Model) -> String {
         inhibit.push(map([
             ("source_matchers", Y::Seq(vec![s(format!("alertname=\"{}\"", source.name))])),
             ("target_matchers", Y::Seq(vec![s(format!("alertname=~\"{}\"", source.inhibits.join("|")))])),
-            ("equal", Y::Seq(equal.into_iter().map(s).collect())),
+            ("equal", Y::Seq(equal.iter().map(s).collect())),
         ]));
+        // A silenced symptom still fires in Prometheus, so its escalation
+        // alerts (which keep its labels) would page L2/L3 for it: silence
+        // those too.
+        let escalates = targets.iter().any(|t| {
+            model.severities.iter().any(|tier| tier.name == t.severity && !tier.escalation.is_empty())
+        });
+        if escalates {
+            inhibit.push(map([
+                ("source_matchers", Y::Seq(vec![s(format!("alertname=\"{}\"", source.name))])),
+                (
+                    "target_matchers",
+                    Y::Seq(vec![s(format!("escalated_alertname=~\"{}\"", source.inhibits.join("|")))]),
+                ),
+                ("equal", Y::Seq(equal.into_iter().map(s).collect())),
+            ]));
+        }
     }
     let doc = map([
         ("global", map([("resolve_timeout", s(&am.resolve_timeout))])),
@@ -176,7 +200,7 @@ pub fn render(model: &Model) -> String {
             ]),
         ),
         ("inhibit_rules", Y::Seq(inhibit)),
-        ("receivers", Y::Seq(receivers(model).into_iter().map(|r| map([("name", s(r))])).collect())),
+        ("receivers", Y::Seq(receiver_entries(model))),
     ]);
     let mut tiers = String::new();
     for t in &model.severities {
@@ -193,11 +217,48 @@ pub fn render(model: &Model) -> String {
             t.name, t.respond, t.receiver
         ));
     }
+    let about_receivers = match &am.receivers {
+        Some(r) => format!(
+            "# The receivers are copied from {} (yours; rulegen never writes it):\n# edit them there and run `rulegen generate` again.\n",
+            r.source
+        ),
+        None => "# The receivers are empty (Alertmanager drops what they get): set\n# alertmanager.receivers_file in the threshold file to a file holding your\n# receivers (Alertmanager's format, secrets by *_file) and generate again.\n".to_owned(),
+    };
     format!(
-        "# {}\n# Check: amtool check-config alertmanager.yml; routes: sh routes-test.sh\n#\n# Severity tiers:\n{tiers}#\n# The receivers are empty (Alertmanager drops what they get): add your\n# pagerduty_configs, webhook_configs, email_configs… to each of them, in a\n# copy of this file or by editing the tiers' receivers in the threshold file.\n{}",
+        "# {}\n# Check: amtool check-config alertmanager.yml; routes: sh routes-test.sh\n#\n# Severity tiers:\n{tiers}#\n{about_receivers}{}",
         super::header(&model.source),
         write(&doc)
     )
+}
+
+/// The `receivers` list: the user's, in their file's order, or an empty
+/// one per routed name.
+fn receiver_entries(model: &Model) -> Vec<Y> {
+    match &model.alertmanager.receivers {
+        Some(r) => r
+            .list
+            .iter()
+            .map(|(name, fields)| {
+                let mut entries = vec![("name".to_owned(), s(name))];
+                entries.extend(fields.iter().map(|(k, v)| (k.clone(), tree(v))));
+                Y::Map(entries)
+            })
+            .collect(),
+        None => receivers(model).into_iter().map(|r| map([("name", s(r))])).collect(),
+    }
+}
+
+/// A YAML tree as the writer's value, types kept (a quoted `'true'` stays a string).
+fn tree(node: &Node) -> Y {
+    match &node.value {
+        Value::Null => Y::Null,
+        Value::Bool(b) => Y::Bool(*b),
+        Value::Int(i) => Y::Num(*i as f64),
+        Value::Float(f) => Y::Num(*f),
+        Value::Str(text) => s(text),
+        Value::Seq(items) => Y::Seq(items.iter().map(tree).collect()),
+        Value::Map(entries) => Y::Map(entries.iter().map(|(k, v)| (k.name.clone(), tree(v))).collect()),
+    }
 }
 
 /// `deploy/alertmanager/routes-test.sh`.

@@ -32,11 +32,29 @@ fn unit_text(alert: &Alert) -> String {
         opsmon_catalog::Unit::Seconds => format!("{} s", fmt_num(t.value)),
         opsmon_catalog::Unit::Bytes => format!("{} bytes", fmt_num(t.value)),
         opsmon_catalog::Unit::None if alert.kind == "change" => {
-            format!("{} × the baseline", fmt_num(t.value))
+            format!("{} × the baseline{}", fmt_num(t.value), baseline_text(t))
         }
         opsmon_catalog::Unit::None => fmt_num(t.value),
     };
-    format!("{} {value}", t.direction.word())
+    // Worded from the rule's own operator, so `<=` never reads "below".
+    let word = match (t.direction, t.inclusive) {
+        (d, false) => d.word().to_owned(),
+        (d, true) => format!("at or {}", d.word()),
+    };
+    format!("{word} {value}")
+}
+
+/// What a change alert's baseline is, as its expression computes it.
+fn baseline_text(t: crate::model::Threshold) -> String {
+    let Some(b) = t.baseline else { return String::new() };
+    let mut parts = vec![format!("the signal {} earlier", format_duration(b.offset))];
+    if let Some(fallback) = b.fallback {
+        parts.push(format!("{} while that has no data yet", fmt_num(fallback)));
+    }
+    if let Some(floor) = b.floor {
+        parts.push(format!("at least {}", fmt_num(floor)));
+    }
+    format!(" ({})", parts.join("; "))
 }
 
 /// One page.

@@ -8,6 +8,10 @@ pub enum Y {
     Str(String),
     /// A number (written in its shortest round-trip form).
     Num(f64),
+    /// `true` / `false`.
+    Bool(bool),
+    /// `null` (a key given without a value).
+    Null,
     /// A list.
     Seq(Vec<Y>),
     /// A mapping, in the given order.
@@ -42,6 +46,8 @@ fn inline(value: &Y) -> String {
     match value {
         Y::Str(text) => quote(text),
         Y::Num(v) => num(*v),
+        Y::Bool(b) => b.to_string(),
+        Y::Null => "null".into(),
         Y::Seq(_) => "[]".into(),
         Y::Map(_) => "{}".into(),
     }

@@ -12,6 +12,7 @@
 //! - `dashboards`: declared dashboards and placements, into layout plans
 //! - `limits`: bounds on durations and expression size
 //! - `checklists`: the daily checklists `rulegen report` answers
+//! - `receivers`: the user's receivers file merged into the routing
 
 mod alerts;
 mod checklists;
@@ -19,6 +20,7 @@ mod dashboards;
 mod expressions;
 mod kinds;
 mod limits;
+pub mod receivers;
 mod routing;
 mod thresholds;
 
@@ -32,24 +34,59 @@ use std::collections::BTreeSet;
 
 /// Validation failed; every problem found.
 #[derive(Debug, Clone, thiserror::Error)]
-#[error("{}", render(.file, .problems))]
+#[error("{}", render_all(.file, .problems, .also))]
 pub struct Invalid {
     /// The threshold file as given.
     pub file: String,
     /// The problems, in file order.
     pub problems: Vec<Diagnostic>,
+    /// Problems in files the threshold file names (the receivers file).
+    pub also: Vec<(String, Vec<Diagnostic>)>,
 }
 
-/// Parses and validates threshold-file text against `known`.
+fn render_all(file: &str, problems: &[Diagnostic], also: &[(String, Vec<Diagnostic>)]) -> String {
+    let mut parts = Vec::new();
+    if !problems.is_empty() {
+        parts.push(render(file, problems));
+    }
+    parts.extend(also.iter().map(|(f, list)| render(f, list)));
+    parts.join("\n")
+}
+
+/// Parses and validates threshold-file text against `known`, reading no
+/// other file (a threshold file naming a receivers file is refused; see
+/// [`validate_with`]).
 pub fn validate(file: &str, text: &str, known: &Known) -> Result<Model, Invalid> {
-    let root = yaml::parse(text).map_err(|d| Invalid { file: file.to_owned(), problems: vec![d] })?;
+    validate_with(file, text, known, &receivers::Files::default())
+}
+
+/// Parses and validates threshold-file text against `known`, reading the
+/// files it names (the receivers file) through `files`.
+pub fn validate_with(
+    file: &str,
+    text: &str,
+    known: &Known,
+    files: &receivers::Files,
+) -> Result<Model, Invalid> {
+    let root = yaml::parse(text).map_err(|d| Invalid {
+        file: file.to_owned(),
+        problems: vec![d],
+        also: Vec::new(),
+    })?;
     let mut p = Problems::default();
     let spec = spec::decode(&mut p, &root);
-    let model = build(&mut p, file, &spec, known);
+    let mut model = build(&mut p, file, &spec, known);
+    let (merged, also) = receivers::load(&mut p, &spec, file, files, &model.alertmanager.default_receiver);
+    model.alertmanager.receivers = merged;
     let mut problems = p.list;
     problems.sort();
     problems.dedup();
-    if problems.is_empty() { Ok(model) } else { Err(Invalid { file: file.to_owned(), problems }) }
+    let also: Vec<_> = also.into_iter().collect();
+    if problems.is_empty() && also.is_empty() {
+        Ok(model)
+    } else {
+        Err(Invalid { file: file.to_owned(), problems, also })
+    }
 }
 
 fn build(p: &mut Problems, file: &str, spec: &Spec, known: &Known) -> Model {

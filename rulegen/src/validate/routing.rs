@@ -138,8 +138,10 @@ fn escalation(p: &mut Problems, s: &SeveritySpec, repeat: Option<Duration>) -> V
     steps
 }
 
-/// An alert's `inhibits`: other alerts of its own component (the rule
-/// only silences them on the same component and instance).
+/// An alert's `inhibits`: other alerts, silenced on the same instance (and
+/// component, when they share it) while it fires. Another component's
+/// alerts are allowed for a cause upstream of them (nginx down → the API's
+/// symptoms).
 pub fn alert_inhibitions(p: &mut Problems, spec: &Spec) {
     for a in &spec.alerts {
         for target in &a.inhibits {
@@ -148,14 +150,6 @@ pub fn alert_inhibitions(p: &mut Problems, spec: &Spec) {
                 Some(b) if b.name.value == a.name.value => {
                     p.at(target.pos, &target.path, format!("`{}` cannot inhibit itself", target.value));
                 }
-                Some(b) if b.component.value != a.component.value => p.at(
-                    target.pos,
-                    &target.path,
-                    format!(
-                        "`{}` is of component {}, not {}; an alert only inhibits alerts of its own component",
-                        target.value, b.component.value, a.component.value
-                    ),
-                ),
                 Some(_) => {}
                 None => {
                     let names: Vec<&str> = spec.alerts.iter().map(|b| b.name.value.as_str()).collect();
@@ -192,6 +186,7 @@ pub fn alertmanager(p: &mut Problems, spec: &Spec) -> Alertmanager {
         default_receiver: am.default_receiver.as_ref().map_or("default".into(), |r| r.value.clone()),
         resolve_timeout: am.resolve_timeout.as_ref().map_or("5m".into(), |r| r.value.clone()),
         watchdog: am.watchdog.as_ref().map(|w| (w.receiver.value.clone(), w.repeat_interval.value.clone())),
+        receivers: None,
     }
 }
 

@@ -117,7 +117,7 @@ pub fn threshold_of(
         );
         return None;
     }
-    Some(Threshold { value: t.value.value, direction, unit })
+    Some(Threshold { value: t.value.value, direction, unit, inclusive: false, baseline: None })
 }
 
 /// The volume guard: its signal (or `default`, a ratio's denominator) and

@@ -11,13 +11,16 @@
 //!   their validation;
 //! - `cli`: the binary's commands, exit codes and atomic writes;
 //! - `real`: the real deploy/thresholds.yaml against the real catalog, the
-//!   SPEC §2 alert list, and the committed outputs (drift).
+//!   SPEC §2 alert list, and the committed outputs (drift);
+//! - `receivers`: the user's receivers file merged into the routing, and
+//!   its bad inputs.
 
 mod checklists;
 mod cli;
 mod dashboards;
 mod fixture;
 mod real;
+mod receivers;
 mod snapshots;
 mod tools;
 mod validation;

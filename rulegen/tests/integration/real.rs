@@ -11,7 +11,8 @@ fn real() -> Model {
     let root = fixture::repo_root();
     let known = opsmon_rulegen::known::Known::load(&root.join("deploy/opsmon.yml")).expect("exporter config");
     let text = std::fs::read_to_string(root.join("deploy/thresholds.yaml")).expect("thresholds");
-    match opsmon_rulegen::validate::validate("deploy/thresholds.yaml", &text, &known) {
+    let files = opsmon_rulegen::validate::receivers::Files::beside(&root.join("deploy/thresholds.yaml"));
+    match opsmon_rulegen::validate::validate_with("deploy/thresholds.yaml", &text, &known, &files) {
         Ok(model) => model,
         Err(e) => panic!("deploy/thresholds.yaml is invalid against the catalog:\n{e}"),
     }
@@ -170,4 +171,25 @@ fn real_dashboards_hold_the_invariants_and_type_check() {
     }
     let dir = tempfile::tempdir().expect("tmp");
     type_check(&boards, dir.path());
+}
+
+#[test]
+fn nginx_down_silences_the_api_symptoms_and_their_escalations_on_the_same_instance() {
+    let model = real();
+    let am = opsmon_rulegen::render::alertmanager::render(&model);
+    for target in ["alertname", "escalated_alertname"] {
+        let rule = format!(
+            "  - source_matchers:\n      - 'alertname=\"NginxNotRunning\"'\n    target_matchers:\n      - '{target}=~\"ApiHealthProbeFailing|HighErrorRate\"'\n    equal:\n      - instance\n"
+        );
+        assert!(am.contains(&rule), "missing:\n{rule}\nin:\n{am}");
+    }
+    let nginx = model.alerts.iter().find(|a| a.name == "NginxNotRunning").expect("nginx alert");
+    assert_eq!((nginx.component.as_str(), nginx.severity.as_str()), ("web", "critical"));
+    // The receivers are the user's, merged: every routed receiver delivers.
+    let receivers = model.alertmanager.receivers.as_ref().expect("the shipped file names its receivers");
+    assert_eq!(receivers.source, "deploy/alertmanager/receivers.yml");
+    for name in opsmon_rulegen::render::alertmanager::receivers(&model) {
+        let (_, fields) = receivers.list.iter().find(|(n, _)| *n == name).expect("routed receiver defined");
+        assert!(!fields.is_empty(), "{name} delivers nowhere");
+    }
 }

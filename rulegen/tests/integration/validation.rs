@@ -262,12 +262,6 @@ const CASES: &[(&str, &str, &str, &str)] = &[
         "thresholds.yaml:176:16: alerts[8].inhibits[0]: unknown alert `PostgresDwn` in inhibits; did you mean `PostgresDown`?",
     ),
     (
-        "inhibits an alert of another component",
-        "    dashboard: {board: system, row: api, panel: PostgreSQL}\n",
-        "    dashboard: {board: system, row: api, panel: PostgreSQL}\n    inhibits: [HighErrorRate]\n",
-        "thresholds.yaml:176:16: alerts[8].inhibits[0]: `HighErrorRate` is of component api, not database; an alert only inhibits alerts of its own component",
-    ),
-    (
         "inhibits itself",
         "    dashboard: {board: system, row: api, panel: PostgreSQL}\n",
         "    dashboard: {board: system, row: api, panel: PostgreSQL}\n    inhibits: [PostgresDown]\n",

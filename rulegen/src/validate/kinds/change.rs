@@ -5,7 +5,7 @@ use super::{Built, Comparison, KindBuild};
 use crate::diagnostics::Problems;
 use crate::format::fmt_num;
 use crate::known::Known;
-use crate::model::{Direction, Kind, Threshold};
+use crate::model::{Baseline, Direction, Kind, Threshold};
 use crate::promql;
 use crate::spec::{AlertSpec, At, ChangeKind};
 use crate::validate::expressions::{reparse, signal};
@@ -77,7 +77,13 @@ impl KindBuild for ChangeKind {
         };
         let ratio = reparse(p, a, &format!("{} / {base}", operand(&sig)), known)?;
         let guard = guard_of(p, a, self.volume_guard.as_ref(), None, known)?;
-        let threshold = Threshold { value: factor, direction, unit: Unit::None };
+        let threshold = Threshold {
+            value: factor,
+            direction,
+            unit: Unit::None,
+            inclusive: false,
+            baseline: Some(Baseline { offset, fallback, floor }),
+        };
         // The baseline phase holds the signal at a level the factor scales.
         let level =
             if promql::unit_of(&sig, known) == Some(Unit::Ratio) { 0.5 } else { guard_base(guard.as_ref()) };

@@ -122,6 +122,7 @@ impl Comparison {
     /// dashboards plot, and the test levels.
     fn finish(self, p: &mut Problems, a: &AlertSpec, known: &Known) -> Option<Built> {
         let Comparison { value, driven, threshold, guard, record, baseline, inclusive } = self;
+        let threshold = Threshold { inclusive, ..threshold };
         let plotted = record.clone().unwrap_or_else(|| value.to_string());
         let op = match (threshold.direction.op(), inclusive) {
             (op, false) => op.to_owned(),

@@ -57,7 +57,7 @@ impl KindBuild for RawKind {
                 return None;
             }
         };
-        let threshold = Threshold { value, direction, unit };
+        let threshold = Threshold { value, direction, unit, inclusive: op.ends_with('='), baseline: None };
         Some(Built::unguarded(expr.clone(), lhs, threshold))
     }
 }

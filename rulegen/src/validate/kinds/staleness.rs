@@ -29,8 +29,13 @@ impl KindBuild for StalenessKind {
             return None;
         }
         let sig = reparse(p, a, &format!("time() - {}", operand(&ts)), known)?;
-        let threshold =
-            Threshold { value: max_age.as_secs_f64(), direction: Direction::Above, unit: Unit::Seconds };
+        let threshold = Threshold {
+            value: max_age.as_secs_f64(),
+            direction: Direction::Above,
+            unit: Unit::Seconds,
+            inclusive: false,
+            baseline: None,
+        };
         let text = format!("{sig} > {}", fmt_num(threshold.value));
         let expr = reparse(p, a, &text, known)?;
         Some(Built::unguarded(expr, sig, threshold))

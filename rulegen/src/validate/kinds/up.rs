@@ -29,7 +29,13 @@ impl KindBuild for UpKind {
             p.at(s.pos, &s.path, "`absent: true` needs a plain selector as the signal");
             return None;
         }
-        let threshold = Threshold { value: 1.0, direction: Direction::Below, unit: Unit::None };
+        let threshold = Threshold {
+            value: 1.0,
+            direction: Direction::Below,
+            unit: Unit::None,
+            inclusive: false,
+            baseline: None,
+        };
         Some(Built {
             rendered: expr.to_string(),
             expr,
