@@ -116,11 +116,15 @@ fn debian_package_installs_a_working_exporter_into_a_throw_away_root() {
     // root (a bare root has no sysinit.target or /bin/kill for `--root`).
     let binary = root.path().join("usr/bin/opsmon-exporter");
     let checked_unit = root.path().join("opsmon-exporter.service");
-    std::fs::write(&checked_unit, unit_text.replace("/usr/bin/opsmon-exporter", binary.to_str().unwrap())).unwrap();
+    std::fs::write(&checked_unit, unit_text.replace("/usr/bin/opsmon-exporter", binary.to_str().unwrap()))
+        .unwrap();
     let verify = Command::new(&analyze).arg("verify").arg(&checked_unit).output().unwrap();
     let verify_text =
         format!("{}{}", String::from_utf8_lossy(&verify.stdout), String::from_utf8_lossy(&verify.stderr));
-    assert!(verify.status.success() && verify_text.trim().is_empty(), "systemd-analyze verify:\n{verify_text}");
+    assert!(
+        verify.status.success() && verify_text.trim().is_empty(),
+        "systemd-analyze verify:\n{verify_text}"
+    );
 
     let version = output(Command::new(&binary).arg("--version"), "opsmon-exporter --version");
     assert_eq!(version.trim(), format!("opsmon-exporter {}", env!("CARGO_PKG_VERSION")));
