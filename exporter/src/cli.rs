@@ -213,9 +213,8 @@ impl Overrides {
                 ("postgres", true) if sections.postgres.targets.is_empty() => problems
                     .push(nothing("collectors.postgres.targets is empty and DATA_SOURCE_NAME is unset")),
                 ("postgres", false) => {
-                    if !sections.business.queries.is_empty()
-                        && !self.collectors.0.get("business").is_some_and(|on| !on)
-                    {
+                    let business_stays_on = self.collectors.0.get("business") != Some(&false);
+                    if !sections.business.queries.is_empty() && business_stays_on {
                         problems.push(format!(
                             "{flag}: collectors.business runs its queries on a PostgreSQL target; add --no-collector.business too"
                         ));
