@@ -27,12 +27,16 @@ declare -A PACKAGES=(
   [psql]=postgresql-client
   [openssl]=openssl
   [chromium]=chromium
+  [dpkg-deb]=dpkg
+  [python3]=python3
 )
 missing=()
 for tool in "${!PACKAGES[@]}"; do
   command -v "$tool" >/dev/null 2>&1 || missing+=("${PACKAGES[$tool]}")
 done
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing+=(postgresql)
+# tests/tests/kubernetes.rs installs kubernetes-validate (PyPI) into a venv.
+python3 -c 'import venv, ensurepip' >/dev/null 2>&1 || missing+=(python3-venv)
 
 if [ ${#missing[@]} -gt 0 ]; then
   echo "scripts/test.sh: installing ${missing[*]}"
@@ -48,5 +52,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
+# tests/tests/package.rs builds the Debian package with cargo-deb (crates.io).
+command -v cargo-deb >/dev/null 2>&1 || cargo install --locked cargo-deb
 cargo build --release --workspace --bins
 cargo test --release --workspace "$@"

@@ -286,6 +286,43 @@ pub const UNAME_INFO: MetricDef = host(
     &["domainname", "machine", "nodename", "release", "sysname", "version"],
     "Labeled system information as provided by the uname system call.",
 );
+/// adjtimex(2): 1 unless the kernel reports the clock unsynchronised (TIME_ERROR).
+pub const TIMEX_SYNC_STATUS: MetricDef = host(
+    "node_timex_sync_status",
+    Gauge,
+    None,
+    &[],
+    "Is clock synchronized to a reliable server (1 = yes, 0 = no).",
+);
+/// adjtimex(2) offset from the reference clock.
+pub const TIMEX_OFFSET: MetricDef = host(
+    "node_timex_offset_seconds",
+    Gauge,
+    Seconds,
+    &[],
+    "Time offset in between local system and reference clock.",
+);
+/// adjtimex(2) maximum error.
+pub const TIMEX_MAXERROR: MetricDef =
+    host("node_timex_maxerror_seconds", Gauge, Seconds, &[], "Maximum error in seconds.");
+/// adjtimex(2) estimated error.
+pub const TIMEX_ESTERROR: MetricDef =
+    host("node_timex_estimated_error_seconds", Gauge, Seconds, &[], "Estimated error in seconds.");
+/// adjtimex(2) frequency adjustment as a ratio (1 = none).
+pub const TIMEX_FREQUENCY: MetricDef =
+    host("node_timex_frequency_adjustment_ratio", Gauge, None, &[], "Local clock frequency adjustment.");
+/// adjtimex(2) status bits.
+pub const TIMEX_STATUS: MetricDef =
+    host("node_timex_status", Gauge, None, &[], "Value of the status array bits.");
+/// adjtimex(2) PLL time constant.
+pub const TIMEX_LOOP_TIME_CONSTANT: MetricDef =
+    host("node_timex_loop_time_constant", Gauge, None, &[], "Phase-locked loop time constant.");
+/// adjtimex(2) tick length.
+pub const TIMEX_TICK: MetricDef =
+    host("node_timex_tick_seconds", Gauge, Seconds, &[], "Seconds between clock ticks.");
+/// adjtimex(2) TAI offset.
+pub const TIMEX_TAI_OFFSET: MetricDef =
+    host("node_timex_tai_offset_seconds", Gauge, Seconds, &[], "International Atomic Time (TAI) offset.");
 /// CPU seconds of a configured process group.
 pub const PROCESS_CPU: MetricDef = host(
     "opsmon_process_cpu_seconds_total",
@@ -418,5 +455,14 @@ pub const METRICS: &[MetricDef] = &[
     FILEFD_ALLOCATED,
     FILEFD_MAXIMUM,
     CONNTRACK_ENTRIES,
+    TIMEX_SYNC_STATUS,
+    TIMEX_OFFSET,
+    TIMEX_MAXERROR,
+    TIMEX_ESTERROR,
+    TIMEX_FREQUENCY,
+    TIMEX_STATUS,
+    TIMEX_LOOP_TIME_CONSTANT,
+    TIMEX_TICK,
+    TIMEX_TAI_OFFSET,
     CONNTRACK_LIMIT,
 ];

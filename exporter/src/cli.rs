@@ -1,12 +1,18 @@
 //! Command-line flags, named after the Prometheus exporters' conventions so
-//! that unit files and habits carry over from node_exporter.
+//! that unit files and habits carry over from node_exporter, and what the
+//! flags change in a loaded configuration ([`Overrides`]): where the host is
+//! mounted (`--path.*`) and which collectors run (`--[no-]collector.NAME`).
+//! Start-up and every reload apply the same overrides.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
-use clap::Parser;
+use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser};
 
+use crate::collectors::host::HostPaths;
 use crate::logging::{LogFormat, LogLevel};
+use crate::settings::Config;
 
 /// The default port: outside the 9100–9999 range the Prometheus project
 /// allocates to exporters (it is fully taken), and easy to remember as
@@ -70,9 +76,212 @@ pub struct Cli {
     /// Log format.
     #[arg(long = "log.format", value_enum, default_value = "logfmt")]
     pub log_format: LogFormat,
+
+    /// procfs mountpoint: the host's /proc (e.g. /host/proc in a container).
+    #[arg(long = "path.procfs", value_name = "PATH", default_value = "/proc", value_parser = parse_absolute)]
+    pub procfs: PathBuf,
+
+    /// sysfs mountpoint: the host's /sys (e.g. /host/sys in a container).
+    #[arg(long = "path.sysfs", value_name = "PATH", default_value = "/sys", value_parser = parse_absolute)]
+    pub sysfs: PathBuf,
+
+    /// rootfs mountpoint: the host's / (e.g. /host/root in a container);
+    /// filesystems are measured under it and named as the host names them.
+    #[arg(long = "path.rootfs", value_name = "PATH", default_value = "/", value_parser = parse_absolute)]
+    pub rootfs: PathBuf,
+
+    /// Collectors switched on or off over the configuration file.
+    #[command(flatten)]
+    pub collectors: CollectorSwitches,
+
+    /// Print the man page (roff) and exit; packaging generates it this way.
+    #[arg(long = "print-man", hide = true)]
+    pub print_man: bool,
+
+    /// Print the completion script for SHELL and exit; packaging generates them this way.
+    #[arg(long = "print-completions", value_name = "SHELL", hide = true)]
+    pub print_completions: Option<clap_complete::Shell>,
+}
+
+/// The collectors `--collector.NAME` / `--no-collector.NAME` switch, with the
+/// flag ids and help: (name, enable flag, disable flag, what it collects).
+const SWITCHABLE: [(&str, &str, &str, &str); 7] = [
+    (
+        "host",
+        "collector.host",
+        "no-collector.host",
+        "CPU, memory, filesystems, network, disks, clock, process groups",
+    ),
+    (
+        "postgres",
+        "collector.postgres",
+        "no-collector.postgres",
+        "PostgreSQL statistics of collectors.postgres.targets",
+    ),
+    ("redis", "collector.redis", "no-collector.redis", "Redis INFO of collectors.redis.targets"),
+    (
+        "probe",
+        "collector.probe",
+        "no-collector.probe",
+        "HTTP/CDN probes of collectors.probe.targets on /metrics",
+    ),
+    ("accesslog", "collector.accesslog", "no-collector.accesslog", "nginx access logs and log patterns"),
+    ("files", "collector.files", "no-collector.files", "backup and heartbeat file freshness"),
+    ("business", "collector.business", "no-collector.business", "business gauges from SQL"),
+];
+
+/// What `--collector.NAME` (on) and `--no-collector.NAME` (off) say, by
+/// collector; the last of the two on the command line wins, as in node_exporter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CollectorSwitches(pub BTreeMap<&'static str, bool>);
+
+impl FromArgMatches for CollectorSwitches {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        let mut switches = Self::default();
+        switches.update_from_arg_matches(matches)?;
+        Ok(switches)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        for (name, on, off, _) in SWITCHABLE {
+            if matches.get_flag(on) {
+                self.0.insert(name, true);
+            }
+            if matches.get_flag(off) {
+                self.0.insert(name, false);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Args for CollectorSwitches {
+    fn augment_args(command: clap::Command) -> clap::Command {
+        SWITCHABLE.iter().fold(command, |command, (name, on, off, what)| {
+            command
+                .arg(
+                    Arg::new(*on)
+                        .long(*on)
+                        .action(ArgAction::SetTrue)
+                        .overrides_with(*off)
+                        .help_heading("Collectors")
+                        .help(format!("Run the {name} collector ({what}) even if the config turns it off")),
+                )
+                .arg(
+                    Arg::new(*off)
+                        .long(*off)
+                        .action(ArgAction::SetTrue)
+                        .overrides_with(*on)
+                        .help_heading("Collectors")
+                        .help(format!("Do not run the {name} collector, whatever the config says")),
+                )
+        })
+    }
+
+    fn augment_args_for_update(command: clap::Command) -> clap::Command {
+        Self::augment_args(command)
+    }
+}
+
+/// What the flags change in every configuration loaded, at start-up and on reload.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Where the host collector finds the host.
+    pub host_paths: HostPaths,
+    /// Collectors switched on (`true`) or off (`false`) over the file.
+    pub collectors: CollectorSwitches,
+}
+
+impl Overrides {
+    /// Applies the flags to `config`, or says which flag cannot apply and why.
+    /// A collector switched off gets nothing to do (its targets, paths or
+    /// queries are dropped before the build); one switched on must have
+    /// something configured.
+    pub fn apply(&self, config: &mut Config) -> Result<(), String> {
+        let sections = &mut config.collectors;
+        sections.host.paths = self.host_paths.clone();
+        let mut problems = Vec::new();
+        for (&name, &on) in &self.collectors.0 {
+            let flag = if on { format!("--collector.{name}") } else { format!("--no-collector.{name}") };
+            let nothing = |what: &str| {
+                format!(
+                    "{flag}: the {name} collector has nothing to collect: {what}; configure it or drop the flag"
+                )
+            };
+            match (name, on) {
+                ("host", on) => sections.host.enabled = on,
+                ("postgres", true) if sections.postgres.targets.is_empty() => problems
+                    .push(nothing("collectors.postgres.targets is empty and DATA_SOURCE_NAME is unset")),
+                ("postgres", false) => {
+                    let business_stays_on = self.collectors.0.get("business") != Some(&false);
+                    if !sections.business.queries.is_empty() && business_stays_on {
+                        problems.push(format!(
+                            "{flag}: collectors.business runs its queries on a PostgreSQL target; add --no-collector.business too"
+                        ));
+                    }
+                    sections.postgres.targets.clear();
+                }
+                ("redis", true) if sections.redis.targets.is_empty() => {
+                    problems.push(nothing("collectors.redis.targets is empty and REDIS_ADDR is unset"));
+                }
+                ("redis", false) => sections.redis.targets.clear(),
+                ("probe", true) if sections.probe.targets.is_empty() => {
+                    problems.push(nothing(
+                        "collectors.probe.targets is empty (/probe?target=URL works without it)",
+                    ));
+                }
+                ("probe", false) => sections.probe.targets.clear(),
+                ("accesslog", true) if !sections.accesslog.is_enabled() => {
+                    problems.push(nothing("collectors.accesslog has no files and no patterns"));
+                }
+                ("accesslog", false) => sections.accesslog = Default::default(),
+                ("files", true) if sections.files.paths.is_empty() => {
+                    problems.push(nothing("collectors.files.paths is empty"));
+                }
+                ("files", false) => sections.files.paths.clear(),
+                ("business", true) if sections.business.queries.is_empty() => {
+                    problems.push(nothing("collectors.business.queries is empty"));
+                }
+                ("business", false) => sections.business.queries.clear(),
+                _ => {}
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
+    }
 }
 
 impl Cli {
+    /// What the flags change in every configuration loaded.
+    pub fn overrides(&self) -> Overrides {
+        Overrides {
+            host_paths: HostPaths {
+                procfs: self.procfs.clone(),
+                sysfs: self.sysfs.clone(),
+                rootfs: self.rootfs.clone(),
+            },
+            collectors: self.collectors.clone(),
+        }
+    }
+
+    /// The man page, in roff.
+    pub fn man_page() -> std::io::Result<Vec<u8>> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(<Self as clap::CommandFactory>::command()).render(&mut page)?;
+        Ok(page)
+    }
+
+    /// The completion script for `shell`.
+    pub fn completions(shell: clap_complete::Shell) -> Vec<u8> {
+        let mut script = Vec::new();
+        clap_complete::generate(
+            shell,
+            &mut <Self as clap::CommandFactory>::command(),
+            "opsmon-exporter",
+            &mut script,
+        );
+        script
+    }
+
     /// The web flags the server takes beyond path and `--web.max-requests`.
     pub fn web_options(&self) -> crate::server::WebOptions {
         crate::server::WebOptions {
@@ -89,6 +298,13 @@ fn parse_listen_address(value: &str) -> Result<SocketAddr, String> {
     full.parse().map_err(|_| {
         format!("{value:?} is not HOST:PORT; use e.g. :19100, 127.0.0.1:19100 or [::1]:19100 (names are not resolved)")
     })
+}
+
+fn parse_absolute(value: &str) -> Result<PathBuf, String> {
+    if !value.starts_with('/') {
+        return Err(format!("{value:?} is relative; give an absolute path such as /host/proc"));
+    }
+    Ok(PathBuf::from(value))
 }
 
 fn parse_telemetry_path(value: &str) -> Result<String, String> {
@@ -132,6 +348,89 @@ mod tests {
         assert_eq!(cli.telemetry_path, "/m");
         assert!(cli.config_check);
         assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    fn config(yaml: &str) -> Config {
+        Config::parse(std::path::Path::new("/etc/opsmon/opsmon.yml"), yaml).expect("valid")
+    }
+
+    #[test]
+    fn host_paths_default_to_node_exporters_and_reach_the_host_section() {
+        let cli = Cli::try_parse_from(["opsmon-exporter"]).expect("parses");
+        assert_eq!(cli.overrides().host_paths, HostPaths::default());
+        let cli = Cli::try_parse_from([
+            "opsmon-exporter",
+            "--path.procfs=/host/proc",
+            "--path.sysfs",
+            "/host/sys",
+            "--path.rootfs=/host/root",
+        ])
+        .expect("parses");
+        let mut config = config("");
+        cli.overrides().apply(&mut config).expect("applies");
+        assert_eq!(config.collectors.host.paths.procfs, std::path::Path::new("/host/proc"));
+        assert_eq!(config.collectors.host.paths.sysfs, std::path::Path::new("/host/sys"));
+        assert_eq!(config.collectors.host.paths.rootfs, std::path::Path::new("/host/root"));
+        let error =
+            Cli::try_parse_from(["opsmon-exporter", "--path.procfs=host/proc"]).expect_err("relative");
+        assert!(error.to_string().contains("is relative"), "{error}");
+    }
+
+    #[test]
+    fn collector_switches_last_one_wins() {
+        let cli = Cli::try_parse_from([
+            "opsmon-exporter",
+            "--no-collector.host",
+            "--collector.redis",
+            "--collector.host",
+            "--no-collector.files",
+        ])
+        .expect("parses");
+        let expected: BTreeMap<&str, bool> = [("host", true), ("redis", true), ("files", false)].into();
+        assert_eq!(cli.collectors.0, expected);
+    }
+
+    #[test]
+    fn switched_off_collectors_get_nothing_to_do() {
+        let yaml = "collectors:\n  host:\n    enabled: true\n  redis:\n    targets:\n      - name: cache\n        address: redis://127.0.0.1:6379\n  files:\n    paths:\n      - name: backup\n        glob: /var/backups/*.dump\n";
+        let mut config = config(yaml);
+        let cli = Cli::try_parse_from([
+            "opsmon-exporter",
+            "--no-collector.host",
+            "--no-collector.redis",
+            "--no-collector.files",
+        ])
+        .expect("parses");
+        cli.overrides().apply(&mut config).expect("applies");
+        assert!(!config.collectors.host.enabled);
+        assert!(config.collectors.redis.targets.is_empty());
+        assert!(config.collectors.files.paths.is_empty());
+        let built =
+            crate::settings::in_runtime(|| config.build(std::path::Path::new("t.yml"))).expect("builds");
+        assert!(built.collectors.names.is_empty(), "{:?}", built.collectors.names);
+    }
+
+    #[test]
+    fn switching_on_an_unconfigured_collector_names_the_flag_and_the_fix() {
+        let mut config = config("collectors:\n  host:\n    enabled: false\n");
+        let cli = Cli::try_parse_from(["opsmon-exporter", "--collector.host"]).expect("parses");
+        cli.overrides().apply(&mut config).expect("host needs no section");
+        assert!(config.collectors.host.enabled, "the flag beats `enabled: false`");
+
+        let cli = Cli::try_parse_from(["opsmon-exporter", "--collector.business"]).expect("parses");
+        let error = cli.overrides().apply(&mut config).expect_err("nothing to collect");
+        assert!(error.starts_with("--collector.business: "), "{error}");
+        assert!(error.contains("collectors.business.queries is empty"), "{error}");
+    }
+
+    #[test]
+    fn generated_man_page_and_completions_name_the_flags() {
+        let page = String::from_utf8(Cli::man_page().expect("renders")).expect("utf-8");
+        assert!(page.contains(".TH opsmon-exporter"), "{page}");
+        assert!(page.contains("path.procfs"), "{page}");
+        assert!(!page.contains("print\\-man"), "hidden flags stay out of the page");
+        let bash = String::from_utf8(Cli::completions(clap_complete::Shell::Bash)).expect("utf-8");
+        assert!(bash.contains("--no-collector.postgres"), "{bash}");
     }
 
     #[test]

@@ -20,9 +20,12 @@ const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if cli.print_man || cli.print_completions.is_some() {
+        return print_generated(&cli);
+    }
     logging::init(cli.log_level, cli.log_format);
 
-    let (source, config) = match &cli.config_file {
+    let (source, mut config) = match &cli.config_file {
         Some(path) => match Config::load(path) {
             Ok(config) => (path.clone(), config),
             Err(error) => return usage_error(&format!("invalid configuration:\n{error}")),
@@ -34,6 +37,9 @@ fn main() -> ExitCode {
             }
         },
     };
+    if let Err(problem) = cli.overrides().apply(&mut config) {
+        return usage_error(&problem);
+    }
     let web_config = match &cli.web_config_file {
         Some(path) => match opsmon_exporter::web_config::WebConfig::load(path) {
             Ok(web_config) => Some(Arc::new(web_config)),
@@ -110,7 +116,7 @@ async fn run(
             .with_own_addresses(listeners.iter().filter_map(|l| l.local_addr().ok()).collect())
             .with_targets(active.targets)
             .with_prober(active.prober)
-            .with_reloader(Reloader::new(cli.config_file.clone())),
+            .with_reloader(Reloader::new(cli.config_file.clone()).with_overrides(cli.overrides())),
     );
     // Installed before "listening": from then on SIGHUP reloads instead of
     // killing the process (its default action).
@@ -186,12 +192,36 @@ fn config_check(cli: &Cli, config: &Config, built: &Built) -> ExitCode {
             host.listen_ports.len(),
             host.directories.len()
         );
+        if host.paths != opsmon_exporter::collectors::host::HostPaths::default() {
+            println!(
+                "host mounted at: procfs {}, sysfs {}, rootfs {}",
+                host.paths.procfs.display(),
+                host.paths.sysfs.display(),
+                host.paths.rootfs.display()
+            );
+        }
     }
     println!(
         "scrape budget: header timeout minus {:?}, at most {:?}",
         config.scrape.timeout_offset.0, config.scrape.max_timeout.0
     );
     ExitCode::SUCCESS
+}
+
+/// `--print-man` / `--print-completions SHELL`: what packaging installs.
+fn print_generated(cli: &Cli) -> ExitCode {
+    use std::io::Write;
+    let text = match cli.print_completions {
+        Some(shell) => Cli::completions(shell),
+        None => match Cli::man_page() {
+            Ok(page) => page,
+            Err(error) => return failure(&anyhow::Error::new(error).context("rendering the man page")),
+        },
+    };
+    match std::io::stdout().write_all(&text) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => failure(&anyhow::Error::new(error).context("writing to stdout")),
+    }
 }
 
 #[allow(clippy::print_stderr)] // the user must see this even with logging off.

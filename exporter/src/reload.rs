@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use opsmon_catalog::selfmon;
 use opsmon_diagnostics::Problem;
 
+use crate::cli::Overrides;
 use crate::config::ConfigError;
 use crate::metrics::MetricSet;
 use crate::scrape::ScrapeEngine;
@@ -43,6 +44,7 @@ impl std::fmt::Debug for Active {
 #[derive(Debug)]
 pub struct Reloader {
     config_file: Option<PathBuf>,
+    overrides: Overrides,
     serial: tokio::sync::Mutex<()>,
     last_successful: AtomicBool,
     last_success_seconds: AtomicU64,
@@ -61,10 +63,18 @@ impl Reloader {
     pub fn new(config_file: Option<PathBuf>) -> Self {
         Self {
             config_file,
+            overrides: Overrides::default(),
             serial: tokio::sync::Mutex::new(()),
             last_successful: AtomicBool::new(true),
             last_success_seconds: AtomicU64::new(now_seconds().to_bits()),
         }
+    }
+
+    /// The same reloader, applying the command line's `overrides` to every
+    /// configuration it loads, as start-up does.
+    pub fn with_overrides(mut self, overrides: Overrides) -> Self {
+        self.overrides = overrides;
+        self
     }
 
     /// Loads and builds the configuration and hands it to `swap`, all under
@@ -73,7 +83,7 @@ impl Reloader {
     pub async fn run(&self, swap: impl FnOnce(Active)) -> Result<(), String> {
         let _one_at_a_time = self.serial.lock().await;
         let source = self.config_file.clone().unwrap_or_else(|| PathBuf::from(Config::DEFAULTS_SOURCE));
-        match load_and_build(self.config_file.as_deref(), &source).await {
+        match load_and_build(self.config_file.as_deref(), &self.overrides, &source).await {
             Ok(active) => {
                 let collectors = active.engine.collector_names().join(",");
                 let targets = active.targets.keys().cloned().collect::<Vec<_>>().join(",");
@@ -103,12 +113,17 @@ impl Reloader {
 }
 
 /// Reads the config as start-up does: the file, or the environment defaults.
-async fn load_and_build(config_file: Option<&Path>, source: &Path) -> Result<Active, String> {
-    let config = match config_file {
+async fn load_and_build(
+    config_file: Option<&Path>,
+    overrides: &Overrides,
+    source: &Path,
+) -> Result<Active, String> {
+    let mut config = match config_file {
         Some(path) => Config::load(path),
         None => Config::from_defaults(),
     }
     .map_err(|error| without_snippets(&error, source))?;
+    overrides.apply(&mut config)?;
     let built = config.build(source).map_err(|error| without_snippets(&error, source))?;
     prepare_business(&built, source).await?;
     Ok(into_active(built))

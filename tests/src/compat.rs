@@ -74,8 +74,6 @@ const PG_DB: &[&str] = &["datid", "datname", "server"];
 const PG_TABLE: &[&str] = &["datname", "relname", "schemaname", "server"];
 const CMD: &[&str] = &["cmd"];
 
-const TIMEX: &str = "needs the adjtimex(2) system call: the workspace forbids unsafe code and neither rustix nor \
-                     another dependency wraps it; the clock-skew and not-synchronising alerts stay silent";
 const DARWIN: &str = "macOS (Darwin) only; the node dashboard shows these panels only for sysname=\"Darwin\"";
 const DEBIAN_QUERIES_FILE: &str = "Debian's postgres_exporter 0.11 emits it only from the optional queries file \
                                    (--extend.query-path); upstream's built-in collectors emit it today";
@@ -124,9 +122,9 @@ pub const MIXIN_FAMILIES: &[MixinFamily] = &[
         "dashboards",
         Both,
     ),
-    family(Node, "node_timex_offset_seconds", "gauge", &[], "alerts", NotImplemented(TIMEX)),
-    family(Node, "node_timex_maxerror_seconds", "gauge", &[], "alerts", NotImplemented(TIMEX)),
-    family(Node, "node_timex_sync_status", "gauge", &[], "alerts", NotImplemented(TIMEX)),
+    family(Node, "node_timex_offset_seconds", "gauge", &[], "alerts", Both),
+    family(Node, "node_timex_maxerror_seconds", "gauge", &[], "alerts", Both),
+    family(Node, "node_timex_sync_status", "gauge", &[], "alerts", Both),
     family(
         Node,
         "node_textfile_scrape_error",

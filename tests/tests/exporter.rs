@@ -328,7 +328,7 @@ fn systemd_unit_verifies() {
     let unit = std::fs::read_to_string(workspace_file("deploy/systemd/opsmon-exporter.service")).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("opsmon-exporter.service");
-    std::fs::write(&path, unit.replace("/usr/local/bin/opsmon-exporter", exporter_bin().to_str().unwrap()))
+    std::fs::write(&path, unit.replace("/usr/bin/opsmon-exporter", exporter_bin().to_str().unwrap()))
         .unwrap();
     let output = Command::new(analyze).arg("verify").arg(&path).output().unwrap();
     let text =

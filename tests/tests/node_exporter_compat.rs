@@ -94,4 +94,20 @@ fn memory_cpus_and_filesystem_sizes_agree() {
     assert!((boot(&mine) - boot(&theirs)).abs() <= 1.0, "boot time");
     let uname = |families: &BTreeMap<String, FamilyInfo>| families["node_uname_info"].samples[0].1.clone();
     assert_eq!(uname(&mine), uname(&theirs), "uname labels");
+
+    // The kernel clock, read by both through adjtimex(2) milliseconds apart.
+    let timex = |families: &BTreeMap<String, FamilyInfo>, name: &str| {
+        families.get(name).and_then(|f| f.value(&[])).unwrap_or_else(|| panic!("{name} missing"))
+    };
+    for name in ["node_timex_sync_status", "node_timex_tick_seconds", "node_timex_tai_offset_seconds"] {
+        assert_eq!(timex(&mine, name), timex(&theirs, name), "{name}");
+    }
+    // maxerror grows by 500 µs per second between NTP updates; the offset
+    // moves by at most the slew rate.
+    for (name, tolerance) in [("node_timex_maxerror_seconds", 0.01), ("node_timex_offset_seconds", 0.01)] {
+        let (ours, peer) = (timex(&mine, name), timex(&theirs, name));
+        assert!((ours - peer).abs() <= tolerance, "{name}: {ours} vs node_exporter's {peer}");
+    }
+    let ratio = timex(&mine, "node_timex_frequency_adjustment_ratio");
+    assert!((ratio - timex(&theirs, "node_timex_frequency_adjustment_ratio")).abs() < 1e-6, "frequency");
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_saphyr::Spanned;
 
+use super::paths::HostPaths;
 use crate::config::{ConfigDuration, ConfigRegex, Position, Problem, position};
 
 /// Host collector settings.
@@ -25,6 +26,10 @@ pub struct HostConfig {
     pub listen_ports: Vec<u16>,
     /// Directories whose size to report, like `du -s`.
     pub directories: Vec<DirectoryConfig>,
+    /// Where the host's /proc, /sys and / are: set by `--path.*` flags, never
+    /// by the file, so one config serves a host and a container alike.
+    #[serde(skip)]
+    pub paths: HostPaths,
 }
 
 impl Default for HostConfig {
@@ -35,6 +40,7 @@ impl Default for HostConfig {
             process_groups: Vec::new(),
             listen_ports: Vec::new(),
             directories: Vec::new(),
+            paths: HostPaths::default(),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! stuck call returns, so one hung mount can never stall the scrape.
 
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -12,6 +13,7 @@ use opsmon_catalog::host;
 use tokio::time::Instant;
 
 use super::FilesystemConfig;
+use super::paths::HostPaths;
 use super::procfs::{Mount, parse_mounts};
 use crate::collectors::collector::{CollectError, lock};
 use crate::metrics::{LabelValue, MetricSet};
@@ -27,9 +29,9 @@ struct Space {
 }
 
 /// How a mount's space is read; a plain function so tests can stand in a hung mount.
-type StatFn = fn(&str) -> std::io::Result<Space>;
+type StatFn = fn(&Path) -> std::io::Result<Space>;
 
-fn statvfs(mount_point: &str) -> std::io::Result<Space> {
+fn statvfs(mount_point: &Path) -> std::io::Result<Space> {
     let stat = rustix::fs::statvfs(mount_point)?;
     let block = stat.f_frsize as f64;
     Ok(Space {
@@ -45,22 +47,25 @@ fn statvfs(mount_point: &str) -> std::io::Result<Space> {
 #[derive(Debug)]
 pub struct Filesystems {
     config: FilesystemConfig,
+    paths: HostPaths,
     stuck: Arc<Mutex<HashSet<String>>>,
     stat: StatFn,
 }
 
 impl Filesystems {
-    /// A reader with the given selection.
-    pub fn new(config: FilesystemConfig) -> Self {
-        Self { config, stuck: Arc::default(), stat: statvfs }
+    /// A reader with the given selection, of the host found at `paths`.
+    pub fn new(config: FilesystemConfig, paths: HostPaths) -> Self {
+        Self { config, paths, stuck: Arc::default(), stat: statvfs }
     }
 
     /// Mounts that pass the exclusion patterns, first occurrence of each
-    /// (device, mount point, type) only, as node_exporter reports them.
+    /// (device, mount point, type) only, as node_exporter reports them, with
+    /// mount points as the host names them (the rootfs prefix removed).
     pub fn select(&self, mounts: Vec<Mount>) -> Vec<Mount> {
         let mut seen = HashSet::new();
         mounts
             .into_iter()
+            .map(|m| Mount { mount_point: self.paths.host_mount_point(&m.mount_point), ..m })
             .filter(|m| !self.config.mount_points_exclude.0.is_match(&m.mount_point))
             .filter(|m| !self.config.fs_types_exclude.0.is_match(&m.fs_type))
             .filter(|m| seen.insert((m.device.clone(), m.mount_point.clone(), m.fs_type.clone())))
@@ -69,11 +74,13 @@ impl Filesystems {
 
     /// Adds the filesystem families to `out`.
     pub async fn collect(&self, out: &mut MetricSet, deadline: Instant) -> Result<(), CollectError> {
-        let mounts_text = match std::fs::read_to_string("/proc/1/mounts") {
+        let mounts_text = match std::fs::read_to_string(self.paths.proc("1/mounts")) {
             Ok(text) => text,
             // PID 1's mounts are the host's view; without access, ours will do.
-            Err(_) => std::fs::read_to_string("/proc/self/mounts")
-                .map_err(|e| CollectError::io("/proc/self/mounts", e))?,
+            Err(_) => {
+                let own = self.paths.proc("self/mounts");
+                std::fs::read_to_string(&own).map_err(|e| CollectError::io(own.display().to_string(), e))?
+            }
         };
         let mounts = self.select(parse_mounts(&mounts_text));
         self.collect_mounts(&mounts, out, deadline).await;
@@ -138,6 +145,7 @@ impl Filesystems {
     ) -> impl Future<Output = Option<Space>> + use<> {
         let stuck = Arc::clone(&self.stuck);
         let stat = self.stat;
+        let reachable = self.paths.reachable(&mount_point);
         async move {
             if lock(&stuck).contains(&mount_point) {
                 tracing::debug!(mount_point, "statfs still hanging from an earlier scrape; skipped");
@@ -148,7 +156,7 @@ impl Filesystems {
             let done = Arc::new(AtomicBool::new(false));
             let (path, set, finished) = (mount_point.clone(), Arc::clone(&stuck), Arc::clone(&done));
             let call = tokio::task::spawn_blocking(move || {
-                let result = stat(path.as_str());
+                let result = stat(&reachable);
                 let mut stuck = lock(&set);
                 finished.store(true, Ordering::Relaxed);
                 stuck.remove(&path);
@@ -181,7 +189,7 @@ mod tests {
 
     #[test]
     fn pseudo_filesystems_and_duplicates_are_excluded_by_default() {
-        let fs = Filesystems::new(FilesystemConfig::default());
+        let fs = Filesystems::new(FilesystemConfig::default(), HostPaths::default());
         let mounts = parse_mounts(
             "proc /proc proc rw 0 0\n/dev/vda1 / ext4 rw 0 0\n/dev/vda1 / ext4 rw 0 0\ntmpfs /run tmpfs rw 0 0\n\
              tmpfs /dev/shm tmpfs rw 0 0\ncgroup2 /sys/fs/cgroup cgroup2 rw 0 0\noverlay /var/lib/docker/overlay2/x/merged overlay rw 0 0\n",
@@ -190,8 +198,8 @@ mod tests {
         assert_eq!(kept, vec!["/", "/run"]);
     }
 
-    fn stand_in(mount_point: &str) -> std::io::Result<Space> {
-        if mount_point == "/hung" {
+    fn stand_in(mount_point: &Path) -> std::io::Result<Space> {
+        if mount_point == Path::new("/hung") {
             // A dead NFS server: the call returns only much later.
             std::thread::sleep(Duration::from_millis(800));
         }
@@ -209,7 +217,7 @@ mod tests {
     async fn a_hung_mount_delays_no_other_and_is_skipped_until_it_answers() {
         let mut config = FilesystemConfig::default();
         config.statfs_timeout = crate::config::ConfigDuration(Duration::from_millis(100));
-        let fs = Filesystems { stat: stand_in, ..Filesystems::new(config) };
+        let fs = Filesystems { stat: stand_in, ..Filesystems::new(config, HostPaths::default()) };
         let mounts =
             parse_mounts("/dev/a /a ext4 rw 0 0\nserver:/x /hung nfs rw 0 0\n/dev/b /b ext4 ro 0 0\n");
 
@@ -238,7 +246,7 @@ mod tests {
 
     #[tokio::test]
     async fn root_filesystem_has_space() {
-        let fs = Filesystems::new(FilesystemConfig::default());
+        let fs = Filesystems::new(FilesystemConfig::default(), HostPaths::default());
         let mut out = MetricSet::new();
         fs.collect(&mut out, Instant::now() + Duration::from_secs(5)).await.expect("collects");
         let text = out.encode_text();

@@ -1,15 +1,20 @@
 //! The host collector: CPU, load, memory, filesystems, network, block
 //! devices, vmstat, file handles, connection tracking, boot time, clock and
-//! uname with node_exporter's names, plus opsmon's process groups,
-//! listening ports and directory sizes. Reads /proc and statfs directly.
+//! uname and the kernel clock (timex) with node_exporter's names, plus
+//! opsmon's process groups, listening ports and directory sizes. Reads /proc
+//! and statfs directly, under the `--path.*` prefixes ([`paths`]) so that it
+//! can watch a host mounted into a container.
 
 mod config;
 pub mod directories;
 pub mod filesystem;
+pub mod paths;
 pub mod processes;
 pub mod procfs;
+pub mod timex;
 
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::SystemTime;
 
 use opsmon_catalog::host;
@@ -19,6 +24,7 @@ pub use config::{
     DEFAULT_FS_TYPES_EXCLUDE, DEFAULT_MOUNT_POINTS_EXCLUDE, DirectoryConfig, FilesystemConfig, HostConfig,
     MAX_ENTRIES_LIMIT, ProcessGroupConfig,
 };
+pub use paths::HostPaths;
 
 use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, blocking};
 use crate::config::Problem;
@@ -31,6 +37,7 @@ pub struct HostCollector {
     directories: directories::Directories,
     process_groups: std::sync::Arc<Vec<ProcessGroupConfig>>,
     listen_ports: std::sync::Arc<Vec<u16>>,
+    paths: std::sync::Arc<HostPaths>,
     ticks_per_second: f64,
     page_size: f64,
 }
@@ -43,10 +50,11 @@ impl HostCollector {
             return Err(problems);
         }
         Ok(Self {
-            filesystems: filesystem::Filesystems::new(config.filesystem),
+            filesystems: filesystem::Filesystems::new(config.filesystem, config.paths.clone()),
             directories: directories::Directories::new(config.directories),
             process_groups: std::sync::Arc::new(config.process_groups),
             listen_ports: std::sync::Arc::new(config.listen_ports),
+            paths: std::sync::Arc::new(config.paths),
             ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
             page_size: rustix::param::page_size() as f64,
         })
@@ -60,10 +68,17 @@ impl Collector for HostCollector {
 
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
         Box::pin(async move {
+            // A host that is not where the flags say (a container started
+            // without its mounts) yields no families at all: half a host read
+            // from the container's own /proc and / would look healthy.
+            if let Err(missing) = self.host_is_mounted() {
+                return Collected { metrics: MetricSet::new(), error: Some(missing) };
+            }
             let groups = std::sync::Arc::clone(&self.process_groups);
             let ports = std::sync::Arc::clone(&self.listen_ports);
+            let paths = std::sync::Arc::clone(&self.paths);
             let (ticks, page) = (self.ticks_per_second, self.page_size);
-            let proc_files = blocking(move || read_proc_files(&groups, &ports, ticks, page));
+            let proc_files = blocking(move || read_proc_files(&paths, &groups, &ports, ticks, page));
             let mut fs_metrics = MetricSet::new();
             let filesystems = self.filesystems.collect(&mut fs_metrics, deadline);
             let mut dir_metrics = MetricSet::new();
@@ -91,13 +106,45 @@ impl Collector for HostCollector {
     }
 }
 
-fn read(path: &str) -> Result<String, CollectError> {
-    std::fs::read_to_string(path).map_err(|e| CollectError::io(path, e))
+impl HostCollector {
+    /// Whether the host's procfs and rootfs are where `--path.procfs` and
+    /// `--path.rootfs` say; the error names the path and the flag.
+    fn host_is_mounted(&self) -> Result<(), CollectError> {
+        let stat = self.paths.proc("stat");
+        if let Err(e) = std::fs::metadata(&stat) {
+            return Err(CollectError::io(
+                format!(
+                    "host procfs not found at {} (--path.procfs); mount the host's /proc there read-only or point the flag at it",
+                    self.paths.procfs.display()
+                ),
+                e,
+            ));
+        }
+        match std::fs::metadata(&self.paths.rootfs) {
+            Ok(meta) if meta.is_dir() => Ok(()),
+            Ok(_) => Err(CollectError::io(
+                format!("host rootfs {} (--path.rootfs)", self.paths.rootfs.display()),
+                std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"),
+            )),
+            Err(e) => Err(CollectError::io(
+                format!(
+                    "host rootfs not found at {} (--path.rootfs); mount the host's / there read-only or point the flag at it",
+                    self.paths.rootfs.display()
+                ),
+                e,
+            )),
+        }
+    }
+}
+
+fn read(path: &Path) -> Result<String, CollectError> {
+    std::fs::read_to_string(path).map_err(|e| CollectError::io(path.display().to_string(), e))
 }
 
 /// Reads every /proc source on a blocking thread. Each source fails alone:
 /// its families are left out and the first error is returned beside the rest.
 fn read_proc_files(
+    paths: &HostPaths,
     groups: &[ProcessGroupConfig],
     ports: &[u16],
     ticks_per_second: f64,
@@ -110,25 +157,30 @@ fn read_proc_files(
             first_error.get_or_insert(e);
         }
     };
-    note(cpu_and_boot_time(&mut out, ticks_per_second));
-    note(load(&mut out));
-    note(memory(&mut out));
-    note(network(&mut out));
-    note(disks(&mut out));
-    vmstat(&mut out);
-    note(file_handles(&mut out));
-    conntrack(&mut out);
+    note(cpu_and_boot_time(paths, &mut out, ticks_per_second));
+    note(load(paths, &mut out));
+    note(memory(paths, &mut out));
+    note(network(paths, &mut out));
+    note(disks(paths, &mut out));
+    vmstat(paths, &mut out);
+    note(file_handles(paths, &mut out));
+    conntrack(paths, &mut out);
     uname_and_time(&mut out);
+    note(timex::collect(&mut out));
     note(
-        processes::collect(groups, &mut out, ticks_per_second, page_size)
-            .map_err(|e| CollectError::io("/proc", e)),
+        processes::collect(&paths.procfs, groups, &mut out, ticks_per_second, page_size)
+            .map_err(|e| CollectError::io(paths.procfs.display().to_string(), e)),
     );
-    note(listening(&mut out, ports));
+    note(listening(paths, &mut out, ports));
     (out, first_error)
 }
 
-fn cpu_and_boot_time(out: &mut MetricSet, ticks_per_second: f64) -> Result<(), CollectError> {
-    let stat = procfs::parse_stat(&read("/proc/stat")?).map_err(CollectError::Parse)?;
+fn cpu_and_boot_time(
+    paths: &HostPaths,
+    out: &mut MetricSet,
+    ticks_per_second: f64,
+) -> Result<(), CollectError> {
+    let stat = procfs::parse_stat(&read(&paths.proc("stat"))?).map_err(CollectError::Parse)?;
     let mut family = out.family(&host::CPU_SECONDS);
     for cpu in stat.cpus {
         let label: crate::metrics::LabelValue = cpu.cpu.into();
@@ -142,16 +194,17 @@ fn cpu_and_boot_time(out: &mut MetricSet, ticks_per_second: f64) -> Result<(), C
     Ok(())
 }
 
-fn load(out: &mut MetricSet) -> Result<(), CollectError> {
-    let [one, five, fifteen] = procfs::parse_loadavg(&read("/proc/loadavg")?).map_err(CollectError::Parse)?;
+fn load(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
+    let [one, five, fifteen] =
+        procfs::parse_loadavg(&read(&paths.proc("loadavg"))?).map_err(CollectError::Parse)?;
     out.single(&host::LOAD1, one);
     out.single(&host::LOAD5, five);
     out.single(&host::LOAD15, fifteen);
     Ok(())
 }
 
-fn memory(out: &mut MetricSet) -> Result<(), CollectError> {
-    let text = read("/proc/meminfo")?;
+fn memory(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
+    let text = read(&paths.proc("meminfo"))?;
     let fields = procfs::parse_meminfo(&text);
     let wanted = [
         ("MemTotal", &host::MEM_TOTAL),
@@ -171,8 +224,8 @@ fn memory(out: &mut MetricSet) -> Result<(), CollectError> {
     Ok(())
 }
 
-fn network(out: &mut MetricSet) -> Result<(), CollectError> {
-    let devices = procfs::parse_net_dev(&read("/proc/net/dev")?).map_err(CollectError::Parse)?;
+fn network(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
+    let devices = procfs::parse_net_dev(&read(&paths.proc("net/dev"))?).map_err(CollectError::Parse)?;
     let defs = [
         [&host::NET_RX_BYTES, &host::NET_RX_PACKETS, &host::NET_RX_ERRS, &host::NET_RX_DROP],
         [&host::NET_TX_BYTES, &host::NET_TX_PACKETS, &host::NET_TX_ERRS, &host::NET_TX_DROP],
@@ -212,8 +265,8 @@ const DISK_COLUMNS: [(&opsmon_catalog::MetricDef, f64); 17] = [
 ];
 
 /// Block devices; columns an older kernel lacks leave their families out.
-fn disks(out: &mut MetricSet) -> Result<(), CollectError> {
-    let devices = procfs::parse_diskstats(&read("/proc/diskstats")?);
+fn disks(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
+    let devices = procfs::parse_diskstats(&read(&paths.proc("diskstats"))?);
     for (column, (def, factor)) in DISK_COLUMNS.iter().enumerate() {
         if !devices.iter().any(|d| d.counters.len() > column) {
             continue;
@@ -230,8 +283,8 @@ fn disks(out: &mut MetricSet) -> Result<(), CollectError> {
 
 /// node_exporter's default vmstat fields (`^(oom_kill|pgpg|pswp|pg.*fault).*`)
 /// that this kernel has. A kernel without /proc/vmstat has none of them.
-fn vmstat(out: &mut MetricSet) {
-    let Ok(text) = std::fs::read_to_string("/proc/vmstat") else { return };
+fn vmstat(paths: &HostPaths, out: &mut MetricSet) {
+    let Ok(text) = std::fs::read_to_string(paths.proc("vmstat")) else { return };
     let wanted = [
         ("pgpgin", &host::VMSTAT_PGPGIN),
         ("pgpgout", &host::VMSTAT_PGPGOUT),
@@ -249,9 +302,9 @@ fn vmstat(out: &mut MetricSet) {
     }
 }
 
-fn file_handles(out: &mut MetricSet) -> Result<(), CollectError> {
+fn file_handles(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
     let (allocated, maximum) =
-        procfs::parse_file_nr(&read("/proc/sys/fs/file-nr")?).map_err(CollectError::Parse)?;
+        procfs::parse_file_nr(&read(&paths.proc("sys/fs/file-nr"))?).map_err(CollectError::Parse)?;
     out.single(&host::FILEFD_ALLOCATED, allocated);
     out.single(&host::FILEFD_MAXIMUM, maximum);
     Ok(())
@@ -259,12 +312,12 @@ fn file_handles(out: &mut MetricSet) -> Result<(), CollectError> {
 
 /// Connection tracking, only while the nf_conntrack module is loaded (its
 /// files are absent otherwise, which is no error).
-fn conntrack(out: &mut MetricSet) {
-    let number = |path: &str| std::fs::read_to_string(path).ok()?.trim().parse::<f64>().ok();
-    if let Some(entries) = number("/proc/sys/net/netfilter/nf_conntrack_count") {
+fn conntrack(paths: &HostPaths, out: &mut MetricSet) {
+    let number = |file: &str| std::fs::read_to_string(paths.proc(file)).ok()?.trim().parse::<f64>().ok();
+    if let Some(entries) = number("sys/net/netfilter/nf_conntrack_count") {
         out.single(&host::CONNTRACK_ENTRIES, entries);
     }
-    if let Some(limit) = number("/proc/sys/net/netfilter/nf_conntrack_max") {
+    if let Some(limit) = number("sys/net/netfilter/nf_conntrack_max") {
         out.single(&host::CONNTRACK_LIMIT, limit);
     }
 }
@@ -287,18 +340,19 @@ fn uname_and_time(out: &mut MetricSet) {
     out.single(&host::TIME, now.as_secs_f64());
 }
 
-fn listening(out: &mut MetricSet, ports: &[u16]) -> Result<(), CollectError> {
+fn listening(paths: &HostPaths, out: &mut MetricSet, ports: &[u16]) -> Result<(), CollectError> {
     if ports.is_empty() {
         return Ok(());
     }
     let mut listening = BTreeSet::new();
     let mut error = None;
-    for path in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        match std::fs::read_to_string(path) {
+    for file in ["net/tcp", "net/tcp6"] {
+        let path = paths.proc(file);
+        match std::fs::read_to_string(&path) {
             Ok(text) => procfs::parse_listening_ports(&text, &mut listening),
             // A host without IPv6 has no tcp6 file; that is not an error.
-            Err(e) if path.ends_with('6') && e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => error = Some(CollectError::io(path, e)),
+            Err(e) if file.ends_with('6') && e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => error = Some(CollectError::io(path.display().to_string(), e)),
         }
     }
     let mut family = out.family(&host::PORT_LISTENING);

@@ -3,6 +3,8 @@
 //! exporter's own process is never counted, so a pattern that also matches
 //! its command line does not make a dead backend look alive.
 
+use std::path::Path;
+
 use opsmon_catalog::host;
 
 use super::ProcessGroupConfig;
@@ -60,19 +62,20 @@ pub fn totals(groups: &[ProcessGroupConfig], processes: &[ProcessInfo], own_pid:
     totals
 }
 
-/// Reads every process from /proc. Processes that exit while being read are
-/// skipped. The command line is read only when some group needs it.
-pub fn read_processes(need_cmdline: bool) -> std::io::Result<Vec<ProcessInfo>> {
+/// Reads every process from `procfs` (the host's /proc). Processes that exit
+/// while being read are skipped. The command line is read only when some
+/// group needs it.
+pub fn read_processes(procfs: &Path, need_cmdline: bool) -> std::io::Result<Vec<ProcessInfo>> {
     let mut processes = Vec::new();
-    for entry in std::fs::read_dir("/proc")? {
+    for entry in std::fs::read_dir(procfs)? {
         let Ok(entry) = entry else { continue };
         let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
             continue;
         };
-        let Ok(stat_text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let Ok(stat_text) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
         let Some(stat) = parse_pid_stat(&stat_text) else { continue };
         let cmdline = if need_cmdline {
-            match std::fs::read(format!("/proc/{pid}/cmdline")) {
+            match std::fs::read(entry.path().join("cmdline")) {
                 Ok(raw) => {
                     let trimmed = raw.strip_suffix(&[0]).unwrap_or(&raw);
                     String::from_utf8_lossy(trimmed).replace('\0', " ")
@@ -95,6 +98,7 @@ pub fn read_processes(need_cmdline: bool) -> std::io::Result<Vec<ProcessInfo>> {
 
 /// Adds the process-group families for `groups` to `out`.
 pub fn collect(
+    procfs: &Path,
     groups: &[ProcessGroupConfig],
     out: &mut MetricSet,
     ticks_per_second: f64,
@@ -104,7 +108,7 @@ pub fn collect(
         return Ok(());
     }
     let need_cmdline = groups.iter().any(|g| g.cmdline.is_some());
-    let processes = read_processes(need_cmdline)?;
+    let processes = read_processes(procfs, need_cmdline)?;
     let totals = totals(groups, &processes, std::process::id());
     let label = |g: &ProcessGroupConfig| vec![g.name.value.clone().into()];
     let mut family = out.family(&host::PROCESS_CPU);
@@ -126,7 +130,6 @@ pub fn collect(
 mod tests {
     use super::*;
     use crate::settings::Config;
-    use std::path::Path;
 
     fn groups() -> Vec<ProcessGroupConfig> {
         let config = Config::parse(
@@ -163,7 +166,7 @@ mod tests {
 
     #[test]
     fn reads_this_machines_processes() {
-        let processes = read_processes(true).expect("/proc readable");
+        let processes = read_processes(Path::new("/proc"), true).expect("/proc readable");
         let me = processes.iter().find(|p| p.pid == std::process::id()).expect("this test process is listed");
         assert!(me.rss_pages > 0);
         assert!(!me.cmdline.is_empty());
