@@ -16,11 +16,15 @@
 //! `--probe` (see [`probe`]) benchmarks `/probe?target=URL&module=http_2xx` of
 //! opsmon-exporter against blackbox_exporter's, both probing a static HTTP
 //! target the bench serves itself; every probe body must say `probe_success 1`.
+//!
+//! `opsmon-bench load` and `opsmon-bench soak` (see [`load`]): concurrent
+//! scrapes, header floods and a long soak under the shipped unit's limits.
 
 // A benchmark's whole job is printing: the report to stdout, progress to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod full;
+mod load;
 mod pgcpu;
 mod probe;
 mod procfs;
@@ -212,6 +216,10 @@ async fn bring_up(
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `opsmon-bench load|soak …`: floods and the soak (see [`load`]).
+    if let Some(mode) = load::requested() {
+        return finish(load::run(mode).await);
+    }
     let args = Args::parse();
     let mut fleet = Fleet::default();
     let result = tokio::select! {
@@ -220,6 +228,11 @@ async fn main() -> ExitCode {
     };
     // Stop the exporters before printing, whatever happened.
     drop(fleet);
+    finish(result)
+}
+
+/// Prints the report, or the error.
+fn finish(result: Result<String>) -> ExitCode {
     match result {
         Ok(report) => {
             print!("{report}");
