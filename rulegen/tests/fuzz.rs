@@ -146,13 +146,14 @@ fn corpus_entries_are_accepted_or_refused_as_named() {
 }
 
 proptest! {
-    #![proptest_config(mutate::config("thresholds", 64))]
+    #![proptest_config(mutate::config("thresholds", 256))]
 
     #[test]
     fn mutated_threshold_files_never_panic_or_hang(
         (seed, text) in mutate::mutated_text(mutate::corpus("thresholds"), TOKENS, 6)
     ) {
-        check(&text, known_for(&seed))?;
+        // Accepted or refused, both are fine; a panic or a hang is not.
+        let _verdict = check(&text, known_for(&seed))?;
     }
 }
 
