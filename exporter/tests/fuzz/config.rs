@@ -237,8 +237,8 @@ fn secret_files_must_be_regular_and_small() {
     std::fs::write(&big, vec![b'x'; 1 << 20]).expect("write");
     for (file, expected) in [
         (Path::new("/dev/zero").to_owned(), "/dev/zero is a device; only regular files are read"),
-        (fifo.clone(), "is a FIFO; only regular files are read"),
-        (big.clone(), "is larger than 64 KiB"),
+        (fifo, "is a FIFO; only regular files are read"),
+        (big, "is larger than 64 KiB"),
     ] {
         let text = format!(
             "collectors:\n  redis:\n    targets:\n      - {{name: cache, address: 'redis://127.0.0.1:1', password_file: {}}}\n",
