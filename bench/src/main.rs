@@ -19,6 +19,8 @@
 //!
 //! Two subcommands with flags of their own (issue 14): `business-sql` (see
 //! [`business_sql`]) and `multitarget` (see [`multitarget`]).
+//! `opsmon-bench load` and `opsmon-bench soak` (see [`load`]): concurrent
+//! scrapes, header floods and a long soak under the shipped unit's limits.
 
 // A benchmark's whole job is printing: the report to stdout, progress to stderr.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
@@ -26,6 +28,7 @@
 mod business_sql;
 mod full;
 mod multitarget;
+mod load;
 mod pgcpu;
 mod probe;
 mod procfs;
@@ -245,6 +248,10 @@ async fn bring_up(
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // `opsmon-bench load|soak …`: floods and the soak (see [`load`]).
+    if let Some(mode) = load::requested() {
+        return finish(load::run(mode).await);
+    }
     let mut fleet = Fleet::default();
     // Subcommands of their own (issue 14); without one, the flags below.
     let mode = std::env::args().nth(1);
@@ -264,6 +271,11 @@ async fn main() -> ExitCode {
     };
     // Stop the exporters before printing, whatever happened.
     drop(fleet);
+    finish(result)
+}
+
+/// Prints the report, or the error.
+fn finish(result: Result<String>) -> ExitCode {
     match result {
         Ok(report) => {
             print!("{report}");

@@ -126,12 +126,53 @@ pub fn optional_password(env: Option<&String>, file: Option<&PathBuf>) -> Result
     source.resolve().map(Some).map_err(|e| e.to_string())
 }
 
+/// A secret file holds one password or DSN; anything longer is a wrong path.
+const MAX_SECRET_FILE_BYTES: u64 = 64 * 1024;
+
+/// Reads a regular file of at most [`MAX_SECRET_FILE_BYTES`]: a FIFO would
+/// block `--config.check` and start-up forever and `/dev/zero` would fill
+/// memory (both found by fuzzing the config).
 fn read_secret_file(path: &Path) -> Result<Secret, SecretError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) if !text.trim().is_empty() => Ok(Secret::new(text)),
-        Ok(_) => Err(SecretError::FileEmpty(path.to_owned())),
-        Err(e) => Err(SecretError::FileUnreadable { path: path.to_owned(), reason: e.to_string() }),
+    use std::io::Read;
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+
+    let unreadable = |reason: String| SecretError::FileUnreadable { path: path.to_owned(), reason };
+    let not_regular = |file_type: std::fs::FileType| {
+        let kind = match file_type {
+            t if t.is_fifo() => "a FIFO",
+            t if t.is_char_device() || t.is_block_device() => "a device",
+            t if t.is_dir() => "a directory",
+            _ => "not a regular file",
+        };
+        unreadable(format!("{} is {kind}; only regular files are read", path.display()))
+    };
+    let metadata = std::fs::metadata(path).map_err(|e| unreadable(e.to_string()))?;
+    if !metadata.is_file() {
+        return Err(not_regular(metadata.file_type()));
     }
+    // O_NONBLOCK: a FIFO swapped in since the check cannot block the open;
+    // the check on the opened file refuses it.
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| unreadable(e.to_string()))?;
+    let opened = file.metadata().map_err(|e| unreadable(e.to_string()))?;
+    if !opened.is_file() {
+        return Err(not_regular(opened.file_type()));
+    }
+    let mut text = String::new();
+    file.take(MAX_SECRET_FILE_BYTES + 1).read_to_string(&mut text).map_err(|e| unreadable(e.to_string()))?;
+    if text.len() as u64 > MAX_SECRET_FILE_BYTES {
+        return Err(unreadable(format!(
+            "it is larger than {} KiB; a secret file holds one password or DSN",
+            MAX_SECRET_FILE_BYTES / 1024
+        )));
+    }
+    if text.trim().is_empty() {
+        return Err(SecretError::FileEmpty(path.to_owned()));
+    }
+    Ok(Secret::new(text))
 }
 
 #[cfg(test)]
