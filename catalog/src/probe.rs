@@ -1,7 +1,8 @@
 //! Families of the probe collector: blackbox_exporter 0.23's HTTP prober
 //! names, types and help texts (all gauges, as there), each with one extra
 //! `target` label so that one scrape can carry many targets, plus opsmon's
-//! CDN families (cache results, `Age`, download throughput).
+//! CDN families (cache results, `Age`, download throughput) and the age of
+//! a cached result.
 
 use crate::MetricType::{Counter, Gauge};
 use crate::Unit::{None, Seconds};
@@ -77,6 +78,15 @@ pub const CDN_CACHE_REQUESTS: MetricDef = probe(
     &["result", "target"],
     "Probe responses of a CDN target by cache status header, classified as hit, miss, expired, stale, bypass or other.",
 );
+/// The classified cache status of the last CDN response: 1 for its result,
+/// 0 for the other five. Unlike the counters, also on `/probe?module=cdn`.
+pub const CDN_CACHE_RESULT: MetricDef = probe(
+    "opsmon_cdn_cache_result",
+    Gauge,
+    None,
+    &["result", "target"],
+    "Cache status of the last probe response of a CDN target: 1 for its classified result (hit, miss, expired, stale, bypass, other), 0 for the others.",
+);
 /// The `Age` header of the last CDN response (0 when absent).
 pub const CDN_AGE: MetricDef = probe(
     "opsmon_cdn_age_seconds",
@@ -94,6 +104,16 @@ pub const CDN_DOWNLOAD_THROUGHPUT: MetricDef = probe(
     "Download throughput of the last probe of a CDN target: body bytes divided by the transfer phase.",
 );
 
+/// Seconds since the probe whose result a configured target reports ended:
+/// up to its `interval` when results are cached, about 0 otherwise.
+pub const RESULT_AGE: MetricDef = probe(
+    "opsmon_probe_result_age_seconds",
+    Gauge,
+    Seconds,
+    TARGET,
+    "Seconds since the probe whose result is reported ended (cached between probes when the target sets an interval).",
+);
+
 /// All families of the probe collector.
 pub const METRICS: &[MetricDef] = &[
     SUCCESS,
@@ -107,6 +127,8 @@ pub const METRICS: &[MetricDef] = &[
     HTTP_DURATION,
     SSL_EARLIEST_CERT_EXPIRY,
     CDN_CACHE_REQUESTS,
+    CDN_CACHE_RESULT,
     CDN_AGE,
     CDN_DOWNLOAD_THROUGHPUT,
+    RESULT_AGE,
 ];

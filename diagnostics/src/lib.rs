@@ -5,7 +5,10 @@
 //!
 //! I/O-free and parser-free: a caller turns its parser's positions into a
 //! [`Position`], collects [`Problem`]s and renders them with the file name
-//! it read.
+//! it read. Rendering is bounded and never shows a secret from the file:
+//! see [`redact`].
+
+pub mod redact;
 
 use std::fmt;
 
@@ -66,9 +69,18 @@ impl Problem {
         self
     }
 
-    /// The same problem with source lines shown under it.
-    pub fn with_snippet(mut self, snippet: impl Into<String>) -> Self {
-        self.snippet = Some(snippet.into());
+    /// The same problem with source lines shown under it, secret values
+    /// hidden and lines cut short ([`redact::redact_snippet`]).
+    pub fn with_snippet(mut self, snippet: impl AsRef<str>) -> Self {
+        self.snippet = Some(redact::redact_snippet(snippet.as_ref(), None));
+        self
+    }
+
+    /// [`Problem::with_snippet`] for a snippet of `source`, the whole file:
+    /// a quoted line inside a block of secrets is hidden even when the
+    /// block's first line is not quoted.
+    pub fn with_snippet_of(mut self, snippet: impl AsRef<str>, source: &str) -> Self {
+        self.snippet = Some(redact::redact_snippet(snippet.as_ref(), Some(source)));
         self
     }
 
@@ -79,9 +91,17 @@ impl Problem {
     }
 }
 
-/// Every problem, one after the other, as [`Problem::render`] writes them.
+/// Every problem, one after the other, as [`Problem::render`] writes them;
+/// past [`redact::MAX_PROBLEMS`] only their number.
 pub fn render(file: &str, problems: &[Problem]) -> String {
-    problems.iter().map(|p| p.render(file)).collect::<Vec<_>>().join("\n")
+    let mut lines: Vec<String> = problems.iter().take(redact::MAX_PROBLEMS).map(|p| p.render(file)).collect();
+    if problems.len() > redact::MAX_PROBLEMS {
+        lines.push(format!(
+            "{file}: … and {} more problems; fix the ones above first",
+            problems.len() - redact::MAX_PROBLEMS
+        ));
+    }
+    lines.join("\n")
 }
 
 struct Rendered<'a> {
@@ -92,20 +112,27 @@ struct Rendered<'a> {
 impl fmt::Display for Rendered<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let Problem { position, field, message, snippet } = self.problem;
-        write!(f, "{}", self.file)?;
+        write!(f, "{}", redact::clip(self.file, redact::MAX_LINE_CHARS))?;
         if position.is_known() {
             write!(f, ":{}:{}", position.line, position.column)?;
         }
         if !field.is_empty() {
-            write!(f, ": {field}")?;
+            write!(f, ": {}", redact::message(field))?;
         }
-        write!(f, ": {message}")?;
+        write!(f, ": {}", redact::message(message))?;
         if let Some(snippet) = snippet {
-            write!(f, "\n{snippet}")?;
+            // Already redacted by `with_snippet`; bounded again for a snippet set directly.
+            let lines = snippet.lines().take(redact::MAX_SNIPPET_LINES + 1);
+            for line in lines {
+                write!(f, "\n{}", redact::clip(line, redact::MAX_LINE_CHARS))?;
+            }
         }
         Ok(())
     }
 }
+
+/// The longest word (or candidate) [`did_you_mean`] compares, in bytes.
+const MAX_TYPO_LEN: usize = 256;
 
 /// The closest candidate to a misspelt `word`, if any is close enough: at
 /// most two edits (a quarter of the candidate's length for long names), or
@@ -115,8 +142,14 @@ pub fn did_you_mean<'a, I>(word: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    // The edit distance costs time and memory in the product of the lengths:
+    // a 10 MB key is no typo of anything.
+    if word.len() > MAX_TYPO_LEN {
+        return None;
+    }
     candidates
         .into_iter()
+        .filter(|c| c.len() <= MAX_TYPO_LEN)
         .map(|c| (strsim::damerau_levenshtein(word, c), c))
         .filter(|(distance, candidate)| {
             *distance > 0

@@ -52,7 +52,17 @@ struct StandIn {
 struct State {
     cdn_requests: AtomicUsize,
     huge_bytes_sent: AtomicU64,
+    /// Requests of `/counted` and of `/counted/slow`.
+    counted: AtomicUsize,
+    slow_counted: AtomicUsize,
+    /// The `Range` header of the last `/ranged` request.
+    last_range: std::sync::Mutex<Option<String>>,
 }
+
+/// What `/ranged` sends without a `Range` header.
+const RANGED_TOTAL: usize = 4 << 20;
+/// How long `/counted/slow` takes to answer.
+const SLOW_ANSWER: Duration = Duration::from_secs(1);
 
 type Body = BoxBody<Bytes, Infallible>;
 
@@ -114,6 +124,35 @@ async fn handle(
             let location = format!("http://localhost:{port}/api/v1/health");
             response.headers_mut().insert("location", location.parse().unwrap());
             response
+        }
+        "/counted" => {
+            state.counted.fetch_add(1, Ordering::SeqCst);
+            full(200, "counted")
+        }
+        "/counted/slow" => {
+            state.slow_counted.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(SLOW_ANSWER).await;
+            full(200, "slow")
+        }
+        "/ranged" => {
+            let range = request.headers().get("range").and_then(|v| v.to_str().ok()).map(str::to_owned);
+            *state.last_range.lock().unwrap() = range.clone();
+            // Only `bytes=0-N` is served as a range; anything else gets the whole object.
+            let last = range
+                .as_deref()
+                .and_then(|r| r.strip_prefix("bytes=0-"))
+                .and_then(|n| n.parse::<usize>().ok())
+                .filter(|n| *n < RANGED_TOTAL);
+            match last {
+                Some(last) => {
+                    let mut response = full(206, vec![b'r'; last + 1]);
+                    let content_range = format!("bytes 0-{last}/{RANGED_TOTAL}");
+                    response.headers_mut().insert("content-range", content_range.parse().unwrap());
+                    response.headers_mut().insert("x-cache", "TCP_HIT".parse().unwrap());
+                    response
+                }
+                None => full(200, vec![b'r'; RANGED_TOTAL]),
+            }
         }
         "/cdn/cf" => {
             let mut response = full(200, vec![0u8; 64 << 10]);
@@ -706,4 +745,141 @@ fn blackbox_exporter_agrees_on_names_types_labels_and_values() {
         };
         assert_eq!(phases(&our_families), phases(&their_families), "{target}: phases");
     }
+}
+
+#[test]
+fn an_interval_serves_the_cached_result_and_one_probe_serves_concurrent_scrapes() {
+    let stand_in = StandIn::start();
+    let (exporter, _dir) = exporter(&format!(
+        "collectors:
+  host: {{enabled: false}}
+  probe:
+    targets:
+      - {{name: cached, url: '{counted}', interval: 1m}}
+      - {{name: slow, url: '{slow}'}}
+",
+        counted = stand_in.url("/counted"),
+        slow = stand_in.url("/counted/slow"),
+    ));
+    let first = scrape(&exporter);
+    let v = |families: &BTreeMap<String, FamilyInfo>, name: &str, target: &str| {
+        value(families, name, &[("target", target)])
+    };
+    assert_eq!(v(&first, "probe_success", "cached"), 1.0);
+    assert!(v(&first, "opsmon_probe_result_age_seconds", "cached") < 0.5, "probed by this scrape");
+    std::thread::sleep(Duration::from_millis(300));
+    let second = scrape(&exporter);
+    assert_eq!(stand_in.state.counted.load(Ordering::SeqCst), 1, "within the interval: no second request");
+    assert_eq!(
+        v(&second, "probe_duration_seconds", "cached"),
+        v(&first, "probe_duration_seconds", "cached"),
+        "the cached result keeps its own duration"
+    );
+    let age = v(&second, "opsmon_probe_result_age_seconds", "cached");
+    assert!((0.3..5.0).contains(&age), "age {age}");
+    // The named /probe form serves the same cached result.
+    let named = parse_exposition(
+        &get(&exporter.url(&format!("/probe?{}", form_urlencoded_pairs(&[("target", "cached")]))))
+            .unwrap()
+            .text(),
+    );
+    assert_eq!(v(&named, "probe_success", "cached"), 1.0);
+    assert_eq!(v(&named, "probe_duration_seconds", "cached"), v(&first, "probe_duration_seconds", "cached"));
+    assert_eq!(stand_in.state.counted.load(Ordering::SeqCst), 1, "/probe?target=NAME is cached too");
+    // /metrics probed the slow target twice so far (no interval: every scrape).
+    assert_eq!(stand_in.state.slow_counted.load(Ordering::SeqCst), 2);
+
+    // Three scrapes at once while the slow target answers: one request.
+    let slow_url = exporter.url(&format!("/probe?{}", form_urlencoded_pairs(&[("target", "slow")])));
+    let scrapes: Vec<_> = (0..3)
+        .map(|_| {
+            let url = slow_url.clone();
+            std::thread::spawn(move || parse_exposition(&get(&url).unwrap().text()))
+        })
+        .collect();
+    for scrape in scrapes {
+        let families = scrape.join().unwrap();
+        assert_eq!(v(&families, "probe_success", "slow"), 1.0);
+    }
+    assert_eq!(
+        stand_in.state.slow_counted.load(Ordering::SeqCst),
+        3,
+        "single flight: one request for three scrapes"
+    );
+    assert_matches_catalog(&second);
+}
+
+#[test]
+fn a_large_cdn_object_is_sampled_not_downloaded() {
+    let stand_in = StandIn::start();
+    let (exporter, _dir) = exporter(&format!(
+        "collectors:
+  host: {{enabled: false}}
+  probe:
+    targets:
+      - {{name: video, url: '{huge}', module: cdn}}
+      - {{name: first_kib, url: '{ranged}', module: cdn, range: bytes=0-1023}}
+      - {{name: whole, url: '{ranged}', module: cdn, max_body_bytes: 8KiB}}
+      - {{name: health, url: '{health}'}}
+",
+        huge = stand_in.url("/huge"),
+        ranged = stand_in.url("/ranged"),
+        health = stand_in.url("/api/v1/health"),
+    ));
+    let families = scrape(&exporter);
+    let v = |name: &str, target: &str| value(&families, name, &[("target", target)]);
+    assert_eq!(v("probe_success", "video"), 1.0, "1 MiB read, then stopped: {}", exporter.log());
+    assert!(v("opsmon_cdn_download_bytes_per_second", "video") > 0.0);
+    std::thread::sleep(Duration::from_millis(200));
+    let sent = stand_in.state.huge_bytes_sent.load(Ordering::Relaxed);
+    assert!(sent < 16 << 20, "the exporter stopped near 1 MiB of 64 MiB; the server sent {sent} bytes");
+
+    assert_eq!(v("probe_success", "first_kib"), 1.0);
+    assert_eq!(v("probe_http_status_code", "first_kib"), 206.0);
+    assert_eq!(v("probe_http_content_length", "first_kib"), 1024.0);
+    assert_eq!(
+        value(&families, "opsmon_cdn_cache_result", &[("result", "hit"), ("target", "first_kib")]),
+        1.0
+    );
+    assert_eq!(v("probe_success", "whole"), 1.0, "8 KiB of 4 MiB read: still a success");
+    assert_eq!(v("probe_http_status_code", "whole"), 200.0);
+    assert_eq!(v("probe_success", "health"), 1.0);
+    assert!(!exporter.log().contains("larger than body_size_limit"), "{}", exporter.log());
+
+    // The stand-in saw our Range header (the two /ranged targets run concurrently: check one alone).
+    let families = parse_exposition(
+        &get(&exporter.url(&format!("/probe?{}", form_urlencoded_pairs(&[("target", "first_kib")]))))
+            .unwrap()
+            .text(),
+    );
+    assert_eq!(value(&families, "probe_http_status_code", &[("target", "first_kib")]), 206.0);
+    assert_eq!(stand_in.state.last_range.lock().unwrap().as_deref(), Some("bytes=0-1023"));
+}
+
+#[test]
+fn an_ad_hoc_cdn_probe_reports_its_cache_result() {
+    let stand_in = StandIn::start();
+    let exporter = Process::exporter(&["--log.level=debug"]);
+    let cdn = stand_in.url("/cdn/seq");
+    let result = |families: &BTreeMap<String, FamilyInfo>, result: &str| {
+        value(families, "opsmon_cdn_cache_result", &[("result", result), ("target", &cdn)])
+    };
+    // CDN_SEQUENCE: a hit, then a miss, then a refresh (expired).
+    for expected in ["hit", "miss", "hit", "expired"] {
+        let families = parse_exposition(&get(&probe_url(&exporter, &cdn, "cdn")).unwrap().text());
+        assert_eq!(families["opsmon_cdn_cache_result"].metric_type, "gauge");
+        for other in ["hit", "miss", "expired", "stale", "bypass", "other"] {
+            assert_eq!(
+                result(&families, other),
+                f64::from(u8::from(other == expected)),
+                "{expected}: {other}"
+            );
+        }
+        assert!(!families.contains_key("opsmon_probe_result_age_seconds"), "one-off probes are never cached");
+        assert_matches_catalog(&families);
+    }
+    assert_eq!(stand_in.state.cdn_requests.load(Ordering::SeqCst), 4, "every ad-hoc request probes");
+    let health = stand_in.url("/api/v1/health");
+    let families = parse_exposition(&get(&probe_url(&exporter, &health, "http_2xx")).unwrap().text());
+    assert!(!families.contains_key("opsmon_cdn_cache_result"), "not a CDN module");
 }

@@ -171,6 +171,10 @@ pub fn build(config: &CollectorsConfig) -> Result<Enabled, Vec<Problem>> {
             if prober.has_targets() {
                 enabled.metrics.push(Arc::clone(&prober) as Arc<dyn Collector>);
             }
+            // `/probe?target=NAME` serves a probe target's cached result too.
+            for (name, collector) in prober.named_targets() {
+                enabled.targets.entry(name).or_insert(collector);
+            }
             enabled.probe = Some(prober);
         }
         Err(found) => problems.extend(found),
@@ -206,7 +210,7 @@ fn built<C: Collector>(
     }
 }
 
-/// Target names are shared by PostgreSQL and Redis (`/probe?target=NAME`),
+/// Target names are shared by PostgreSQL, Redis and probe targets (`/probe?target=NAME`),
 /// and each backend serves at most one target on the telemetry path.
 fn target_name_problems(config: &CollectorsConfig) -> Vec<Problem> {
     let mut problems = Vec::new();
@@ -234,6 +238,22 @@ fn target_name_problems(config: &CollectorsConfig) -> Vec<Problem> {
                 Position::UNKNOWN,
                 format!("collectors.{backend}.targets"),
                 "more than one target has `default: true`; /metrics serves at most one per backend, scrape the others with /probe?target=NAME",
+            ));
+        }
+    }
+    // Probe targets are served by `/probe?target=NAME` too; their own
+    // duplicates are the probe section's problem.
+    for (index, target) in config.probe.targets.iter().enumerate() {
+        let name = &target.name;
+        let taken = config.postgres.targets.iter().map(|t| &t.name.value);
+        if taken.chain(config.redis.targets.iter().map(|t| &t.name.value)).any(|n| *n == name.value) {
+            problems.push(Problem::new(
+                position(&name.referenced),
+                format!("collectors.probe.targets[{index}].name"),
+                format!(
+                    "duplicate target {:?}; a probe target's name must differ from the PostgreSQL and Redis targets' (all are served by /probe?target=NAME)",
+                    name.value
+                ),
             ));
         }
     }

@@ -13,6 +13,7 @@ mod value;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use opsmon_diagnostics::redact;
 pub use opsmon_diagnostics::{Position, Problem};
 use serde::de::DeserializeOwned;
 pub use value::{ConfigDuration, ConfigRegex, ValueError};
@@ -63,12 +64,21 @@ pub fn decode<T: DeserializeOwned + Default>(path: &Path, text: &str) -> Result<
     if text.trim().is_empty() {
         return Ok(T::default());
     }
-    serde_saphyr::from_str(text).map_err(|e| ConfigError::new(path, vec![from_yaml_error(path, &e)]))
+    serde_saphyr::from_str(text).map_err(|e| ConfigError::new(path, vec![from_yaml_error(path, text, &e)]))
 }
 
-fn from_yaml_error(path: &Path, error: &serde_saphyr::Error) -> Problem {
+/// The parser's error as a problem. The message and the quoted lines are
+/// redacted (see `opsmon_diagnostics::redact`): they go to the journal.
+fn from_yaml_error(path: &Path, text: &str, error: &serde_saphyr::Error) -> Problem {
     let position = error.location().map_or(Position::UNKNOWN, |l| position(&l));
-    let message = with_hint(&opsmon_diagnostics::strip_position(&error.without_snippet().to_string()));
+    let mut message = with_hint(&opsmon_diagnostics::strip_position(&error.without_snippet().to_string()));
+    // A message about a value on a secret-bearing line (`Authorization: …`)
+    // may quote the value itself.
+    let line =
+        usize::try_from(position.line).ok().and_then(|n| n.checked_sub(1)).and_then(|n| text.lines().nth(n));
+    if let Some(line) = line {
+        message = redact::mask_line_values(&message, line);
+    }
     let rendered = error.to_string();
     let snippet = rendered
         .split_once('\n')
@@ -76,7 +86,7 @@ fn from_yaml_error(path: &Path, error: &serde_saphyr::Error) -> Problem {
         .filter(|s| !s.trim().is_empty());
     let problem = Problem::new(position, "", message);
     match snippet {
-        Some(snippet) => problem.with_snippet(snippet),
+        Some(snippet) => problem.with_snippet_of(snippet, text),
         None => problem,
     }
 }

@@ -102,6 +102,20 @@ impl ProbeConfig {
                 );
             }
         }
+        for (index, target) in self.targets.iter().enumerate() {
+            if let Some(interval) = &target.interval
+                && !(MIN_INTERVAL..=MAX_INTERVAL).contains(&interval.value.0)
+            {
+                problems.push(Problem::new(
+                    position(&interval.referenced),
+                    format!("collectors.probe.targets[{index}].interval"),
+                    format!(
+                        "{:?} is out of range: between 1s and 24h; leave it out to probe on every scrape",
+                        interval.value.0
+                    ),
+                ));
+            }
+        }
         for (name, module) in &self.modules {
             if module.timeout.0.is_zero() {
                 problems.push(Problem::new(
@@ -164,6 +178,13 @@ impl Default for ModuleConfig {
 }
 
 impl ModuleConfig {
+    /// The body bytes read at most when the target sets no `max_body_bytes`:
+    /// [`DEFAULT_CDN_MAX_BODY_BYTES`] for a CDN module, otherwise no limit
+    /// short of `body_size_limit` (past which the probe fails, as in blackbox).
+    pub fn default_read_limit(&self) -> Option<u64> {
+        self.cache_status_header.as_ref().map(|_| DEFAULT_CDN_MAX_BODY_BYTES)
+    }
+
     /// The built-in `cdn` module: a sample object may take longer than a health check.
     pub fn cdn() -> Self {
         Self {
@@ -174,7 +195,16 @@ impl ModuleConfig {
     }
 }
 
-/// One URL probed on every scrape.
+/// The shortest `interval` a target may set: below it caching saves nothing.
+pub const MIN_INTERVAL: Duration = Duration::from_secs(1);
+/// The longest `interval`: a result older than a day says little about now.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(24 * 3600);
+/// What a CDN target (its module classifies a cache header) reads of a body
+/// when it sets no `max_body_bytes`: enough to time the download, not a
+/// whole video on every scrape.
+pub const DEFAULT_CDN_MAX_BODY_BYTES: u64 = 1 << 20;
+
+/// One URL probed on every scrape (or once per `interval`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct TargetConfig {
@@ -185,6 +215,73 @@ pub struct TargetConfig {
     /// The module to probe with.
     #[serde(default = "default_module")]
     pub module: Spanned<String>,
+    /// Probe at most once per interval (1s to 24h); scrapes in between get
+    /// the last result unchanged. Absent: a probe on every scrape.
+    #[serde(default)]
+    pub interval: Option<Spanned<ConfigDuration>>,
+    /// Read at most this many body bytes, then stop and close the connection;
+    /// the probe is judged on the status, the headers and the bytes read (the
+    /// module's `body_size_limit` no longer applies). Default: 1MiB for a
+    /// target whose module has a `cache_status_header`, unlimited otherwise.
+    #[serde(default)]
+    pub max_body_bytes: Option<ByteSize>,
+    /// A `Range` request header (`bytes=0-65535`); a 206 answer is a success.
+    #[serde(default)]
+    pub range: Option<ByteRange>,
+}
+
+impl TargetConfig {
+    /// The body bytes a probe of this target reads at most (`None`: up to
+    /// the module's `body_size_limit`, past which the probe fails).
+    pub fn read_limit(&self, module: &ModuleConfig) -> Option<u64> {
+        self.max_body_bytes.map(|size| size.0).or_else(|| module.default_read_limit())
+    }
+}
+
+/// A `Range` header value: one range of bytes, `bytes=FIRST-LAST` or
+/// `bytes=FIRST-` (RFC 9110 §14.1.2).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ByteRange(pub HeaderValue);
+
+impl ByteRange {
+    /// Parses `bytes=0-65535` or `bytes=1024-`.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let expected = "expected one range of bytes such as bytes=0-65535 or bytes=1024-";
+        let invalid = || format!("invalid range {:?}; {expected}", clip(text));
+        let spec = text.trim().strip_prefix("bytes=").ok_or_else(invalid)?;
+        let (first, last) = spec.split_once('-').ok_or_else(invalid)?;
+        let number = |s: &str| {
+            (!s.is_empty() && s.len() <= 19 && s.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| s.parse::<u64>().ok())
+                .flatten()
+        };
+        let first = number(first).ok_or_else(invalid)?;
+        if !last.is_empty() {
+            let last = number(last).ok_or_else(invalid)?;
+            if last < first {
+                return Err(format!(
+                    "invalid range {:?}: the last byte comes before the first; {expected}",
+                    clip(text)
+                ));
+            }
+        }
+        HeaderValue::from_str(text.trim()).map(Self).map_err(|_| invalid())
+    }
+}
+
+/// A value quoted in an error message, cut short: the message must stay a line.
+fn clip(text: &str) -> String {
+    match text.char_indices().nth(64) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_owned(),
+    }
+}
+
+impl<'de> Deserialize<'de> for ByteRange {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        ByteRange::parse(&text).map_err(de::Error::custom)
+    }
 }
 
 fn default_module() -> Spanned<String> {
@@ -254,10 +351,11 @@ pub struct ConfigHeaderValue(pub HeaderValue);
 impl<'de> Deserialize<'de> for ConfigHeaderValue {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
+        // The value is not quoted: it may be a credential (`Authorization`).
         HeaderValue::from_str(&text).map(Self).map_err(|_| {
-            de::Error::custom(format!(
-                "invalid HTTP header value {text:?}; a value must not contain control characters such as newlines"
-            ))
+            de::Error::custom(
+                "invalid HTTP header value; a value must not contain control characters such as newlines",
+            )
         })
     }
 }

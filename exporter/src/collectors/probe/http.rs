@@ -8,12 +8,17 @@
 //! also counts the TCP connect here), `processing` (request written until the
 //! response head) and `transfer` (the body). A phase cut short by the deadline
 //! or an error adds nothing.
+//!
+//! A [`ReadPlan`] may ask for part of a large object: a `Range` header, and a
+//! read limit after which the body is dropped (connection closed) and the
+//! probe judged on what arrived, so a CDN video is not downloaded in full.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use hyper::body::Body as _;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Version};
 use hyper_util::rt::TokioIo;
@@ -26,7 +31,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 use url::{Host, Url};
 
-use super::config::{AllowedTarget, ModuleConfig, allowed};
+use super::config::{AllowedTarget, ByteRange, ModuleConfig, allowed};
 use super::x509;
 
 /// Redirects followed at most, as blackbox (Go's client) does.
@@ -69,6 +74,10 @@ pub struct Outcome {
     /// What the CDN families need, when the module classifies a cache header
     /// and a final response arrived.
     pub cdn: Option<CdnObservation>,
+    /// Body bytes read from the final response.
+    pub body_bytes: u64,
+    /// Reading stopped at the read limit before the body ended.
+    pub body_truncated: bool,
     /// Why the probe failed, for the log.
     pub error: Option<String>,
 }
@@ -82,6 +91,17 @@ pub struct CdnObservation {
     pub age: Option<f64>,
     /// Body bytes per second of transfer; `None` when the body could not be read.
     pub throughput: Option<f64>,
+}
+
+/// What a probe asks for of the body, beyond its module.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadPlan {
+    /// Read at most this many body bytes, then stop; the probe is judged on
+    /// the status, headers and bytes read. `None`: the module's
+    /// `body_size_limit`, past which the probe fails.
+    pub read_limit: Option<u64>,
+    /// Sent as the `Range` header; a 206 answer is then acceptable.
+    pub range: Option<ByteRange>,
 }
 
 /// TLS client settings, built on first use: loading the system's roots costs
@@ -192,15 +212,18 @@ pub async fn probe(
     tls: &TlsConfigs,
     url: &Url,
     module: &ModuleConfig,
+    plan: &ReadPlan,
     allowed_targets: Option<&[AllowedTarget]>,
     deadline: Instant,
 ) -> Outcome {
     let started = Instant::now();
     let mut outcome = Outcome::default();
     let mut stage = "starting";
-    let result =
-        tokio::time::timeout_at(deadline, run(tls, url, module, allowed_targets, &mut outcome, &mut stage))
-            .await;
+    let result = tokio::time::timeout_at(
+        deadline,
+        run(tls, url, module, plan, allowed_targets, &mut outcome, &mut stage),
+    )
+    .await;
     match result {
         Ok(Ok(())) => outcome.success = true,
         Ok(Err(error)) => outcome.error = Some(error),
@@ -217,6 +240,7 @@ async fn run(
     tls: &TlsConfigs,
     start: &Url,
     module: &ModuleConfig,
+    plan: &ReadPlan,
     allowed_targets: Option<&[AllowedTarget]>,
     outcome: &mut Outcome,
     stage: &mut &'static str,
@@ -257,7 +281,7 @@ async fn run(
         let stream = connect(&addresses).await?;
         outcome.phases[CONNECT] += began.elapsed().as_secs_f64();
 
-        let request = build_request(&url, &method, module)?;
+        let request = build_request(&url, &method, module, plan)?;
         let (response, connection, head_at) = if url.scheme() == "https" {
             let config = tls.get(module.insecure_skip_verify).await?;
             *stage = "in the TLS handshake";
@@ -306,7 +330,7 @@ async fn run(
             outcome.redirects = hop + 1;
         }
         *stage = "reading the body";
-        return finish(response, connection, head_at, module, outcome).await;
+        return finish(response, connection, head_at, module, plan, outcome).await;
     }
 }
 
@@ -344,7 +368,12 @@ fn redirect_method(status: StatusCode, method: Method) -> Method {
     }
 }
 
-fn build_request(url: &Url, method: &Method, module: &ModuleConfig) -> Result<Request<Empty<Bytes>>, String> {
+fn build_request(
+    url: &Url,
+    method: &Method,
+    module: &ModuleConfig,
+    plan: &ReadPlan,
+) -> Result<Request<Empty<Bytes>>, String> {
     let target = &url[url::Position::BeforePath..url::Position::AfterQuery];
     let authority = &url[url::Position::BeforeHost..url::Position::AfterPort];
     let mut request = Request::builder()
@@ -361,6 +390,10 @@ fn build_request(url: &Url, method: &Method, module: &ModuleConfig) -> Result<Re
     // The module's headers win, `Host` included, as in blackbox.
     for (name, value) in &module.headers.0 {
         headers.insert(name.clone(), value.clone());
+    }
+    // The target's range is more specific than its module's headers.
+    if let Some(range) = &plan.range {
+        headers.insert(header::RANGE, range.0.clone());
     }
     Ok(request)
 }
@@ -391,12 +424,14 @@ where
 }
 
 /// Reads the final response: status, version, length, CDN headers, then the
-/// body up to `body_size_limit`, then the status and regex verdicts.
+/// body up to the plan's read limit or `body_size_limit`, then the status and
+/// regex verdicts.
 async fn finish(
     response: Response<hyper::body::Incoming>,
     connection: AbortOnDrop,
     head_at: Instant,
     module: &ModuleConfig,
+    plan: &ReadPlan,
     outcome: &mut Outcome,
 ) -> Result<(), String> {
     let status = response.status();
@@ -426,32 +461,59 @@ async fn finish(
         });
     }
 
+    let partial_asked = plan.range.is_some() && status == StatusCode::PARTIAL_CONTENT;
     let status_ok = if module.valid_status_codes.is_empty() {
         status.is_success()
     } else {
-        module.valid_status_codes.iter().any(|code| code.0 == status.as_u16())
+        partial_asked || module.valid_status_codes.iter().any(|code| code.0 == status.as_u16())
     };
     // Like blackbox, the body is matched only when the status is acceptable.
     let check_body = status_ok
         && !(module.fail_if_body_matches_regexp.is_empty()
             && module.fail_if_body_not_matches_regexp.is_empty());
-    let limit = module.body_size_limit.0;
     let mut body = response.into_body();
     let mut kept = Vec::new();
     let mut received: u64 = 0;
     let mut capped = false;
-    while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| format!("reading the body: {e}"))?;
-        let Ok(data) = frame.into_data() else { continue };
-        received += data.len() as u64;
-        if received > limit {
-            capped = true;
-            break;
+    match plan.read_limit {
+        // Stop at the limit: what was read is the sample; the rest stays on the server.
+        Some(limit) => {
+            while received < limit
+                && let Some(frame) = body.frame().await
+            {
+                let frame = frame.map_err(|e| format!("reading the body: {e}"))?;
+                let Ok(data) = frame.into_data() else { continue };
+                let wanted = usize::try_from(limit - received).unwrap_or(usize::MAX).min(data.len());
+                received += wanted as u64;
+                if check_body {
+                    kept.extend_from_slice(&data[..wanted]);
+                }
+                if wanted < data.len() {
+                    outcome.body_truncated = true;
+                }
+            }
+            if received >= limit && !body.is_end_stream() {
+                outcome.body_truncated = true;
+            }
         }
-        if check_body {
-            kept.extend_from_slice(&data);
+        // blackbox's body_size_limit: a larger body fails the probe.
+        None => {
+            let limit = module.body_size_limit.0;
+            while let Some(frame) = body.frame().await {
+                let frame = frame.map_err(|e| format!("reading the body: {e}"))?;
+                let Ok(data) = frame.into_data() else { continue };
+                received += data.len() as u64;
+                if received > limit {
+                    capped = true;
+                    break;
+                }
+                if check_body {
+                    kept.extend_from_slice(&data);
+                }
+            }
         }
     }
+    outcome.body_bytes = received;
     let transfer = head_at.elapsed().as_secs_f64();
     outcome.phases[TRANSFER] += transfer;
     drop(body);
@@ -461,7 +523,10 @@ async fn finish(
     }
 
     if capped {
-        return Err(format!("the body is larger than body_size_limit ({limit} bytes); stopped reading"));
+        return Err(format!(
+            "the body is larger than body_size_limit ({} bytes); stopped reading",
+            module.body_size_limit.0
+        ));
     }
     if !status_ok {
         return Err(if module.valid_status_codes.is_empty() {

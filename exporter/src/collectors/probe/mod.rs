@@ -8,9 +8,19 @@
 //! anything anyway); the allow-list guards only URLs that arrive in requests,
 //! so the exporter is never an open proxy.
 //!
-//! Long-lived state: the CDN result counters of configured targets (so that
-//! `rate()` works) and the lazily built TLS client settings.
+//! A configured target with an `interval` is probed at most once per
+//! interval; scrapes in between (of the telemetry path or of
+//! `/probe?target=NAME`) get the last result unchanged, with its age in
+//! `opsmon_probe_result_age_seconds`. Every configured target is probed by
+//! one scrape at a time: a scrape that arrives while a probe runs waits for
+//! that probe's result instead of starting a second one. `/probe?target=URL`
+//! is never cached: the caller's scrape interval is its interval, as with
+//! blackbox_exporter.
+//!
+//! Long-lived state: the CDN result counters and the last results of
+//! configured targets, and the lazily built TLS client settings.
 
+mod cache;
 mod cdn;
 mod config;
 mod http;
@@ -26,10 +36,11 @@ use url::Url;
 
 pub use cdn::{CacheResult, classify};
 pub use config::{
-    AllowedTarget, ByteSize, CDN, ConfigHeaderName, ConfigHeaderValue, ConfigHeaders, ConfigMethod,
-    ConfigUrl, HTTP_2XX, ModuleConfig, ProbeConfig, StatusCode, TargetConfig, check_url,
+    AllowedTarget, ByteRange, ByteSize, CDN, ConfigHeaderName, ConfigHeaderValue, ConfigHeaders,
+    ConfigMethod, ConfigUrl, DEFAULT_CDN_MAX_BODY_BYTES, HTTP_2XX, MAX_INTERVAL, MIN_INTERVAL, ModuleConfig,
+    ProbeConfig, StatusCode, TargetConfig, check_url,
 };
-pub use http::{CdnObservation, Outcome, PHASES};
+pub use http::{CdnObservation, Outcome, PHASES, ReadPlan};
 
 use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector};
 use crate::config::Problem;
@@ -65,8 +76,23 @@ struct Target {
     label: String,
     url: Url,
     module: Arc<ModuleConfig>,
+    /// Range header and read limit.
+    plan: ReadPlan,
     /// Result counters of a configured CDN target; `/probe` requests have none.
     counters: Option<cdn::CacheCounters>,
+    /// The last result and the single-flight lock of a configured target;
+    /// `/probe?target=URL` requests have none.
+    cache: Option<cache::ResultCache>,
+}
+
+/// One target's result as a scrape reports it.
+#[derive(Debug)]
+struct Report {
+    outcome: Outcome,
+    /// Seconds since the probe that produced `outcome` ended.
+    age: f64,
+    /// Whether this scrape ran the probe (and so counts and logs its result).
+    probed_now: bool,
 }
 
 impl ProbeCollector {
@@ -86,7 +112,9 @@ impl ProbeCollector {
                 label: target.name.value.clone(),
                 url: target.url.0.clone(),
                 module: Arc::clone(module),
+                plan: ReadPlan { read_limit: target.read_limit(module), range: target.range.clone() },
                 counters: module.cache_status_header.as_ref().map(|_| cdn::CacheCounters::default()),
+                cache: Some(cache::ResultCache::new(target.interval.as_ref().map(|i| i.value.0))),
             });
         }
         Ok(Self {
@@ -108,6 +136,18 @@ impl ProbeCollector {
     /// Names of the configured targets, in order.
     pub fn target_names(&self) -> Vec<&str> {
         self.shared.targets.iter().map(|t| t.label.as_str()).collect()
+    }
+
+    /// A collector of one configured target, for `/probe?target=NAME`: the
+    /// same cached result, interval and single flight as the telemetry path.
+    pub fn named_targets(&self) -> Vec<(String, Arc<dyn Collector>)> {
+        (0..self.shared.targets.len())
+            .map(|index| {
+                let collector: Arc<dyn Collector> =
+                    Arc::new(Named { shared: Arc::clone(&self.shared), index });
+                (self.shared.targets[index].label.clone(), collector)
+            })
+            .collect()
     }
 
     /// Names of the modules, sorted.
@@ -136,9 +176,17 @@ impl ProbeCollector {
                 if list.is_empty() { "nothing".to_owned() } else { list.join(", ") }
             ));
         }
+        let plan = ReadPlan { read_limit: module.default_read_limit(), range: None };
         Ok(Arc::new(OneOff {
             shared: Arc::clone(&self.shared),
-            target: Target { label: target.to_owned(), url, module: Arc::clone(module), counters: None },
+            target: Target {
+                label: target.to_owned(),
+                url,
+                module: Arc::clone(module),
+                plan,
+                counters: None,
+                cache: None,
+            },
         }))
     }
 }
@@ -149,49 +197,92 @@ impl Collector for ProbeCollector {
     }
 
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
-        Box::pin(async move {
-            let shared = &self.shared;
-            let probe_deadline = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
-            let mut tasks = tokio::task::JoinSet::new();
-            for index in 0..shared.targets.len() {
-                let shared = Arc::clone(shared);
-                tasks.spawn(async move {
-                    let target = &shared.targets[index];
-                    let outcome = probe_target(&shared, target, None, probe_deadline).await;
-                    (index, outcome)
+        let indices: Vec<usize> = (0..self.shared.targets.len()).collect();
+        collect_configured(Arc::clone(&self.shared), indices, deadline)
+    }
+}
+
+/// One configured target, for `/probe?target=NAME`.
+#[derive(Debug)]
+struct Named {
+    shared: Arc<Shared>,
+    index: usize,
+}
+
+impl Collector for Named {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
+        collect_configured(Arc::clone(&self.shared), vec![self.index], deadline)
+    }
+}
+
+/// Probes (or takes the cached results of) the configured targets at
+/// `indices` concurrently; counts and logs the results probed now.
+fn collect_configured(
+    shared: Arc<Shared>,
+    indices: Vec<usize>,
+    deadline: Instant,
+) -> BoxFuture<'static, Collected> {
+    Box::pin(async move {
+        let probe_deadline = deadline.checked_sub(DEADLINE_MARGIN).unwrap_or(deadline);
+        let mut tasks = tokio::task::JoinSet::new();
+        for (slot, &index) in indices.iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            tasks.spawn(async move {
+                let target = &shared.targets[index];
+                let report = match &target.cache {
+                    Some(cache) => {
+                        cache
+                            .get_or_probe(probe_deadline, || {
+                                probe_target(&shared, target, None, probe_deadline)
+                            })
+                            .await
+                    }
+                    None => Report {
+                        outcome: probe_target(&shared, target, None, probe_deadline).await,
+                        age: 0.0,
+                        probed_now: true,
+                    },
+                };
+                (slot, report)
+            });
+        }
+        let mut reports: Vec<Option<Report>> = indices.iter().map(|_| None).collect();
+        let mut error = None;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((slot, report)) => reports[slot] = Some(report),
+                Err(join_error) => error = Some(CollectError::Task(join_error.to_string())),
+            }
+        }
+        let results: Vec<(&Target, Report)> = indices
+            .iter()
+            .zip(reports)
+            .map(|(&index, report)| {
+                let target = &shared.targets[index];
+                let report = report.unwrap_or_else(|| Report {
+                    outcome: Outcome { error: Some("the probe task panicked".into()), ..Outcome::default() },
+                    age: 0.0,
+                    probed_now: true,
                 });
-            }
-            let mut outcomes: Vec<Option<Outcome>> = vec![None; shared.targets.len()];
-            let mut error = None;
-            while let Some(joined) = tasks.join_next().await {
-                match joined {
-                    Ok((index, outcome)) => outcomes[index] = Some(outcome),
-                    Err(join_error) => error = Some(CollectError::Task(join_error.to_string())),
-                }
-            }
-            let results: Vec<(&Target, Outcome)> = shared
-                .targets
-                .iter()
-                .zip(outcomes)
-                .map(|(target, outcome)| {
-                    let outcome = outcome.unwrap_or_else(|| Outcome {
-                        error: Some("the probe task panicked".into()),
-                        ..Outcome::default()
-                    });
-                    if let (Some(counters), Some(cdn)) = (&target.counters, &outcome.cdn) {
+                if report.probed_now {
+                    if let (Some(counters), Some(cdn)) = (&target.counters, &report.outcome.cdn) {
                         counters.count(classify(cdn.cache_status.as_deref()));
                     }
-                    if let Some(why) = &outcome.error
+                    if let Some(why) = &report.outcome.error
                         && let Some(suppressed) = shared.failure_log.allow(&target.label)
                     {
                         tracing::warn!(target_name = %target.label, url = %target.url, error = %why, suppressed_since_last = suppressed, "probe failed");
                     }
-                    (target, outcome)
-                })
-                .collect();
-            Collected { metrics: encode(&results), error }
-        })
-    }
+                }
+                (target, report)
+            })
+            .collect();
+        Collected { metrics: encode(&results), error }
+    })
 }
 
 /// One `/probe?target=URL&module=NAME` request.
@@ -214,7 +305,7 @@ impl Collector for OneOff {
             if let Some(error) = &outcome.error {
                 tracing::debug!(url = %self.target.url, %error, "probe failed");
             }
-            encode(&[(&self.target, outcome)]).into()
+            encode(&[(&self.target, Report { outcome, age: 0.0, probed_now: true })]).into()
         })
     }
 }
@@ -226,14 +317,14 @@ async fn probe_target(
     scrape_deadline: Instant,
 ) -> Outcome {
     let deadline = (Instant::now() + target.module.timeout.0).min(scrape_deadline);
-    http::probe(&shared.tls, &target.url, &target.module, allowed, deadline).await
+    http::probe(&shared.tls, &target.url, &target.module, &target.plan, allowed, deadline).await
 }
 
 /// A one-sample-per-target family and how to read its value from an outcome.
 type OutcomeGauge = (&'static opsmon_catalog::MetricDef, fn(&Outcome) -> f64);
 
 /// The families for `results`, in catalog order.
-fn encode(results: &[(&Target, Outcome)]) -> MetricSet {
+fn encode(results: &[(&Target, Report)]) -> MetricSet {
     let mut out = MetricSet::new();
     let label = |target: &Target| -> LabelValue { target.label.clone().into() };
     let gauges: [OutcomeGauge; 8] = [
@@ -248,19 +339,19 @@ fn encode(results: &[(&Target, Outcome)]) -> MetricSet {
     ];
     for (def, value) in gauges {
         let mut family = out.family(def);
-        for (target, outcome) in results {
-            family.number(vec![label(target)], value(outcome));
+        for (target, report) in results {
+            family.number(vec![label(target)], value(&report.outcome));
         }
     }
     let mut family = out.family(&m::HTTP_DURATION);
-    for (target, outcome) in results {
-        for (phase, seconds) in PHASES.iter().zip(outcome.phases) {
+    for (target, report) in results {
+        for (phase, seconds) in PHASES.iter().zip(report.outcome.phases) {
             family.number(vec![(*phase).into(), label(target)], seconds);
         }
     }
     let mut family = out.family(&m::SSL_EARLIEST_CERT_EXPIRY);
-    for (target, outcome) in results {
-        if let Some(expiry) = outcome.cert_expiry {
+    for (target, report) in results {
+        if let Some(expiry) = report.outcome.cert_expiry {
             family.number(vec![label(target)], expiry);
         }
     }
@@ -272,16 +363,34 @@ fn encode(results: &[(&Target, Outcome)]) -> MetricSet {
             }
         }
     }
+    let mut family = out.family(&m::CDN_CACHE_RESULT);
+    for (target, report) in results {
+        if let Some(cdn) = &report.outcome.cdn {
+            let found = classify(cdn.cache_status.as_deref());
+            for result in CacheResult::ALL {
+                family.number(
+                    vec![result.as_str().into(), label(target)],
+                    f64::from(u8::from(result == found)),
+                );
+            }
+        }
+    }
     let mut family = out.family(&m::CDN_AGE);
-    for (target, outcome) in results {
-        if let Some(cdn) = &outcome.cdn {
+    for (target, report) in results {
+        if let Some(cdn) = &report.outcome.cdn {
             family.number(vec![label(target)], cdn.age.unwrap_or(0.0));
         }
     }
     let mut family = out.family(&m::CDN_DOWNLOAD_THROUGHPUT);
-    for (target, outcome) in results {
-        if let Some(throughput) = outcome.cdn.as_ref().and_then(|cdn| cdn.throughput) {
+    for (target, report) in results {
+        if let Some(throughput) = report.outcome.cdn.as_ref().and_then(|cdn| cdn.throughput) {
             family.number(vec![label(target)], throughput);
+        }
+    }
+    let mut family = out.family(&m::RESULT_AGE);
+    for (target, report) in results {
+        if target.cache.is_some() {
+            family.number(vec![label(target)], report.age);
         }
     }
     out
