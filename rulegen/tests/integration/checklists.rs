@@ -12,7 +12,13 @@ fn real_text() -> String {
 fn validate(text: &str) -> Result<Model, String> {
     let known = opsmon_rulegen::known::Known::load(&fixture::repo_root().join("deploy/opsmon.yml"))
         .expect("exporter config");
-    opsmon_rulegen::validate::validate("thresholds.yaml", text, &known).map_err(|e| e.to_string())
+    // The real file names deploy/alertmanager/receivers.yml: read it beside
+    // the threshold file; its webhooks hold no secret files to check.
+    let files = opsmon_rulegen::validate::receivers::Files {
+        base: Some(fixture::repo_root().join("deploy")),
+        check_secret_files: false,
+    };
+    opsmon_rulegen::validate::validate_with("thresholds.yaml", text, &known, &files).map_err(|e| e.to_string())
 }
 
 /// Replaces exactly one occurrence of `from` in the real file.
