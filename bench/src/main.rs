@@ -27,8 +27,8 @@
 
 mod business_sql;
 mod full;
-mod multitarget;
 mod load;
+mod multitarget;
 mod pgcpu;
 mod probe;
 mod procfs;

@@ -18,7 +18,8 @@ fn validate(text: &str) -> Result<Model, String> {
         base: Some(fixture::repo_root().join("deploy")),
         check_secret_files: false,
     };
-    opsmon_rulegen::validate::validate_with("thresholds.yaml", text, &known, &files).map_err(|e| e.to_string())
+    opsmon_rulegen::validate::validate_with("thresholds.yaml", text, &known, &files)
+        .map_err(|e| e.to_string())
 }
 
 /// Replaces exactly one occurrence of `from` in the real file.
