@@ -68,7 +68,8 @@ fn is_config_key(key: &str) -> bool {
 /// every `password=…` (a keyword DSN) replaced by [`REDACTED`].
 pub fn mask_credentials(text: &str) -> Cow<'_, str> {
     let lower = text.to_ascii_lowercase();
-    if !(lower.contains("://") && text.contains('@')) && !lower.contains("password=") {
+    let has_userinfo = lower.contains("://") && text.contains('@');
+    if !has_userinfo && !lower.contains("password=") {
         return Cow::Borrowed(text);
     }
     let mut out = String::with_capacity(text.len());

@@ -267,11 +267,14 @@ fn item_report<'a>(
     }
 }
 
-/// Whether `value` is past `limit`.
+/// Whether `value` is past `limit`; an inclusive limit (an alert's `>=`/`<=`)
+/// is crossed at the limit itself, as its alert fires there.
 pub fn crossed(value: f64, limit: Threshold) -> bool {
-    match limit.direction {
-        Direction::Above => value > limit.value,
-        Direction::Below => value < limit.value,
+    match (limit.direction, limit.inclusive) {
+        (Direction::Above, false) => value > limit.value,
+        (Direction::Above, true) => value >= limit.value,
+        (Direction::Below, false) => value < limit.value,
+        (Direction::Below, true) => value <= limit.value,
     }
 }
 
@@ -424,7 +427,13 @@ mod tests {
     /// The morning list of the guide with a Redis outage and a stale
     /// backup, from recorded answers.
     fn morning() -> Checklists {
-        let above = |value, unit| Threshold { value, direction: Direction::Above, unit };
+        let above = |value, unit| Threshold {
+            value,
+            direction: Direction::Above,
+            unit,
+            inclusive: false,
+            baseline: None,
+        };
         Checklists {
             overnight: Duration::from_secs(15 * 3600),
             items: vec![
@@ -553,7 +562,13 @@ mod tests {
             overnight: Duration::from_secs(3600),
             items: vec![ChecklistItem {
                 value: Some("redis_up".into()),
-                warning: Some(Threshold { value: 1.0, direction: Direction::Below, unit: Unit::None }),
+                warning: Some(Threshold {
+                    value: 1.0,
+                    direction: Direction::Below,
+                    unit: Unit::None,
+                    inclusive: false,
+                    baseline: None,
+                }),
                 ..item("Redis up", &[Checklist::Afternoon])
             }],
         };

@@ -97,6 +97,9 @@ fn check_item(
         value: value.value,
         direction: direction(word),
         unit,
+        // An item's own `{above: N}` is strict, like the alerts' `>`.
+        inclusive: false,
+        baseline: None,
     };
     let (value, alert_threshold) = match (&item.expr, read.as_slice()) {
         (Some(_), _) => {
