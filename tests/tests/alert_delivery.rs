@@ -463,6 +463,10 @@ fn each_guide_fault_pages_its_tier_escalates_and_resolves() {
             format!("--config.file={}", prom_path.display()),
             format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
             format!("--web.listen-address=127.0.0.1:{prom_port}"),
+            // An alert that fires before Prometheus has discovered
+            // Alertmanager (the Watchdog, at the first evaluation) is sent
+            // again only after the resend delay, 1m by default.
+            "--rules.alert.resend-delay=1s".to_owned(),
         ],
         prom_port,
         "/-/ready",
@@ -492,6 +496,8 @@ fn each_guide_fault_pages_its_tier_escalates_and_resolves() {
     let before = pages(&world.hub);
     std::thread::sleep(Duration::from_secs(4));
     assert_eq!(pages(&world.hub), before, "a healthy system paged:\n{}", world.hub.summary());
+    // The dead-man's switch receives the always-firing Watchdog.
+    world.expect("deadmans-switch", "firing", &[("alertname", "Watchdog")], quick);
 
     // Faults, first round: nginx down (and then, as its consequence, the API
     // health check failing), Redis down, activation from 50% to 20% (the
