@@ -1,16 +1,18 @@
 //! A large definition for the benchmark: the alerts of a real threshold
 //! file repeated under new names until there are N.
 
-/// Appends renamed copies of the file's alerts until it has `n` alerts.
-/// Works on the text so the benchmark includes parsing.
+/// Inserts renamed copies of the file's alerts at the end of its `alerts:`
+/// section (sections may follow it) until it has `n` alerts. Works on the
+/// text so the benchmark includes parsing.
 pub fn scale(text: &str, n: usize) -> String {
     let Some(start) = text.find("\nalerts:\n") else { return text.to_owned() };
-    let body = &text[start + "\nalerts:\n".len()..];
-    let alerts: Vec<&str> = split_items(body);
+    let body_start = start + "\nalerts:\n".len();
+    let body_end = section_end(text, body_start);
+    let alerts: Vec<&str> = split_items(&text[body_start..body_end]);
     if alerts.is_empty() {
         return text.to_owned();
     }
-    let mut out = text.to_owned();
+    let mut out = text[..body_end].to_owned();
     if !out.ends_with('\n') {
         out.push('\n');
     }
@@ -26,7 +28,29 @@ pub fn scale(text: &str, n: usize) -> String {
         }
         copy += 1;
     }
+    out.push_str(&text[body_end..]);
     out
+}
+
+/// Where the top-level section whose body starts at `from` ends: the start of
+/// the next line that begins a top-level key (or a comment leading to one),
+/// or the end of the text.
+fn section_end(text: &str, from: usize) -> usize {
+    let mut offset = from;
+    let mut comments_from: Option<usize> = None;
+    for line in text[from..].split_inclusive('\n') {
+        let first = line.chars().next();
+        match first {
+            Some('#') => {
+                comments_from.get_or_insert(offset);
+            }
+            Some(c) if c.is_ascii_alphabetic() => return comments_from.unwrap_or(offset),
+            _ if line.trim().is_empty() => {}
+            _ => comments_from = None,
+        }
+        offset += line.len();
+    }
+    text.len()
 }
 
 fn split_items(body: &str) -> Vec<&str> {
@@ -70,6 +94,17 @@ fn rename(alert: &str, copy: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn copies_stay_in_the_alerts_section() {
+        let text = "version: x\nalerts:\n  - name: A\n    for: 1m\n\n# lists\nchecklists:\n  overnight: 15h\n";
+        let scaled = super::scale(text, 3);
+        assert_eq!(
+            scaled,
+            "version: x\nalerts:\n  - name: A\n    for: 1m\n\n  - name: ACopy1\n    for: 1m\n\n  \
+             - name: ACopy2\n    for: 1m\n\n# lists\nchecklists:\n  overnight: 15h\n"
+        );
+    }
+
     #[test]
     fn scales_by_renaming() {
         let text = "version: x\nalerts:\n  - name: A\n    record: a:b:c\n  - name: B\n";
