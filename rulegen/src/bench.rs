@@ -96,7 +96,8 @@ fn rename(alert: &str, copy: usize) -> String {
 mod tests {
     #[test]
     fn copies_stay_in_the_alerts_section() {
-        let text = "version: x\nalerts:\n  - name: A\n    for: 1m\n\n# lists\nchecklists:\n  overnight: 15h\n";
+        let text =
+            "version: x\nalerts:\n  - name: A\n    for: 1m\n\n# lists\nchecklists:\n  overnight: 15h\n";
         let scaled = super::scale(text, 3);
         assert_eq!(
             scaled,
