@@ -179,16 +179,18 @@ start() {
   names+=("$name")
 }
 alive() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+# died NAME [LOG]: NAME exited; show the end of $tmp/logs/LOG.log (LOG defaults to NAME).
 died() {
-  echo "$me: $1 exited; the end of its log ($tmp/logs/$1.log):" >&2
-  tail -n 20 "$tmp/logs/$1.log" >&2 || true
+  local log=${2:-$1}
+  echo "$me: $1 exited; the end of its log ($tmp/logs/$log.log):" >&2
+  tail -n 20 "$tmp/logs/$log.log" >&2 || true
   exit 1
 }
 # Waits until the last started child listens on PORT.
 wait_port() {
   local name=$1 port=$2 pid=${pids[${#pids[@]} - 1]} tries=0
   until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
-    alive "$pid" || died "$name"
+    alive "$pid" || died "$name" "${names[${#names[@]} - 1]}"
     tries=$((tries + 1))
     [ "$tries" -lt 300 ] || { echo "$me: $name does not listen on $port after 60 s" >&2; exit 1; }
     sleep 0.2

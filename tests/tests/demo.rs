@@ -80,8 +80,8 @@ fn the_demo_shows_data_on_every_panel_and_ctrl_c_leaves_nothing_behind() {
 fn a_taken_port_is_replaced_by_a_free_one_and_said_so() {
     // Something already listens where the stand-in API would go: the demo must
     // say so and use another port, not fail or share it.
-    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let base = taken.local_addr().unwrap().port();
+    let base = demo::quiet_port_base(16);
+    let taken = std::net::TcpListener::bind(("127.0.0.1", base)).unwrap();
     let output = std::process::Command::new("bash")
         .arg(demo::repo("scripts/demo.sh"))
         .args(["--exporters", "9"])

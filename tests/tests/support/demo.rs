@@ -13,7 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use opsmon_e2e::{exporter_bin, free_port, get};
+use opsmon_e2e::{exporter_bin, get};
 
 pub fn repo(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join(relative)
@@ -44,6 +44,28 @@ fn port_of(text: &str) -> Option<u16> {
     rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
 }
 
+/// A base for `DEMO_PORT_BASE` whose next `span` ports are free, below the
+/// kernel's ephemeral range (32768 and up): a port picked there can be taken
+/// by any outgoing connection's local end before the demo's server binds it
+/// (PostgreSQL's set-up takes seconds), which made Redis or the CDN fail to
+/// start. Bases differ per process and per call, as demos in one test binary
+/// run at the same time.
+pub fn quiet_port_base(span: u16) -> u16 {
+    static CALLS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    const LOW: u32 = 20_000;
+    const SLOTS: u32 = (32_000 - LOW) / 32;
+    let start =
+        std::process::id().wrapping_mul(7919) + CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) * 97;
+    for attempt in 0..SLOTS {
+        let base = (LOW + ((start + attempt) % SLOTS) * 32) as u16;
+        let free = (base..base + span).all(|port| std::net::TcpListener::bind(("127.0.0.1", port)).is_ok());
+        if free {
+            return base;
+        }
+    }
+    panic!("no {span} free ports in a row between {LOW} and 32000");
+}
+
 impl Demo {
     /// Starts `scripts/demo.sh --exporters N` from a port base near a free port
     /// and waits (up to `limit`) until it printed its URLs.
@@ -53,7 +75,7 @@ impl Demo {
         command
             .arg(repo("scripts/demo.sh"))
             .args(["--exporters", &exporters.to_string()])
-            .env("DEMO_PORT_BASE", free_port().min(64_000).to_string())
+            .env("DEMO_PORT_BASE", quiet_port_base(16).to_string())
             .env("OPSMON_EXPORTER_BIN", exporter_bin())
             .env("DEMO_USERS", "2000")
             .stdin(Stdio::null())
