@@ -36,6 +36,9 @@ fn thresholds_with(dir: &Path, checklists: &str) -> PathBuf {
     let (alerts, _) = shipped.split_once("\nchecklists:\n").expect("a checklists section");
     let path = dir.join("thresholds.yaml");
     std::fs::write(&path, format!("{alerts}\n{checklists}")).unwrap();
+    // The receivers file it names, relative to it.
+    std::fs::create_dir_all(dir.join("alertmanager")).unwrap();
+    std::fs::copy(repo("deploy/alertmanager/receivers.yml"), dir.join("alertmanager/receivers.yml")).unwrap();
     path
 }
 
