@@ -6,16 +6,15 @@
 
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
 use hyper::StatusCode;
 
 use crate::pgcpu::{self, Statement};
-use crate::scrape::{self, HttpClient};
+use crate::scrape::{self, HttpClient, sample_value};
 use crate::services::{self, PG_DATABASE, Postgres, Psql};
-use crate::target::{Fleet, Launch, Target, free_loopback_addr};
+use crate::target::{Fleet, Launch, Target, config_check, free_loopback_addr};
 use crate::{Args, Plan, bring_up};
 
 pub const OURS: &str = "opsmon-exporter";
@@ -58,21 +57,6 @@ pub fn exporter_config(pg_port: u16, redis_port: Option<u16>) -> String {
     cfg
 }
 
-/// Value of the first sample of `metric` (with or without labels) in a text exposition.
-pub fn sample_value(body: &str, metric: &str) -> Option<f64> {
-    body.lines().find_map(|line| {
-        let rest = line.strip_prefix(metric)?;
-        let value = if rest.starts_with('{') {
-            rest.rsplit_once('}')?.1
-        } else if rest.starts_with(' ') {
-            rest
-        } else {
-            return None;
-        };
-        value.split_whitespace().next()?.parse().ok()
-    })
-}
-
 fn require(program: &Path, what: &str, flag: &str) -> Result<()> {
     ensure!(
         program.exists(),
@@ -80,18 +64,6 @@ fn require(program: &Path, what: &str, flag: &str) -> Result<()> {
         program.display()
     );
     Ok(())
-}
-
-/// `opsmon-exporter --config.file=CFG --config.check`: `Ok(Err(output))` when the config is rejected.
-pub fn config_check(exporter: &Path, config: &Path) -> Result<Result<(), String>> {
-    let out = Command::new(exporter)
-        .arg(format!("--config.file={}", config.display()))
-        .arg("--config.check")
-        .stdin(Stdio::null())
-        .output()
-        .with_context(|| format!("running {} --config.check", exporter.display()))?;
-    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    Ok(if out.status.success() { Ok(()) } else { Err(text.trim().to_owned()) })
 }
 
 /// Starts the databases, seeds them, and starts and checks every exporter.

@@ -22,10 +22,9 @@ use hyper::header::{CONTENT_TYPE, HeaderValue};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 
-use crate::full::{config_check, sample_value};
 use crate::procfs;
-use crate::scrape::HttpClient;
-use crate::target::{Fleet, Launch, Target};
+use crate::scrape::{HttpClient, sample_value};
+use crate::target::{Fleet, Launch, Target, config_check};
 use crate::{Args, Plan, bring_up};
 
 pub const OURS: &str = "opsmon-exporter";

@@ -199,3 +199,18 @@ pub async fn load(
     total.elapsed = start.elapsed();
     total
 }
+
+/// Value of the first sample of `metric` (with or without labels) in a text exposition.
+pub fn sample_value(body: &str, metric: &str) -> Option<f64> {
+    body.lines().find_map(|line| {
+        let rest = line.strip_prefix(metric)?;
+        let value = if rest.starts_with('{') {
+            rest.rsplit_once('}')?.1
+        } else if rest.starts_with(' ') {
+            rest
+        } else {
+            return None;
+        };
+        value.split_whitespace().next()?.parse().ok()
+    })
+}

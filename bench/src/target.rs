@@ -287,6 +287,18 @@ impl Drop for Fleet {
     }
 }
 
+/// `opsmon-exporter --config.file=CFG --config.check`: `Ok(Err(output))` when the config is rejected.
+pub fn config_check(exporter: &Path, config: &Path) -> Result<Result<(), String>> {
+    let out = Command::new(exporter)
+        .arg(format!("--config.file={}", config.display()))
+        .arg("--config.check")
+        .stdin(Stdio::null())
+        .output()
+        .with_context(|| format!("running {} --config.check", exporter.display()))?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    Ok(if out.status.success() { Ok(()) } else { Err(text.trim().to_owned()) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,8 +1,7 @@
 //! Command-line flags, named after the Prometheus exporters' conventions so
-//! that unit files and habits carry over from node_exporter, and what the
-//! flags change in a loaded configuration ([`Overrides`]): where the host is
-//! mounted (`--path.*`) and which collectors run (`--[no-]collector.NAME`).
-//! Start-up and every reload apply the same overrides.
+//! that unit files and habits carry over from node_exporter. What they change
+//! in a loaded configuration (`--path.*`, `--[no-]collector.NAME`) is
+//! [`Overrides`], which start-up and every reload apply alike.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -12,7 +11,7 @@ use clap::{Arg, ArgAction, ArgMatches, Args, FromArgMatches, Parser};
 
 use crate::collectors::host::HostPaths;
 use crate::logging::{LogFormat, LogLevel};
-use crate::settings::Config;
+use crate::overrides::Overrides;
 
 /// The default port: outside the 9100–9999 range the Prometheus project
 /// allocates to exporters (it is fully taken), and easy to remember as
@@ -183,73 +182,6 @@ impl Args for CollectorSwitches {
     }
 }
 
-/// What the flags change in every configuration loaded, at start-up and on reload.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Overrides {
-    /// Where the host collector finds the host.
-    pub host_paths: HostPaths,
-    /// Collectors switched on (`true`) or off (`false`) over the file.
-    pub collectors: CollectorSwitches,
-}
-
-impl Overrides {
-    /// Applies the flags to `config`, or says which flag cannot apply and why.
-    /// A collector switched off gets nothing to do (its targets, paths or
-    /// queries are dropped before the build); one switched on must have
-    /// something configured.
-    pub fn apply(&self, config: &mut Config) -> Result<(), String> {
-        let sections = &mut config.collectors;
-        sections.host.paths = self.host_paths.clone();
-        let mut problems = Vec::new();
-        for (&name, &on) in &self.collectors.0 {
-            let flag = if on { format!("--collector.{name}") } else { format!("--no-collector.{name}") };
-            let nothing = |what: &str| {
-                format!(
-                    "{flag}: the {name} collector has nothing to collect: {what}; configure it or drop the flag"
-                )
-            };
-            match (name, on) {
-                ("host", on) => sections.host.enabled = on,
-                ("postgres", true) if sections.postgres.targets.is_empty() => problems
-                    .push(nothing("collectors.postgres.targets is empty and DATA_SOURCE_NAME is unset")),
-                ("postgres", false) => {
-                    let business_stays_on = self.collectors.0.get("business") != Some(&false);
-                    if !sections.business.queries.is_empty() && business_stays_on {
-                        problems.push(format!(
-                            "{flag}: collectors.business runs its queries on a PostgreSQL target; add --no-collector.business too"
-                        ));
-                    }
-                    sections.postgres.targets.clear();
-                }
-                ("redis", true) if sections.redis.targets.is_empty() => {
-                    problems.push(nothing("collectors.redis.targets is empty and REDIS_ADDR is unset"));
-                }
-                ("redis", false) => sections.redis.targets.clear(),
-                ("probe", true) if sections.probe.targets.is_empty() => {
-                    problems.push(nothing(
-                        "collectors.probe.targets is empty (/probe?target=URL works without it)",
-                    ));
-                }
-                ("probe", false) => sections.probe.targets.clear(),
-                ("accesslog", true) if !sections.accesslog.is_enabled() => {
-                    problems.push(nothing("collectors.accesslog has no files and no patterns"));
-                }
-                ("accesslog", false) => sections.accesslog = Default::default(),
-                ("files", true) if sections.files.paths.is_empty() => {
-                    problems.push(nothing("collectors.files.paths is empty"));
-                }
-                ("files", false) => sections.files.paths.clear(),
-                ("business", true) if sections.business.queries.is_empty() => {
-                    problems.push(nothing("collectors.business.queries is empty"));
-                }
-                ("business", false) => sections.business.queries.clear(),
-                _ => {}
-            }
-        }
-        if problems.is_empty() { Ok(()) } else { Err(problems.join("\n")) }
-    }
-}
-
 impl Cli {
     /// What the flags change in every configuration loaded.
     pub fn overrides(&self) -> Overrides {
@@ -259,7 +191,7 @@ impl Cli {
                 sysfs: self.sysfs.clone(),
                 rootfs: self.rootfs.clone(),
             },
-            collectors: self.collectors.clone(),
+            collectors: self.collectors.0.clone(),
         }
     }
 
@@ -317,6 +249,7 @@ fn parse_telemetry_path(value: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::Config;
 
     #[test]
     fn defaults() {

@@ -11,6 +11,7 @@ pub mod collectors;
 pub mod config;
 pub mod logging;
 pub mod metrics;
+pub mod overrides;
 pub mod process_metrics;
 pub mod reload;
 pub mod scrape;

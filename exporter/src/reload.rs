@@ -12,9 +12,9 @@ use std::time::SystemTime;
 use opsmon_catalog::selfmon;
 use opsmon_diagnostics::Problem;
 
-use crate::cli::Overrides;
 use crate::config::ConfigError;
 use crate::metrics::MetricSet;
+use crate::overrides::Overrides;
 use crate::scrape::ScrapeEngine;
 use crate::settings::{Built, Config};
 
