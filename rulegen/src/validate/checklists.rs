@@ -5,14 +5,13 @@
 //! alerts is resolved here (the only alert's signal and threshold, or how
 //! many of its alerts fire).
 
-use super::limits;
 use super::thresholds::{direction, parse_unit};
+use super::{expressions, limits};
 use crate::diagnostics::{Problems, hint};
 use crate::known::Known;
 use crate::model::{Alert, Checklist, ChecklistItem, Checklists, Direction, Threshold};
-use crate::promql::{self, Issue};
+use crate::promql;
 use crate::spec::{At, ChecklistItemSpec, Spec};
-use crate::yaml;
 use opsmon_catalog::Unit;
 use std::time::Duration;
 
@@ -158,34 +157,15 @@ fn check_item(
     })
 }
 
-/// A value expression: parses, stays within the size limits, names known
-/// metrics or recording rules, and is a value rather than a condition.
+/// A value expression: [`expressions::checked`] (recording rules allowed),
+/// and a value rather than a condition.
 fn value_expression(p: &mut Problems, at: &At<String>, known: &Known) -> Option<promql_parser::parser::Expr> {
-    if !limits::expression_size(p, at) {
-        return None;
-    }
-    let expr = match promql::parse(&at.value) {
-        Ok(e) => e,
-        Err(e) => {
-            p.at(at.pos, &at.path, format!("invalid PromQL: {e}"));
-            return None;
-        }
-    };
-    if !limits::expression_spans(p, at, &expr) {
-        return None;
-    }
-    let issues = promql::check(&expr, known);
-    let ok = issues.is_empty();
-    for Issue { needle, message } in issues {
-        p.at(yaml::pos_within(&at.node, &at.value, &needle), &at.path, message);
-    }
-    if let promql_parser::parser::Expr::Binary(b) = promql::strip(&expr)
-        && (b.op.is_comparison_operator() || b.op.is_set_operator())
-    {
+    let (expr, ok) = expressions::checked(p, at, known)?;
+    if let Some(op) = expressions::condition_operator(&expr) {
         p.at(
             at.pos,
             &at.path,
-            format!("an item shows a value, but this is a condition (`{}`); put the limit in `warning`/`critical`", b.op),
+            format!("an item shows a value, but this is a condition (`{op}`); put the limit in `warning`/`critical`"),
         );
         return None;
     }

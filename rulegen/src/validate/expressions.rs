@@ -11,8 +11,10 @@ use crate::yaml;
 use promql_parser::parser::Expr;
 
 /// Parses and checks an expression, pointing problems inside the scalar;
-/// its size, range windows and offsets are bounded ([`limits`]).
-pub fn expression(p: &mut Problems, at: &At<String>, known: &Known) -> Option<Expr> {
+/// its size, range windows and offsets are bounded ([`limits`]). The
+/// expression comes back whenever it parses, with whether it named only
+/// known series, so that callers add their own checks to the same report.
+pub fn checked(p: &mut Problems, at: &At<String>, known: &Known) -> Option<(Expr, bool)> {
     if !limits::expression_size(p, at) {
         return None;
     }
@@ -31,6 +33,12 @@ pub fn expression(p: &mut Problems, at: &At<String>, known: &Known) -> Option<Ex
     for Issue { needle, message } in issues {
         p.at(yaml::pos_within(&at.node, &at.value, &needle), &at.path, message);
     }
+    Some((expr, ok))
+}
+
+/// An alert's expression: [`checked`], over exporter metrics only.
+pub fn expression(p: &mut Problems, at: &At<String>, known: &Known) -> Option<Expr> {
+    let (expr, ok) = checked(p, at, known)?;
     if promql::selectors(&expr).iter().any(|vs| {
         promql::selector_name(vs)
             .and_then(|n| known.resolve(&n))
@@ -42,18 +50,24 @@ pub fn expression(p: &mut Problems, at: &At<String>, known: &Known) -> Option<Ex
     ok.then_some(expr)
 }
 
+/// The operator that makes `expr` a condition (a comparison or a set
+/// operation at its top) rather than a value.
+pub fn condition_operator(expr: &Expr) -> Option<String> {
+    match promql::strip(expr) {
+        Expr::Binary(b) if b.op.is_comparison_operator() || b.op.is_set_operator() => Some(b.op.to_string()),
+        _ => None,
+    }
+}
+
 /// A value expression (not a condition).
 pub fn signal(p: &mut Problems, at: &At<String>, known: &Known) -> Option<Expr> {
     let expr = expression(p, at, known)?;
-    if let Expr::Binary(b) = promql::strip(&expr)
-        && (b.op.is_comparison_operator() || b.op.is_set_operator())
-    {
+    if let Some(op) = condition_operator(&expr) {
         p.at(
             at.pos,
             &at.path,
             format!(
-                "a signal is a value, but this is a condition (`{}`); give the value and put the limit in `threshold` (or use kind raw)",
-                b.op
+                "a signal is a value, but this is a condition (`{op}`); give the value and put the limit in `threshold` (or use kind raw)"
             ),
         );
         return None;
