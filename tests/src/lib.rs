@@ -117,6 +117,23 @@ impl Process {
         Self::start_with_env(&exporter_bin(), &all, env, port, "/-/ready")
     }
 
+    /// Starts a real Prometheus on a free port with `config` written to
+    /// `dir/prometheus.yml`, its TSDB in `dir/tsdb`, and `extra` flags; ready
+    /// when `/-/ready` answers.
+    pub fn prometheus(dir: &Path, config: &str, extra: &[&str]) -> Process {
+        let bin = require_tool("prometheus", "prometheus");
+        let config_path = dir.join("prometheus.yml");
+        std::fs::write(&config_path, config).unwrap();
+        let port = free_port();
+        let mut args = vec![
+            format!("--config.file={}", config_path.display()),
+            format!("--storage.tsdb.path={}", dir.join("tsdb").display()),
+            format!("--web.listen-address=127.0.0.1:{port}"),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
+        Self::start(&bin, &args, port, "/-/ready")
+    }
+
     /// `http://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)

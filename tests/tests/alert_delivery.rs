@@ -338,7 +338,6 @@ impl World {
 #[test]
 fn each_guide_fault_pages_its_tier_escalates_and_resolves() {
     let started = Instant::now();
-    let prometheus_bin = require_tool("prometheus", "prometheus");
     let alertmanager_bin = require_tool("prometheus-alertmanager", "prometheus-alertmanager");
     let amtool = require_tool("amtool", "prometheus-alertmanager");
     let dir = tempfile::tempdir().unwrap();
@@ -454,23 +453,11 @@ fn each_guide_fault_pages_its_tier_escalates_and_resolves() {
         .replace("127.0.0.1:19100", &format!("127.0.0.1:{}", exporter.port))
         .replace("127.0.0.1:9093", &format!("127.0.0.1:{am_port}"))
         .replace("  - rules.yml", &format!("  - {}", rules.display()));
-    let prom_path = dir.path().join("prometheus.yml");
-    std::fs::write(&prom_path, prom_config).unwrap();
-    let prom_port = free_port();
-    let prometheus = Process::start(
-        &prometheus_bin,
-        &[
-            format!("--config.file={}", prom_path.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            // An alert that fires before Prometheus has discovered
-            // Alertmanager (the Watchdog, at the first evaluation) is sent
-            // again only after the resend delay, 1m by default.
-            "--rules.alert.resend-delay=1s".to_owned(),
-        ],
-        prom_port,
-        "/-/ready",
-    );
+    // An alert that fires before Prometheus has discovered Alertmanager (the
+    // Watchdog, at the first evaluation) is sent again only after the resend
+    // delay, 1m by default.
+    let prometheus = Process::prometheus(dir.path(), &prom_config, &["--rules.alert.resend-delay=1s"]);
+    let prom_port = prometheus.port;
     let world = World { hub, prom_port, am_port, alertmanager, exporter };
     let quick = Duration::from_secs(30);
 

@@ -37,7 +37,6 @@ fn query_value(url: &str) -> Option<f64> {
 
 #[test]
 fn prometheus_scrapes_evaluates_the_generated_rules_and_alertmanager_receives() {
-    let prometheus_bin = require_tool("prometheus", "prometheus");
     let alertmanager_bin = require_tool("prometheus-alertmanager", "prometheus-alertmanager");
     let dir = tempfile::tempdir().unwrap();
 
@@ -98,19 +97,8 @@ fn prometheus_scrapes_evaluates_the_generated_rules_and_alertmanager_receives() 
     std::fs::write(&fast_rules, rules.replace("for: 1m", "for: 2s")).unwrap();
     let prom_config = prom_config
         .replace(&repo("deploy/prometheus/rules.yml").display().to_string(), fast_rules.to_str().unwrap());
-    let prom_path = dir.path().join("prometheus.yml");
-    std::fs::write(&prom_path, prom_config).unwrap();
-    let prom_port = free_port();
-    let prometheus = Process::start(
-        &prometheus_bin,
-        &[
-            format!("--config.file={}", prom_path.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        prom_port,
-        "/-/ready",
-    );
+    let prometheus = Process::prometheus(dir.path(), &prom_config, &[]);
+    let prom_port = prometheus.port;
     let api = |path: &str| format!("http://127.0.0.1:{prom_port}/api/v1/{path}");
 
     // Scraped and healthy, with the exporter's own series ingested.

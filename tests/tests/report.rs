@@ -94,7 +94,6 @@ const CHECKLISTS: &str = "checklists:
 
 #[test]
 fn report_marks_exactly_the_faulty_items_critical() {
-    let prometheus_bin = require_tool("prometheus", "prometheus");
     let dir = tempfile::tempdir().unwrap();
 
     // A backup three days old: stale past BackupTooOld (26 h) and the item's own 2 d.
@@ -142,19 +141,8 @@ fn report_marks_exactly_the_faulty_items_critical() {
         .replace("evaluation_interval: 15s", "evaluation_interval: 1s")
         .replace("127.0.0.1:19100", &format!("127.0.0.1:{}", exporter.port))
         .replace("  - rules.yml", &format!("  - {}", fast_rules.display()));
-    let prom_path = dir.path().join("prometheus.yml");
-    std::fs::write(&prom_path, prom_config).unwrap();
-    let prom_port = free_port();
-    let _prometheus = Process::start(
-        &prometheus_bin,
-        &[
-            format!("--config.file={}", prom_path.display()),
-            format!("--storage.tsdb.path={}", dir.path().join("tsdb").display()),
-            format!("--web.listen-address=127.0.0.1:{prom_port}"),
-        ],
-        prom_port,
-        "/-/ready",
-    );
+    let prometheus = Process::prometheus(dir.path(), &prom_config, &[]);
+    let prom_port = prometheus.port;
     let base = format!("http://127.0.0.1:{prom_port}");
     let api = |query: &str| format!("{base}/api/v1/query?query={query}");
 
