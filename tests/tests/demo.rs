@@ -50,11 +50,12 @@ fn the_demo_shows_data_on_every_panel_and_ctrl_c_leaves_nothing_behind() {
     let data_after = started.elapsed();
     assert!(
         empty.is_empty(),
-        "{} of {} panel queries show no data in the demo:\n{}\nstderr of the demo:\n{}",
+        "{} of {} panel queries show no data in the demo:\n{}\nstderr of the demo:\n{}\nwarnings of the exporter:\n{}",
         empty.len(),
         expected.len(),
         empty.join("\n"),
-        demo.stderr()
+        demo.stderr(),
+        demo.exporter_warnings()
     );
     // Every excuse still names a real panel, so the list cannot rot.
     for (panel, _) in demo::NO_DATA_IN_A_FRESH_PROMETHEUS {

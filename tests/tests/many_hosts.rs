@@ -286,7 +286,12 @@ fn two_exporters_stay_apart_on_every_panel() {
         .map(|q| (q.name(), q.resolved(&host_a, ".*")))
         .collect();
     let empty = wait_for_data(&prometheus, &expected, Duration::from_secs(75));
-    assert!(empty.is_empty(), "panels without data for instance {host_a}:\n{}", empty.join("\n"));
+    assert!(
+        empty.is_empty(),
+        "panels without data for instance {host_a}:\n{}\nwarnings of the exporters:\n{}",
+        empty.join("\n"),
+        demo.exporter_warnings()
+    );
     // Host B has caught up too (the "All" comparison below needs both).
     let both: Vec<(String, String)> = queries
         .iter()
@@ -294,7 +299,12 @@ fn two_exporters_stay_apart_on_every_panel() {
         .map(|q| (q.name(), q.resolved(&host_b, ".*")))
         .collect();
     let empty = wait_for_data(&prometheus, &both, Duration::from_secs(30));
-    assert!(empty.is_empty(), "panels without data for instance {host_b}:\n{}", empty.join("\n"));
+    assert!(
+        empty.is_empty(),
+        "panels without data for instance {host_b}:\n{}\nwarnings of the exporters:\n{}",
+        empty.join("\n"),
+        demo.exporter_warnings()
+    );
 
     // One instant for both evaluations of a query, so values compare exactly.
     let at = now() - 1.0;
@@ -324,19 +334,31 @@ fn two_exporters_stay_apart_on_every_panel() {
     }
     assert!(problems.is_empty(), "panels that mix hosts:\n{}", problems.join("\n"));
 
-    // The recorded series of the generated rules stay per instance.
+    // The recorded series of the generated rules stay per instance. A rule
+    // over rate() records only once two scrapes and an evaluation have passed
+    // since its input appeared, so each gets a moment to show both hosts.
+    let apart = |instances: &BTreeSet<String>| {
+        instances.contains(&host_a) && instances.contains(&host_b) && !instances.contains("<none>")
+    };
     let mut recorded = BTreeMap::new();
+    let started = std::time::Instant::now();
     for (name, _) in generated_rules().into_iter().filter(|(n, _)| n.contains(':')) {
-        let samples = query(&prometheus, &name, Some(at)).unwrap();
-        let instances: BTreeSet<String> = samples
-            .iter()
-            .map(|s| s.labels.get("instance").cloned().unwrap_or_else(|| "<none>".into()))
-            .collect();
+        let instances = loop {
+            let samples = query(&prometheus, &name, None).unwrap();
+            let instances: BTreeSet<String> = samples
+                .iter()
+                .map(|s| s.labels.get("instance").cloned().unwrap_or_else(|| "<none>".into()))
+                .collect();
+            if apart(&instances) || started.elapsed() > Duration::from_secs(30) {
+                break instances;
+            }
+            std::thread::sleep(Duration::from_secs(1));
+        };
         recorded.insert(name, instances);
     }
     for (name, instances) in &recorded {
         assert!(
-            instances.contains(&host_a) && instances.contains(&host_b) && !instances.contains("<none>"),
+            apart(instances),
             "{name} is recorded for {instances:?}, expected {host_a} and {host_b} apart"
         );
     }

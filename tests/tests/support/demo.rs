@@ -154,6 +154,24 @@ impl Demo {
         std::fs::read_to_string(self.stderr.path()).unwrap_or_default()
     }
 
+    /// The warnings and errors the exporters logged so far (logs/exporter-N.log),
+    /// the last 20 of each: why a panel has no data is usually there.
+    pub fn exporter_warnings(&self) -> String {
+        let mut out = String::new();
+        for number in 1..=self.exporters.len() {
+            let log = std::fs::read_to_string(self.tmp.join(format!("logs/exporter-{number}.log")))
+                .unwrap_or_default();
+            let lines: Vec<&str> =
+                log.lines().filter(|l| l.contains("level=warn") || l.contains("level=error")).collect();
+            out.push_str(&format!("exporter {number}:\n"));
+            for line in &lines[lines.len().saturating_sub(20)..] {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+
     fn group(&self) -> rustix::process::Pid {
         rustix::process::Pid::from_raw(self.child.id() as i32).unwrap()
     }
