@@ -11,6 +11,7 @@ pub mod filesystem;
 pub mod paths;
 pub mod processes;
 pub mod procfs;
+pub mod sockdiag;
 pub mod timex;
 
 use std::collections::BTreeSet;
@@ -340,21 +341,34 @@ fn uname_and_time(out: &mut MetricSet) {
     out.single(&host::TIME, now.as_secs_f64());
 }
 
+/// How long the kernel may take to list its listening sockets.
+const SOCK_DIAG_BUDGET: std::time::Duration = std::time::Duration::from_secs(1);
+
 fn listening(paths: &HostPaths, out: &mut MetricSet, ports: &[u16]) -> Result<(), CollectError> {
     if ports.is_empty() {
         return Ok(());
     }
-    let mut listening = BTreeSet::new();
     let mut error = None;
-    for file in ["net/tcp", "net/tcp6"] {
-        let path = paths.proc(file);
-        match std::fs::read_to_string(&path) {
-            Ok(text) => procfs::parse_listening_ports(&text, &mut listening),
-            // A host without IPv6 has no tcp6 file; that is not an error.
-            Err(e) if file.ends_with('6') && e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => error = Some(CollectError::io(path.display().to_string(), e)),
+    let listening = match sockdiag::listening_ports(SOCK_DIAG_BUDGET) {
+        Ok(listening) => listening,
+        Err(netlink_error) => {
+            static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+            if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                tracing::info!(error = %netlink_error, "sock_diag netlink refused; listening ports come from /proc/net/tcp (slower on hosts with many connections; allow AF_NETLINK)");
+            }
+            let mut listening = BTreeSet::new();
+            for file in ["net/tcp", "net/tcp6"] {
+                let path = paths.proc(file);
+                match std::fs::read_to_string(&path) {
+                    Ok(text) => procfs::parse_listening_ports(&text, &mut listening),
+                    // A host without IPv6 has no tcp6 file; that is not an error.
+                    Err(e) if file.ends_with('6') && e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => error = Some(CollectError::io(path.display().to_string(), e)),
+                }
+            }
+            listening
         }
-    }
+    };
     let mut family = out.family(&host::PORT_LISTENING);
     for port in ports {
         family.number(vec![port.to_string().into()], if listening.contains(port) { 1.0 } else { 0.0 });
