@@ -36,7 +36,7 @@ use crate::metrics::MetricSet;
 pub struct HostCollector {
     filesystems: filesystem::Filesystems,
     directories: directories::Directories,
-    process_groups: std::sync::Arc<Vec<ProcessGroupConfig>>,
+    process_groups: std::sync::Arc<processes::ProcessGroups>,
     listen_ports: std::sync::Arc<Vec<u16>>,
     paths: std::sync::Arc<HostPaths>,
     ticks_per_second: f64,
@@ -53,7 +53,7 @@ impl HostCollector {
         Ok(Self {
             filesystems: filesystem::Filesystems::new(config.filesystem, config.paths.clone()),
             directories: directories::Directories::new(config.directories),
-            process_groups: std::sync::Arc::new(config.process_groups),
+            process_groups: std::sync::Arc::new(processes::ProcessGroups::new(config.process_groups)),
             listen_ports: std::sync::Arc::new(config.listen_ports),
             paths: std::sync::Arc::new(config.paths),
             ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
@@ -146,7 +146,7 @@ fn read(path: &Path) -> Result<String, CollectError> {
 /// its families are left out and the first error is returned beside the rest.
 fn read_proc_files(
     paths: &HostPaths,
-    groups: &[ProcessGroupConfig],
+    groups: &processes::ProcessGroups,
     ports: &[u16],
     ticks_per_second: f64,
     page_size: f64,
@@ -169,7 +169,8 @@ fn read_proc_files(
     uname_and_time(&mut out);
     note(timex::collect(&mut out));
     note(
-        processes::collect(&paths.procfs, groups, &mut out, ticks_per_second, page_size)
+        groups
+            .collect(&paths.procfs, &mut out, ticks_per_second, page_size)
             .map_err(|e| CollectError::io(paths.procfs.display().to_string(), e)),
     );
     note(listening(paths, &mut out, ports));
