@@ -46,12 +46,17 @@ pub fn parse(text: &str) -> Result<Expr, String> {
 
 /// The metric name of a selector (`name` or `{__name__="…"}`).
 pub fn selector_name(vs: &VectorSelector) -> Option<String> {
-    vs.name.clone().or_else(|| {
+    selector_name_ref(vs).map(str::to_owned)
+}
+
+/// [`selector_name`] without the copy, for the hot paths that only compare it.
+pub fn selector_name_ref(vs: &VectorSelector) -> Option<&str> {
+    vs.name.as_deref().or_else(|| {
         vs.matchers
             .matchers
             .iter()
             .find(|m| m.name == "__name__" && matches!(m.op, MatchOp::Equal))
-            .map(|m| m.value.clone())
+            .map(|m| m.value.as_str())
     })
 }
 
@@ -631,9 +636,8 @@ fn add_matchers(expr: &mut Expr, extra: &[Matcher]) {
 
 /// Whether a selector's matchers accept this label set.
 pub fn matches(vs: &VectorSelector, labels: &std::collections::BTreeMap<String, String>) -> bool {
-    let name = selector_name(vs);
-    if let Some(name) = &name
-        && labels.get("__name__") != Some(name)
+    if let Some(name) = selector_name_ref(vs)
+        && labels.get("__name__").map(String::as_str) != Some(name)
     {
         return false;
     }

@@ -56,6 +56,9 @@ pub struct World {
     pub starts: Vec<f64>,
     /// The series.
     pub series: Vec<Series>,
+    /// While set, every phase but this one reads as having no samples (what
+    /// one phase sets alone), without copying the series.
+    only_phase: std::cell::Cell<Option<usize>>,
 }
 
 /// A sample of an instant vector.
@@ -92,7 +95,7 @@ type R<T> = Result<T, EvalError>;
 impl World {
     /// A world with `phases` phases starting at `starts`.
     pub fn new(starts: Vec<f64>) -> World {
-        World { starts, series: Vec::new() }
+        World { starts, series: Vec::new(), only_phase: std::cell::Cell::new(None) }
     }
 
     /// The phase containing `t`.
@@ -100,17 +103,34 @@ impl World {
         self.starts.iter().rposition(|s| *s <= t).unwrap_or(0)
     }
 
+    /// Evaluates `expr` at `t` as if only `phase` had samples.
+    pub fn eval_in_phase(&self, expr: &Expr, t: f64, phase: usize) -> R<Val> {
+        let outer = self.only_phase.replace(Some(phase));
+        let result = self.eval(expr, t);
+        self.only_phase.set(outer);
+        result
+    }
+
+    /// Series `series`' behaviour in `phase`, `None` outside the phase being
+    /// evaluated alone.
+    fn seg(&self, series: &Series, phase: usize) -> Option<Seg> {
+        match self.only_phase.get() {
+            Some(only) if only != phase => None,
+            _ => series.segs.get(phase).copied().flatten(),
+        }
+    }
+
     /// Value of series `i` at a sample time `t`.
     pub fn value_at(&self, i: usize, t: f64) -> Option<f64> {
         let series = &self.series[i];
         let phase = self.phase_at(t);
-        let seg = series.segs.get(phase).copied().flatten()?;
+        let seg = self.seg(series, phase)?;
         Some(match series.shape {
             Shape::Gauge => seg.c + seg.s * t,
             Shape::Counter => {
                 let mut total = 0.0;
                 for p in 0..phase {
-                    if let Some(Some(prev)) = series.segs.get(p) {
+                    if let Some(prev) = self.seg(series, p) {
                         let end = self.starts.get(p + 1).copied().unwrap_or(t);
                         total += prev.s * (end - self.starts[p]);
                     }
@@ -197,7 +217,7 @@ impl World {
             if start < self.starts[phase] {
                 return Err(EvalError::Boundary(selector_name(vs).unwrap_or_default()));
             }
-            let Some(seg) = series.segs.get(phase).copied().flatten() else { continue };
+            let Some(seg) = self.seg(series, phase) else { continue };
             let value = self.value_at(i, t).unwrap_or(0.0);
             out.push((series.labels.clone(), seg, value));
         }
@@ -394,22 +414,16 @@ fn compare(op: &str, a: f64, b: f64) -> bool {
     }
 }
 
-fn signature(labels: &Labels, matching: Option<&LabelModifier>) -> Labels {
-    match matching {
-        Some(LabelModifier::Include(on)) => labels
-            .iter()
-            .filter(|(k, _)| on.labels.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        Some(LabelModifier::Exclude(ignoring)) => labels
-            .iter()
-            .filter(|(k, _)| !ignoring.labels.contains(k) && *k != "__name__")
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect(),
-        None => {
-            labels.iter().filter(|(k, _)| *k != "__name__").map(|(k, v)| (k.clone(), v.clone())).collect()
-        }
-    }
+/// The labels two samples must share to match, borrowed and in label order.
+type Signature<'a> = Vec<(&'a str, &'a str)>;
+
+fn signature<'a>(labels: &'a Labels, matching: Option<&LabelModifier>) -> Signature<'a> {
+    let keep = |k: &String| match matching {
+        Some(LabelModifier::Include(on)) => on.labels.contains(k),
+        Some(LabelModifier::Exclude(ignoring)) => !ignoring.labels.contains(k) && k != "__name__",
+        None => k != "__name__",
+    };
+    labels.iter().filter(|(k, _)| keep(k)).map(|(k, v)| (k.as_str(), v.as_str())).collect()
 }
 
 fn binary(b: &promql_parser::parser::BinaryExpr, lhs: Val, rhs: Val) -> R<Val> {
@@ -457,7 +471,7 @@ fn binary(b: &promql_parser::parser::BinaryExpr, lhs: Val, rhs: Val) -> R<Val> {
             Ok(Val::Vector(out))
         }
         (Val::Vector(l), Val::Vector(r)) => {
-            let r_sigs: Vec<Labels> = r.iter().map(|s| signature(&s.labels, matching)).collect();
+            let r_sigs: Vec<Signature<'_>> = r.iter().map(|s| signature(&s.labels, matching)).collect();
             match op.as_str() {
                 "and" => Ok(Val::Vector(
                     l.into_iter().filter(|s| r_sigs.contains(&signature(&s.labels, matching))).collect(),
@@ -466,9 +480,14 @@ fn binary(b: &promql_parser::parser::BinaryExpr, lhs: Val, rhs: Val) -> R<Val> {
                     l.into_iter().filter(|s| !r_sigs.contains(&signature(&s.labels, matching))).collect(),
                 )),
                 "or" => {
-                    let l_sigs: Vec<Labels> = l.iter().map(|s| signature(&s.labels, matching)).collect();
+                    let l_sigs: Vec<Signature<'_>> =
+                        l.iter().map(|s| signature(&s.labels, matching)).collect();
+                    let unmatched: Vec<bool> =
+                        r.iter().map(|s| !l_sigs.contains(&signature(&s.labels, matching))).collect();
+                    drop(l_sigs);
+                    drop(r_sigs);
                     let mut out = l;
-                    out.extend(r.into_iter().filter(|s| !l_sigs.contains(&signature(&s.labels, matching))));
+                    out.extend(r.into_iter().zip(unmatched).filter(|(_, keep)| *keep).map(|(s, _)| s));
                     Ok(Val::Vector(out))
                 }
                 _ => {

@@ -341,22 +341,12 @@ impl<'k> Synth<'k> {
         // What the phase itself sets: the 5-minute lookback must not pick up
         // the previous phase's samples when the anchor sits early in a phase
         // (an offset reads earlier phases on purpose, so keep them then).
-        let own_phase;
-        let world = if promql::max_offset(expr).is_zero() {
-            let mut w = self.world.clone();
-            for series in &mut w.series {
-                for (i, seg) in series.segs.iter_mut().enumerate() {
-                    if i != ctx.phase {
-                        *seg = None;
-                    }
-                }
-            }
-            own_phase = w;
-            &own_phase
+        let value = if promql::max_offset(expr).is_zero() {
+            self.world.eval_in_phase(expr, ctx.anchor, ctx.phase)?
         } else {
-            &self.world
+            self.world.eval(expr, ctx.anchor)?
         };
-        Ok(match world.eval(expr, ctx.anchor)? {
+        Ok(match value {
             Val::Scalar(v) => vec![v],
             Val::Vector(samples) => samples
                 .into_iter()
@@ -455,18 +445,17 @@ impl<'k> Synth<'k> {
             free.push((label.clone(), unique));
         }
         // Try the first candidate of every free label, then vary one at a time.
-        let mut attempts: Vec<Labels> = Vec::new();
+        // Built one at a time: the first attempt nearly always succeeds.
         let first: Labels =
-            fixed.clone().into_iter().chain(free.iter().map(|(l, c)| (l.clone(), c[0].clone()))).collect();
-        attempts.push(first.clone());
-        for (label, candidates) in &free {
-            for c in candidates.iter().skip(1) {
+            fixed.into_iter().chain(free.iter().map(|(l, c)| (l.clone(), c[0].clone()))).collect();
+        let variations = free.iter().flat_map(|(label, candidates)| {
+            candidates.iter().skip(1).map(|c| {
                 let mut labels = first.clone();
                 labels.insert(label.clone(), c.clone());
-                attempts.push(labels);
-            }
-        }
-        for labels in attempts {
+                labels
+            })
+        });
+        for labels in std::iter::once(first.clone()).chain(variations) {
             let existing = self.world.series.iter().position(|s| s.labels == labels);
             match existing {
                 Some(i) if !ctx.fresh => return Ok(i),
