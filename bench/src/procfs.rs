@@ -24,17 +24,22 @@ pub fn parse_stat_cpu_ticks(stat: &str) -> Result<u64> {
 
 /// `VmRSS` in KiB from the text of `/proc/PID/status`.
 pub fn parse_vmrss_kib(status: &str) -> Result<u64> {
+    parse_status_kib(status, "VmRSS")
+}
+
+/// A `NAME:   N kB` field of `/proc/PID/status`, in KiB.
+pub fn parse_status_kib(status: &str, name: &str) -> Result<u64> {
     let line = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .context("no VmRSS line in /proc/PID/status (kernel thread or zombie?)")?;
+        .find_map(|l| l.strip_prefix(name).and_then(|rest| rest.strip_prefix(':')))
+        .with_context(|| format!("no {name} line in /proc/PID/status (kernel thread or zombie?)"))?;
     let mut parts = line.split_whitespace();
-    let value = parts.next().context("empty VmRSS line")?;
+    let value = parts.next().with_context(|| format!("empty {name} line"))?;
     match parts.next() {
         Some("kB") | None => {}
-        Some(unit) => bail!("unexpected VmRSS unit {unit:?}"),
+        Some(unit) => bail!("unexpected {name} unit {unit:?}"),
     }
-    value.parse().with_context(|| format!("bad VmRSS value {value:?}"))
+    value.parse().with_context(|| format!("bad {name} value {value:?}"))
 }
 
 /// CPU ticks (user + system) consumed so far by `pid`.
@@ -78,6 +83,16 @@ pub fn rss_mib(pid: u32) -> Result<f64> {
     let path = format!("/proc/{pid}/status");
     let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
     let kib = parse_vmrss_kib(&text).with_context(|| format!("parsing {path}"))?;
+    Ok(kib as f64 / 1024.0)
+}
+
+/// Anonymous resident memory of `pid` in MiB (`RssAnon`: heap, stacks,
+/// private data), without the binary's and libraries' text that `VmRSS` also
+/// counts (clean file pages, shared and dropped under memory pressure).
+pub fn anon_mib(pid: u32) -> Result<f64> {
+    let path = format!("/proc/{pid}/status");
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {path}"))?;
+    let kib = parse_status_kib(&text, "RssAnon").with_context(|| format!("parsing {path}"))?;
     Ok(kib as f64 / 1024.0)
 }
 
@@ -146,6 +161,9 @@ mod tests {
         assert_eq!(parse_vmrss_kib(status)?, 22528);
         assert!(parse_vmrss_kib("Name:\tkthreadd\nThreads:\t1\n").is_err());
         assert!(parse_vmrss_kib("VmRSS:\t 12 MB\n").is_err());
+        let status = "VmRSS:\t   22528 kB\nRssAnon:\t    2436 kB\nRssFile:\t    8468 kB\n";
+        assert_eq!(parse_status_kib(status, "RssAnon")?, 2436);
+        assert!(parse_status_kib(status, "Rss").is_err(), "a prefix of a field name is not the field");
         Ok(())
     }
 }

@@ -19,6 +19,8 @@ pub struct Figures {
     pub p99_ms: Option<f64>,
     pub req_per_sec: Option<f64>,
     pub rss_mib: Option<f64>,
+    /// `RssAnon` after load: resident memory without the binaries' text.
+    pub anon_mib: Option<f64>,
     pub cpu_ms_per_scrape: Option<f64>,
     /// 1 when the last sequential answer came gzipped, 0 when plain.
     pub gzipped: Option<f64>,
@@ -61,6 +63,7 @@ impl Figures {
             p99_ms: m(|r| r.p99_ms),
             req_per_sec: m(|r| r.req_per_sec),
             rss_mib: m(|r| r.rss_mib),
+            anon_mib: m(|r| r.anon_mib),
             cpu_ms_per_scrape: m(|r| r.cpu_ms_per_scrape),
             gzipped: m(|r| r.gzipped),
             errors: runs.iter().map(|r| r.errors).sum(),
