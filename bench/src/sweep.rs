@@ -32,20 +32,29 @@ pub enum Dim {
     ProcessGroups,
     Mounts,
     ListenPorts,
+    Connections,
     Routes,
     DirEntries,
     Rulegen,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 6] =
-        [Dim::ProcessGroups, Dim::Mounts, Dim::ListenPorts, Dim::Routes, Dim::DirEntries, Dim::Rulegen];
+    pub const ALL: [Dim; 7] = [
+        Dim::ProcessGroups,
+        Dim::Mounts,
+        Dim::ListenPorts,
+        Dim::Connections,
+        Dim::Routes,
+        Dim::DirEntries,
+        Dim::Rulegen,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
             Dim::ProcessGroups => "process-groups",
             Dim::Mounts => "mounts",
             Dim::ListenPorts => "listen-ports",
+            Dim::Connections => "connections",
             Dim::Routes => "routes",
             Dim::DirEntries => "dir-entries",
             Dim::Rulegen => "rulegen",
@@ -58,6 +67,7 @@ impl Dim {
             Dim::ProcessGroups => "process groups (each matching one running process)",
             Dim::Mounts => "mounted filesystems (tmpfs, besides the machine's own)",
             Dim::ListenPorts => "configured listening ports (each with a listening socket)",
+            Dim::Connections => "established TCP connections on the host (one listening port configured)",
             Dim::Routes => "access-log routes (× 6 status codes each)",
             Dim::DirEntries => "directory entries walked (files in one directory)",
             Dim::Rulegen => "alerts in the threshold file",
@@ -71,6 +81,7 @@ impl Dim {
             Dim::ProcessGroups => vec![1, 25, 50, 100, 200],
             Dim::Mounts => vec![1, 50, 100, 200, 400],
             Dim::ListenPorts => vec![1, 100, 200, 400, 800],
+            Dim::Connections => vec![1, 1_000, 2_000, 4_000, 8_000],
             Dim::Routes => vec![1, 25, 50, 75, 100],
             Dim::DirEntries => vec![100, 10_000, 25_000, 50_000, 100_000],
             Dim::Rulegen => vec![100, 500, 1_000, 2_000, 4_000],
@@ -126,6 +137,7 @@ pub struct Cost {
 struct Extras {
     children: Vec<Child>,
     _listeners: Vec<TcpListener>,
+    _connections: Vec<std::net::TcpStream>,
 }
 
 impl Drop for Extras {
@@ -242,6 +254,20 @@ async fn point(
                 extras._listeners.push(l);
             }
             format!("collectors:\n  host:\n    listen_ports: [{}]\n", ports.join(", "))
+        }
+        Dim::Connections => {
+            // Both ends of each loopback connection stay open: the host then
+            // has 2·n established sockets besides the machine's own, which a
+            // reader of /proc/net/tcp walks on every scrape.
+            let listener = TcpListener::bind("127.0.0.1:0").context("binding a listening socket")?;
+            let port = listener.local_addr()?.port();
+            for _ in 0..n {
+                let client = std::net::TcpStream::connect(("127.0.0.1", port)).context("connecting")?;
+                let (server, _) = listener.accept().context("accepting")?;
+                extras._connections.extend([client, server]);
+            }
+            extras._listeners.push(listener);
+            format!("collectors:\n  host:\n    listen_ports: [{port}]\n")
         }
         Dim::Routes => {
             let mut yaml = format!(
