@@ -233,28 +233,27 @@ fn tail(path: &Path, lines: usize) -> String {
     all.get(all.len().saturating_sub(lines)..).unwrap_or_default().join("\n")
 }
 
-/// The seed script for [`PG_DATABASE`]: the `analytics_events` table of the
-/// issue, `rows` rows of plausible events, and `pg_stat_statements`.
+/// The seed script for [`PG_DATABASE`]: the shipped schema
+/// (`deploy/sql/schema.sql`: `analytics_events`, its indexes and the
+/// `analytics_events_last_seen` summary the shipped business queries read),
+/// `rows` rows of plausible events of the schema's types, and
+/// `pg_stat_statements`.
 pub fn seed_sql(rows: u64) -> String {
     format!(
         "CREATE EXTENSION IF NOT EXISTS pg_stat_statements;\n\
-         CREATE TABLE analytics_events (\n\
-         \x20   id bigserial PRIMARY KEY,\n\
-         \x20   user_id int,\n\
-         \x20   event_type text,\n\
-         \x20   \"timestamp\" timestamptz,\n\
-         \x20   properties jsonb\n\
-         );\n\
+         {SHIPPED_SCHEMA}\n\
          INSERT INTO analytics_events (user_id, event_type, \"timestamp\", properties)\n\
          SELECT 1 + (g * 7919) % 5000,\n\
-         \x20      (ARRAY['page_view', 'click', 'signup', 'purchase', 'logout'])[1 + g % 5],\n\
+         \x20      (ARRAY['signup', 'activation', 'lesson_started', 'lesson_completed', 'purchase', 'feedback'])[1 + g % 6],\n\
          \x20      now() - make_interval(secs => g * 13),\n\
-         \x20      jsonb_build_object('path', '/p/' || (g % 100), 'ms', g % 1000, 'mobile', g % 3 = 0)\n\
+         \x20      jsonb_build_object('path', '/p/' || (g % 100), 'ms', g % 1000, 'rating', 1 + g % 5)\n\
          FROM generate_series(1, {rows}) AS g;\n\
-         CREATE INDEX analytics_events_user_id ON analytics_events (user_id);\n\
-         VACUUM ANALYZE analytics_events;\n"
+         VACUUM ANALYZE;\n"
     )
 }
+
+/// The schema the shipped config's business queries are written against.
+const SHIPPED_SCHEMA: &str = include_str!("../../deploy/sql/schema.sql");
 
 /// One command in the Redis protocol (RESP array of bulk strings), as
 /// `redis-cli --pipe` wants it.
@@ -360,7 +359,8 @@ mod tests {
     fn seed_sql_has_the_issue_schema() {
         let sql = seed_sql(12345);
         assert!(sql.contains("generate_series(1, 12345)"));
-        assert!(sql.contains("properties jsonb") && sql.contains("\"timestamp\" timestamptz"));
+        assert!(sql.contains("properties  jsonb") && sql.contains("\"timestamp\" timestamptz"));
+        assert!(sql.contains("analytics_events_last_seen"), "the summary the shipped business queries read");
         assert!(sql.starts_with("CREATE EXTENSION IF NOT EXISTS pg_stat_statements;"));
     }
 
