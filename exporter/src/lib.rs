@@ -6,6 +6,7 @@
 //! [`collectors::build`] → a fresh [`metrics::MetricSet`] per scrape
 //! ([`scrape`]) → encoder → HTTP ([`server`]).
 
+pub mod allocator;
 pub mod cli;
 pub mod collectors;
 pub mod config;
