@@ -54,6 +54,9 @@ fn mounted_host(dir: &Path) -> (PathBuf, PathBuf) {
         "4242 (node) S 1 4242 4242 0 -1 4194560 9186 0 0 0 250 50 0 0 20 0 11 0 1939 1193906176 12345 18446744073709551615 1 1 0 0 0 0 0 4096 134234626 0 0 0 17 1 0 0 0 0 0\n",
     );
     write(&proc.join("4242/cmdline"), "node\0/srv/smartalk/server.js\0");
+    // The name as /proc/PID/comm gives it (every kernel since 2.6.33 has the file; the
+    // process groups read it first and stat only for the processes that match).
+    write(&proc.join("4242/comm"), "node\n");
     (proc, root)
 }
 
