@@ -11,7 +11,7 @@
 //! exec) or after [`CMDLINE_REUSE`]: a process that rewrites its own title
 //! without exec, or a reused PID under the same name, is seen at most that
 //! late. On the shipped config this is one small read per process instead of
-//! two to three.
+//! two to three. A procfs without comm files names processes from stat.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -75,10 +75,7 @@ impl ProcessGroups {
             if pid == own_pid {
                 continue;
             }
-            let Ok(mut comm) = std::fs::read_to_string(entry.path().join("comm")) else { continue };
-            if comm.ends_with('\n') {
-                comm.pop();
-            }
+            let Some(comm) = process_name(&entry.path()) else { continue };
             seen.push(pid);
             let by_name = |group: &&ProcessGroupConfig| group.comm.as_ref().is_none_or(|c| *c == comm);
             let mut candidates = self.groups.iter().enumerate().filter(|(_, g)| by_name(g)).peekable();
@@ -145,6 +142,25 @@ impl ProcessGroups {
             family.number(label(group), total.count as f64);
         }
         Ok(())
+    }
+}
+
+/// The process's name from `process_dir`/comm, or from its stat line where
+/// the procfs has no comm file (kernels before 2.6.33, copies of a procfs);
+/// `None` when the process is gone.
+fn process_name(process_dir: &Path) -> Option<String> {
+    match std::fs::read_to_string(process_dir.join("comm")) {
+        Ok(mut comm) => {
+            if comm.ends_with('\n') {
+                comm.pop();
+            }
+            Some(comm)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && process_dir.exists() => {
+            let stat = std::fs::read_to_string(process_dir.join("stat")).ok()?;
+            parse_pid_stat(&stat).map(|stat| stat.comm)
+        }
+        Err(_) => None,
     }
 }
 
@@ -262,6 +278,20 @@ mod tests {
         std::fs::write(p.join("30/stat"), "30 (bash) S 1 30 30 0 -1 0 0 0 0 0 1 1 0 0 20 0 1 0 100 1 1 0\n")
             .expect("stat");
         assert_eq!(groups().totals(p, 1).expect("totals")[1].count, 0);
+    }
+
+    #[test]
+    fn a_procfs_without_comm_files_names_processes_from_stat() {
+        let procfs = tempfile::tempdir().expect("tempdir");
+        let p = procfs.path();
+        process(p, 40, "node", "node /srv/smartalk/server.js", 30, 3);
+        process(p, 41, "postgres", "postgres: walwriter", 2, 1);
+        for pid in [40, 41] {
+            std::fs::remove_file(p.join(format!("{pid}/comm"))).expect("no comm");
+        }
+        let totals = groups().totals(p, 1).expect("totals");
+        assert_eq!(totals[0], GroupTotals { cpu_ticks: 30, rss_pages: 3, count: 1 });
+        assert_eq!(totals[1], GroupTotals { cpu_ticks: 2, rss_pages: 1, count: 1 });
     }
 
     #[test]
