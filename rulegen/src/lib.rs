@@ -23,6 +23,7 @@ pub mod known;
 pub mod layout;
 pub mod model;
 pub mod output;
+pub mod parallel;
 pub mod promql;
 pub mod promtest;
 pub mod render;

@@ -27,31 +27,59 @@ pub struct Output {
     pub content: String,
 }
 
-/// Every output, in a stable order.
+/// One file to render.
+enum Job<'m> {
+    Rules,
+    RuleTests,
+    Alertmanager,
+    RoutesTest,
+    Kubernetes,
+    RunbookIndex,
+    Board(&'m crate::model::Board),
+    RunbookPage(&'m crate::model::Alert),
+}
+
+/// Every output, in a stable order. The files are independent, so they are
+/// rendered on every core.
 pub fn all(model: &crate::model::Model) -> Vec<Output> {
-    let mut out = vec![
-        Output { path: "deploy/prometheus/rules.yml".into(), content: prometheus::render(model) },
-        Output { path: "deploy/prometheus/rules.test.yml".into(), content: promtest::render(model) },
-        Output { path: "deploy/alertmanager/alertmanager.yml".into(), content: alertmanager::render(model) },
-        Output {
+    let mut jobs = vec![
+        Job::Rules,
+        Job::RuleTests,
+        Job::Alertmanager,
+        Job::RoutesTest,
+        Job::Kubernetes,
+        Job::RunbookIndex,
+    ];
+    jobs.extend(model.boards.iter().map(Job::Board));
+    jobs.extend(model.alerts.iter().map(Job::RunbookPage));
+    let mut out = crate::parallel::map(&jobs, |job| match job {
+        Job::Rules => {
+            Output { path: "deploy/prometheus/rules.yml".into(), content: prometheus::render(model) }
+        }
+        Job::RuleTests => {
+            Output { path: "deploy/prometheus/rules.test.yml".into(), content: promtest::render(model) }
+        }
+        Job::Alertmanager => Output {
+            path: "deploy/alertmanager/alertmanager.yml".into(),
+            content: alertmanager::render(model),
+        },
+        Job::RoutesTest => Output {
             path: "deploy/alertmanager/routes-test.sh".into(),
             content: alertmanager::routes_test(model),
         },
-        Output { path: "deploy/kubernetes/prometheusrule.yaml".into(), content: k8s::render(model) },
-        Output { path: format!("{}/README.md", RUNBOOK_DIR), content: runbook::index(model) },
-    ];
-    for board in &model.boards {
-        out.push(Output {
-            path: format!("dashboards/{}.json", board.id),
-            content: grafana::render(model, board),
-        });
-    }
-    for alert in &model.alerts {
-        out.push(Output {
-            path: format!("{}/{}.md", RUNBOOK_DIR, alert.name),
-            content: runbook::page(model, alert),
-        });
-    }
+        Job::Kubernetes => {
+            Output { path: "deploy/kubernetes/prometheusrule.yaml".into(), content: k8s::render(model) }
+        }
+        Job::RunbookIndex => {
+            Output { path: format!("{RUNBOOK_DIR}/README.md"), content: runbook::index(model) }
+        }
+        Job::Board(board) => {
+            Output { path: format!("dashboards/{}.json", board.id), content: grafana::render(model, board) }
+        }
+        Job::RunbookPage(alert) => {
+            Output { path: format!("{RUNBOOK_DIR}/{}.md", alert.name), content: runbook::page(model, alert) }
+        }
+    });
     out.sort_by(|a, b| a.path.cmp(&b.path));
     out
 }

@@ -18,8 +18,8 @@ use opsmon_catalog::MetricType;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-/// An alert that validated, before layout.
-pub struct Checked<'s> {
+/// An alert that validated, before its promtool scenario is built.
+pub struct Pending<'s> {
     spec: &'s AlertSpec,
     kind: Kind,
     for_: Duration,
@@ -29,52 +29,103 @@ pub struct Checked<'s> {
     summary: Template,
     description: Template,
     runbook: Runbook,
+}
+
+impl<'s> Pending<'s> {
+    /// Its promtool scenario, built and checked against `known`. It needs
+    /// nothing but the alert itself, so the alerts' scenarios are built on
+    /// every core.
+    pub fn scenario(&self, known: &Known) -> Result<Scenario, promtest::SynthError> {
+        let built = &self.built;
+        let plan = Plan {
+            alert: &built.expr,
+            driven: &built.driven,
+            baseline_level: built.levels.0,
+            silent_level: built.levels.1,
+            firing_level: built.levels.2,
+            guard: built.guard.as_ref().map(|(e, m)| (e, *m)),
+            for_secs: self.for_.as_secs_f64(),
+            base: super::thresholds::guard_base(built.guard.as_ref()),
+        };
+        promtest::scenario(known, &plan)
+    }
+
+    /// The validated alert with its scenario, or `None` when no promtool
+    /// test can be built for it (reported).
+    pub fn finish(
+        self,
+        p: &mut Problems,
+        scenario: Result<Scenario, promtest::SynthError>,
+    ) -> Option<Checked<'s>> {
+        match scenario {
+            Ok(scenario) => Some(Checked { pending: self, scenario }),
+            Err(e) => {
+                let a = self.spec;
+                p.at(
+                    a.pos,
+                    &a.path,
+                    format!(
+                        "cannot build a promtool test for `{}`: {e}; simplify the signal (gauges, rate() of counters, sums, ratios, time() - x, histogram_quantile, predict_linear)",
+                        a.name.value
+                    ),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// An alert that validated, with its scenario, before layout.
+pub struct Checked<'s> {
+    pending: Pending<'s>,
     scenario: Scenario,
 }
 
 impl<'s> Checked<'s> {
     /// Its spec.
     pub fn spec(&self) -> &'s AlertSpec {
-        self.spec
+        self.pending.spec
     }
 
     /// What layout reads of it.
     pub fn plotted(&self) -> Plotted {
+        let alert = &self.pending;
         Plotted {
-            name: self.spec.name.value.clone(),
-            kind: self.kind,
-            severity: self.spec.severity.value.clone(),
-            threshold: self.built.threshold,
-            signal: self.built.signal.clone(),
-            series_labels: self.series_labels.clone(),
-            placement: self.spec.dashboard.as_ref().map(super::dashboards::placement),
+            name: alert.spec.name.value.clone(),
+            kind: alert.kind,
+            severity: alert.spec.severity.value.clone(),
+            threshold: alert.built.threshold,
+            signal: alert.built.signal.clone(),
+            series_labels: alert.series_labels.clone(),
+            placement: alert.spec.dashboard.as_ref().map(super::dashboards::placement),
         }
     }
 
     /// The model alert, linked to its runbook page and its first panel.
     pub fn into_alert(self, runbook_base: &str, panel: Option<&PanelLink>) -> Alert {
-        let a = self.spec;
+        let Checked { pending, scenario } = self;
+        let a = pending.spec;
         Alert {
             runbook_url: format!("{runbook_base}/{}.md", a.name.value),
             dashboard_url: panel.map(|l| l.url.clone()).unwrap_or_default(),
             dashboard_place: panel.map(|l| (l.board.clone(), l.panel.clone())).unwrap_or_default(),
             name: a.name.value.clone(),
-            kind: self.kind,
+            kind: pending.kind,
             severity: a.severity.value.clone(),
             component: a.component.value.clone(),
-            for_: self.for_,
-            expr: self.built.rendered,
-            signal: self.built.signal,
-            threshold: self.built.threshold,
-            guard: self.built.guard.map(|(e, m)| (e.to_string(), m)),
-            labels: self.labels,
-            series_labels: self.series_labels,
-            summary: self.summary,
+            for_: pending.for_,
+            expr: pending.built.rendered,
+            signal: pending.built.signal,
+            threshold: pending.built.threshold,
+            guard: pending.built.guard.map(|(e, m)| (e.to_string(), m)),
+            labels: pending.labels,
+            series_labels: pending.series_labels,
+            summary: pending.summary,
             summary_text: a.summary.value.clone(),
-            description: self.description,
+            description: pending.description,
             description_text: a.description.value.clone(),
-            runbook: self.runbook,
-            scenario: self.scenario,
+            runbook: pending.runbook,
+            scenario,
             inhibits: a.inhibits.iter().map(|i| i.value.clone()).collect(),
         }
     }
@@ -105,7 +156,7 @@ impl<'k> Alerts<'k> {
     }
 
     /// Checks one alert; `None` when it has problems (all reported).
-    pub fn check<'s>(&mut self, p: &mut Problems, a: &'s AlertSpec, spec: &Spec) -> Option<Checked<'s>> {
+    pub fn check<'s>(&mut self, p: &mut Problems, a: &'s AlertSpec, spec: &Spec) -> Option<Pending<'s>> {
         let known = self.known;
         let name = &a.name;
         if !camel_case(&name.value) {
@@ -167,33 +218,9 @@ impl<'k> Alerts<'k> {
         if let Some((record, expr)) = &built.record {
             self.register(p, a, record, expr, &built, &series_labels);
         }
-        let plan = Plan {
-            alert: &built.expr,
-            driven: &built.driven,
-            baseline_level: built.levels.0,
-            silent_level: built.levels.1,
-            firing_level: built.levels.2,
-            guard: built.guard.as_ref().map(|(e, m)| (e, *m)),
-            for_secs: for_.as_secs_f64(),
-            base: super::thresholds::guard_base(built.guard.as_ref()),
-        };
-        let scenario = match promtest::scenario(known, &plan) {
-            Ok(s) => s,
-            Err(e) => {
-                p.at(
-                    a.pos,
-                    &a.path,
-                    format!(
-                        "cannot build a promtool test for `{}`: {e}; simplify the signal (gauges, rate() of counters, sums, ratios, time() - x, histogram_quantile, predict_linear)",
-                        name.value
-                    ),
-                );
-                return None;
-            }
-        };
         labels.insert("severity".into(), a.severity.value.clone());
         labels.insert("component".into(), a.component.value.clone());
-        Some(Checked {
+        Some(Pending {
             spec: a,
             kind,
             for_,
@@ -203,7 +230,6 @@ impl<'k> Alerts<'k> {
             summary,
             description,
             runbook,
-            scenario,
         })
     }
 

@@ -98,7 +98,14 @@ fn build(p: &mut Problems, file: &str, spec: &Spec, known: &Known) -> Model {
         }
     }
     let mut checker = Alerts::new(known);
-    let checked: Vec<Checked<'_>> = spec.alerts.iter().filter_map(|a| checker.check(p, a, spec)).collect();
+    let pending: Vec<_> = spec.alerts.iter().filter_map(|a| checker.check(p, a, spec)).collect();
+    // The scenarios are most of validation's work and independent of each other.
+    let scenarios = crate::parallel::map(&pending, |alert| alert.scenario(known));
+    let checked: Vec<Checked<'_>> = pending
+        .into_iter()
+        .zip(scenarios)
+        .filter_map(|(alert, scenario)| alert.finish(p, scenario))
+        .collect();
     routing::alert_inhibitions(p, spec);
 
     let runbook_base = routing::runbook_base(spec);
