@@ -206,7 +206,7 @@ pub const PING_DURATION: MetricDef = redis(
     Gauge,
     Seconds,
     &[],
-    "Round trip of PING over the exporter's connection, as the guide's `redis-cli ping` check.",
+    "Round trip of PING over the exporter's connection, as the guide's `redis-cli ping` check (sent together with INFO, answered first).",
 );
 
 /// All Redis families.
