@@ -42,10 +42,13 @@ pub struct InfoError(String);
 pub struct AddressError(String);
 
 /// One parsed `INFO` reply: `field: value` per section, and the keyspace.
+/// Fields and values borrow the reply's text, in the server's order: a
+/// reply has a few hundred lines, and copying and sorting each was most of a
+/// probe's work, while only a few dozen fields are ever looked up.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Info {
-    /// Section name (lowercase, e.g. `memory`) → field → raw value.
-    pub sections: BTreeMap<String, BTreeMap<String, String>>,
+pub struct Info<'a> {
+    /// Section name (lowercase, e.g. `memory`) → its `field: raw value` lines.
+    pub sections: BTreeMap<String, Vec<(&'a str, &'a str)>>,
     /// The `# Keyspace` lines, by database number.
     pub keyspace: BTreeMap<u32, DbKeys>,
 }
@@ -59,15 +62,23 @@ pub struct DbKeys {
     pub expires: f64,
 }
 
-impl Info {
-    /// The raw value of `field` in `section` (lowercase, as in `INFO memory`).
-    pub fn get(&self, section: &str, field: &str) -> Option<&str> {
-        self.sections.get(section)?.get(field).map(String::as_str)
+impl<'a> Info<'a> {
+    /// The raw value of `field` in `section` (lowercase, as in `INFO memory`);
+    /// the last one when a field repeats.
+    pub fn get(&self, section: &str, field: &str) -> Option<&'a str> {
+        self.sections.get(section)?.iter().rev().find(|(name, _)| *name == field).map(|(_, value)| *value)
     }
 
     /// `field` in `section` as a number, when present and numeric.
     pub fn number(&self, section: &str, field: &str) -> Option<f64> {
         self.get(section, field)?.trim().parse().ok()
+    }
+
+    /// Files the fields read under one section header.
+    fn file(&mut self, section: String, fields: Vec<(&'a str, &'a str)>) {
+        if !fields.is_empty() {
+            self.sections.entry(section).or_default().extend(fields);
+        }
     }
 }
 
@@ -75,11 +86,13 @@ impl Info {
 /// text is not INFO output at all or a keyspace line is malformed; other
 /// unknown lines are kept as raw fields or skipped, so new server versions
 /// and forks still parse.
-pub fn parse_info(text: &str) -> Result<Info, InfoError> {
+pub fn parse_info(text: &str) -> Result<Info<'_>, InfoError> {
     let mut info = Info::default();
     let mut section = String::new();
+    let mut fields = Vec::new();
     for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
         if let Some(name) = line.strip_prefix('#') {
+            info.file(std::mem::take(&mut section), std::mem::take(&mut fields));
             section = name.trim().to_ascii_lowercase();
             continue;
         }
@@ -94,8 +107,9 @@ pub fn parse_info(text: &str) -> Result<Info, InfoError> {
             info.keyspace.insert(db, parse_db_keys(value).ok_or_else(malformed)?);
             continue;
         }
-        info.sections.entry(section.clone()).or_default().insert(field.to_owned(), value.to_owned());
+        fields.push((field, value));
     }
+    info.file(section, fields);
     if info.get("server", "redis_version").is_none() {
         return Err(InfoError("the INFO reply has no server section with redis_version".into()));
     }
@@ -172,13 +186,16 @@ pub struct CommandStats {
     pub failed: Option<f64>,
 }
 
-/// The commands of INFO commandstats, in the server's order. Lines without
-/// `calls` or `usec` are skipped (a fork or future version may add others);
-/// a reply without the section (plain `INFO`) gives none.
-pub fn command_stats(info: &Info) -> Vec<CommandStats> {
+/// The commands of INFO commandstats, by name (the first [`MAX_COMMANDS`]
+/// of them, whatever order the server lists them in). Lines without `calls`
+/// or `usec` are skipped (a fork or future version may add others); a reply
+/// without the section (plain `INFO`) gives none.
+pub fn command_stats(info: &Info<'_>) -> Vec<CommandStats> {
     let Some(section) = info.sections.get("commandstats") else { return Vec::new() };
-    section
-        .iter()
+    let mut lines: BTreeMap<&str, &str> = BTreeMap::new();
+    lines.extend(section.iter().copied());
+    lines
+        .into_iter()
         .filter_map(|(field, value)| {
             let cmd = field.strip_prefix("cmdstat_")?;
             let (mut calls, mut usec, mut rejected, mut failed) = (None, None, None, None);
@@ -202,7 +219,7 @@ pub fn command_stats(info: &Info) -> Vec<CommandStats> {
 /// Reads one figure of a command's statistics.
 type CommandColumn = fn(&CommandStats) -> Option<f64>;
 
-fn command_metrics(info: &Info, out: &mut MetricSet) {
+fn command_metrics(info: &Info<'_>, out: &mut MetricSet) {
     let commands = command_stats(info);
     if commands.is_empty() {
         return;
@@ -235,7 +252,7 @@ const MAX_ZERO_FILLED_DATABASES: u32 = 256;
 /// The families one INFO reply gives. `databases` (from `CONFIG GET
 /// databases`) fills in empty databases with 0; fields a server does not
 /// report are left out, as redis_exporter does.
-pub fn info_metrics(info: &Info, databases: Option<u32>, out: &mut MetricSet) {
+pub fn info_metrics(info: &Info<'_>, databases: Option<u32>, out: &mut MetricSet) {
     let labels = INSTANCE_LABELS
         .iter()
         .map(|(section, field)| LabelValue::from(info.get(section, field).unwrap_or_default().to_owned()))
