@@ -244,7 +244,10 @@ fn format_value(value: f64) -> String {
 
 /// Escapes `\` and newlines (and `"` in label values) as the text format requires.
 fn push_escaped(out: &mut String, text: &str, label_value: bool) {
-    if !text.contains(['\\', '\n', '"']) {
+    // Bytes, not chars: the three are ASCII, and a char-set `contains`
+    // decodes UTF-8 one character at a time (a tenth of a 3,700-series
+    // PostgreSQL probe's CPU went here).
+    if !text.bytes().any(|b| matches!(b, b'\\' | b'\n' | b'"')) {
         out.push_str(text);
         return;
     }
