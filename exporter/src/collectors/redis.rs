@@ -675,6 +675,25 @@ mod tests {
         assert!(info.get("keyspace", "db0").is_none(), "keyspace lines are parsed, not kept raw");
     }
 
+    /// A field given twice, or a section whose header repeats, reads as the
+    /// last value, as when every line was inserted into a map; commands are
+    /// reported by name whatever order the server lists them in.
+    #[test]
+    fn repeated_fields_and_sections_read_as_the_last_value() {
+        let text = "# Server\r\nredis_version:7.2.4\r\nuptime_in_seconds:5\r\n# Memory\r\nused_memory:10\r\n\
+                    # Server\r\nuptime_in_seconds:9\r\n# Commandstats\r\n\
+                    cmdstat_set:calls=2,usec=4,usec_per_call=2.00\r\ncmdstat_get:calls=3,usec=6,usec_per_call=2.00\r\n\
+                    cmdstat_get:calls=5,usec=10,usec_per_call=2.00\r\n";
+        let info = parse_info(text).expect("parses");
+        assert_eq!(info.number("server", "uptime_in_seconds"), Some(9.0));
+        assert_eq!(info.get("server", "redis_version"), Some("7.2.4"));
+        assert_eq!(info.number("memory", "used_memory"), Some(10.0));
+        assert_eq!(info.get("memory", "uptime_in_seconds"), None, "fields stay in their section");
+        let commands: Vec<(String, f64)> =
+            command_stats(&info).into_iter().map(|c| (c.cmd, c.calls)).collect();
+        assert_eq!(commands, vec![("get".to_owned(), 5.0), ("set".to_owned(), 2.0)]);
+    }
+
     #[test]
     fn redis_6_info() {
         let info = parse_info(INFO_6).expect("parses");
