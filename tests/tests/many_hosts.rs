@@ -307,6 +307,10 @@ fn two_exporters_stay_apart_on_every_panel() {
     );
 
     // One instant for both evaluations of a query, so values compare exactly.
+    // It lies a second in the past, and host B's second sample (which its
+    // rate() panels need) may have arrived within that second: wait one
+    // scrape interval (2s) so the instant is after what the wait above saw.
+    std::thread::sleep(Duration::from_secs(2));
     let at = now() - 1.0;
     let mut problems = Vec::new();
     for panel in &queries {
