@@ -22,6 +22,16 @@ where
     F: Fn(&T) -> R + Sync,
 {
     let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get).min(MAX_THREADS);
+    map_on(threads, items, work)
+}
+
+/// [`map`] on `threads` threads (the caller's included).
+fn map_on<T, R, F>(threads: usize, items: &[T], work: F) -> Vec<R>
+where
+    T: Sync,
+    R: Send,
+    F: Fn(&T) -> R + Sync,
+{
     if threads < 2 || items.len() < SEQUENTIAL_BELOW {
         return items.iter().map(work).collect();
     }
@@ -51,17 +61,22 @@ where
 mod tests {
     use super::*;
 
+    /// Four threads whatever the machine has, so a one-core runner tests
+    /// the threaded path too.
     #[test]
     fn keeps_the_input_order() {
         let items: Vec<u64> = (0..1000).collect();
-        let squares = map(&items, |n| {
+        let threads_used = Mutex::new(std::collections::HashSet::new());
+        let squares = map_on(4, &items, |n| {
+            threads_used.lock().expect("not poisoned").insert(std::thread::current().id());
             // Uneven work, so threads finish out of order.
             if n % 7 == 0 {
-                std::thread::yield_now();
+                std::thread::sleep(std::time::Duration::from_micros(50));
             }
             n * n
         });
         assert_eq!(squares, items.iter().map(|n| n * n).collect::<Vec<_>>());
+        assert!(threads_used.into_inner().expect("not poisoned").len() > 1, "the work was shared");
     }
 
     #[test]
