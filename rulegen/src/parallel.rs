@@ -1,6 +1,7 @@
 //! Independent pieces of work spread over the machine's cores: the alerts'
-//! promtool scenarios and the generated files. Results keep the input order,
-//! so the output is the same byte for byte whatever the number of threads.
+//! own checks and promtool scenarios, and the generated files. Results keep
+//! the input order, so the output is the same byte for byte whatever the
+//! number of threads.
 
 use std::num::NonZeroUsize;
 use std::sync::Mutex;
@@ -14,23 +15,24 @@ const MAX_THREADS: usize = 8;
 
 /// `work` applied to every item, on up to one thread per core. Threads take
 /// the next item as they finish one, so a few large items (a dashboard, the
-/// rule test file) do not leave the other cores idle.
-pub fn map<T, R, F>(items: &[T], work: F) -> Vec<R>
+/// rule test file) do not leave the other cores idle. Results may borrow
+/// from the items.
+pub fn map<'a, T, R, F>(items: &'a [T], work: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
-    F: Fn(&T) -> R + Sync,
+    F: Fn(&'a T) -> R + Sync,
 {
     let threads = std::thread::available_parallelism().map_or(1, NonZeroUsize::get).min(MAX_THREADS);
     map_on(threads, items, work)
 }
 
 /// [`map`] on `threads` threads (the caller's included).
-fn map_on<T, R, F>(threads: usize, items: &[T], work: F) -> Vec<R>
+fn map_on<'a, T, R, F>(threads: usize, items: &'a [T], work: F) -> Vec<R>
 where
     T: Sync,
     R: Send,
-    F: Fn(&T) -> R + Sync,
+    F: Fn(&'a T) -> R + Sync,
 {
     if threads < 2 || items.len() < SEQUENTIAL_BELOW {
         return items.iter().map(work).collect();

@@ -1,6 +1,7 @@
 //! One alert: its name, severity, component, labels, templates and runbook
-//! checked, its kind built (`kinds`), its recording rule registered and its
-//! promtool scenario built. It becomes a model alert once layout has told
+//! checked and its kind built (`kinds`) on their own, then its name and
+//! recording rule checked against the alerts before it, and its promtool
+//! scenario built. It becomes a model alert once layout has told
 //! which panel shows it.
 
 use super::kinds::{self, Built};
@@ -131,10 +132,9 @@ impl<'s> Checked<'s> {
     }
 }
 
-/// The alerts checked so far: their names and the recording rules they
-/// declared (which dashboards may then plot).
-pub struct Alerts<'k> {
-    known: &'k Known,
+/// The alerts admitted so far, in file order: their names and the recording
+/// rules they declared (which dashboards may then plot).
+pub struct Alerts {
     names: BTreeSet<String>,
     /// Recording rules, in first-use order.
     pub records: Vec<Record>,
@@ -143,11 +143,10 @@ pub struct Alerts<'k> {
     pub with_records: Known,
 }
 
-impl<'k> Alerts<'k> {
+impl Alerts {
     /// Nothing checked yet.
-    pub fn new(known: &'k Known) -> Self {
+    pub fn new(known: &Known) -> Self {
         Alerts {
-            known,
             names: BTreeSet::new(),
             records: Vec::new(),
             record_exprs: BTreeMap::new(),
@@ -155,82 +154,19 @@ impl<'k> Alerts<'k> {
         }
     }
 
-    /// Checks one alert; `None` when it has problems (all reported).
-    pub fn check<'s>(&mut self, p: &mut Problems, a: &'s AlertSpec, spec: &Spec) -> Option<Pending<'s>> {
-        let known = self.known;
+    /// Takes the alerts' examinations in file order: names must be unique
+    /// and a recording rule keeps its first expression, which only the
+    /// order of the file decides.
+    pub fn admit(&mut self, p: &mut Problems, a: &AlertSpec, examined: Option<&Pending<'_>>) {
         let name = &a.name;
-        if !camel_case(&name.value) {
-            p.at(
-                name.pos,
-                &name.path,
-                format!("alert name `{}` must be CamelCase (e.g. HostCpuHigh)", name.value),
-            );
-        }
         if !self.names.insert(name.value.clone()) {
             p.at(name.pos, &name.path, format!("duplicate alert name `{}`", name.value));
         }
-        let severity_names: Vec<&str> = spec.severities.iter().map(|s| s.name.value.as_str()).collect();
-        if !severity_names.contains(&a.severity.value.as_str()) {
-            p.at(
-                a.severity.pos,
-                &a.severity.path,
-                format!(
-                    "unknown severity `{}`, expected one of {}{}",
-                    a.severity.value,
-                    severity_names.join(", "),
-                    hint(&a.severity.value, severity_names.iter().copied())
-                ),
-            );
+        if let Some(pending) = examined
+            && let Some((record, expr)) = &pending.built.record
+        {
+            self.register(p, a, record, expr, &pending.built, pending.series_labels.as_deref());
         }
-        if !identifier(&a.component.value) {
-            p.at(
-                a.component.pos,
-                &a.component.path,
-                "component must be a lowercase identifier such as api or host",
-            );
-        }
-        let for_ =
-            a.for_.as_ref().map_or(Some(Duration::ZERO), |f| limits::duration_within(p, f, &limits::FOR));
-        let built = a.kind.as_ref().and_then(|kind| kinds::build(p, a, kind, known));
-        let mut labels = static_labels(p, a);
-        let summary = template(p, &a.summary);
-        let description = template(p, &a.description);
-        let runbook = runbook(p, a, spec);
-        let (for_, (kind, built), summary, description) = (for_?, built?, summary?, description?);
-        let series_labels = promql::labels_of(&built.expr, known);
-        if let Some(carried) = &series_labels {
-            for (t, at) in [(&summary, &a.summary), (&description, &a.description)] {
-                for label in t.labels() {
-                    if !carried.contains(label) {
-                        p.at(
-                            at.pos,
-                            &at.path,
-                            format!(
-                                "the alert's series do not carry label `{label}` (they carry: {}){}",
-                                carried.iter().cloned().collect::<Vec<_>>().join(", "),
-                                hint(label, carried.iter().map(String::as_str))
-                            ),
-                        );
-                    }
-                }
-            }
-        }
-        if let Some((record, expr)) = &built.record {
-            self.register(p, a, record, expr, &built, &series_labels);
-        }
-        labels.insert("severity".into(), a.severity.value.clone());
-        labels.insert("component".into(), a.component.value.clone());
-        Some(Pending {
-            spec: a,
-            kind,
-            for_,
-            built,
-            labels,
-            series_labels: series_labels.map(|l| l.into_iter().collect()),
-            summary,
-            description,
-            runbook,
-        })
     }
 
     /// Records the alert's recording rule once; the same name with another
@@ -242,7 +178,7 @@ impl<'k> Alerts<'k> {
         record: &str,
         expr: &str,
         built: &Built,
-        series_labels: &Option<BTreeSet<String>>,
+        series_labels: Option<&[String]>,
     ) {
         match self.record_exprs.get(record) {
             Some(existing) if existing != expr => {
@@ -266,13 +202,86 @@ impl<'k> Alerts<'k> {
                     name: record.to_owned(),
                     kind: MetricType::Gauge,
                     unit: built.threshold.unit,
-                    labels: series_labels.clone().unwrap_or_default().into_iter().collect(),
+                    labels: series_labels.map(<[String]>::to_vec).unwrap_or_default(),
                     help: format!("Recorded by rulegen for {}.", a.name.value),
                     source: Source::Record,
                 });
             }
         }
     }
+}
+
+/// Checks what one alert says on its own — name, severity, component,
+/// `for`, kind, labels, templates, runbook — without the other alerts, so
+/// the alerts are examined on every core; `None` when it has problems (all
+/// reported). [`Alerts::admit`] then checks what depends on the file order.
+pub fn examine<'s>(p: &mut Problems, a: &'s AlertSpec, spec: &Spec, known: &Known) -> Option<Pending<'s>> {
+    let name = &a.name;
+    if !camel_case(&name.value) {
+        p.at(
+            name.pos,
+            &name.path,
+            format!("alert name `{}` must be CamelCase (e.g. HostCpuHigh)", name.value),
+        );
+    }
+    let severity_names: Vec<&str> = spec.severities.iter().map(|s| s.name.value.as_str()).collect();
+    if !severity_names.contains(&a.severity.value.as_str()) {
+        p.at(
+            a.severity.pos,
+            &a.severity.path,
+            format!(
+                "unknown severity `{}`, expected one of {}{}",
+                a.severity.value,
+                severity_names.join(", "),
+                hint(&a.severity.value, severity_names.iter().copied())
+            ),
+        );
+    }
+    if !identifier(&a.component.value) {
+        p.at(
+            a.component.pos,
+            &a.component.path,
+            "component must be a lowercase identifier such as api or host",
+        );
+    }
+    let for_ = a.for_.as_ref().map_or(Some(Duration::ZERO), |f| limits::duration_within(p, f, &limits::FOR));
+    let built = a.kind.as_ref().and_then(|kind| kinds::build(p, a, kind, known));
+    let mut labels = static_labels(p, a);
+    let summary = template(p, &a.summary);
+    let description = template(p, &a.description);
+    let runbook = runbook(p, a, spec);
+    let (for_, (kind, built), summary, description) = (for_?, built?, summary?, description?);
+    let series_labels = promql::labels_of(&built.expr, known);
+    if let Some(carried) = &series_labels {
+        for (t, at) in [(&summary, &a.summary), (&description, &a.description)] {
+            for label in t.labels() {
+                if !carried.contains(label) {
+                    p.at(
+                        at.pos,
+                        &at.path,
+                        format!(
+                            "the alert's series do not carry label `{label}` (they carry: {}){}",
+                            carried.iter().cloned().collect::<Vec<_>>().join(", "),
+                            hint(label, carried.iter().map(String::as_str))
+                        ),
+                    );
+                }
+            }
+        }
+    }
+    labels.insert("severity".into(), a.severity.value.clone());
+    labels.insert("component".into(), a.component.value.clone());
+    Some(Pending {
+        spec: a,
+        kind,
+        for_,
+        built,
+        labels,
+        series_labels: series_labels.map(|l| l.into_iter().collect()),
+        summary,
+        description,
+        runbook,
+    })
 }
 
 fn camel_case(name: &str) -> bool {

@@ -97,15 +97,24 @@ fn build(p: &mut Problems, file: &str, spec: &Spec, known: &Known) -> Model {
             p.at(proc_.id.pos, &proc_.id.path, format!("duplicate procedure `{}`", proc_.id.value));
         }
     }
+    // Each alert's own checks and its promtool scenario are most of
+    // validation's work and independent of the other alerts: every core
+    // takes a share; what depends on the file order is checked after, in order.
+    let examined = crate::parallel::map(&spec.alerts, |a| {
+        let mut own = Problems::default();
+        let pending = alerts::examine(&mut own, a, spec, known);
+        let scenario = pending.as_ref().map(|alert| alert.scenario(known));
+        (own.list, pending, scenario)
+    });
     let mut checker = Alerts::new(known);
-    let pending: Vec<_> = spec.alerts.iter().filter_map(|a| checker.check(p, a, spec)).collect();
-    // The scenarios are most of validation's work and independent of each other.
-    let scenarios = crate::parallel::map(&pending, |alert| alert.scenario(known));
-    let checked: Vec<Checked<'_>> = pending
-        .into_iter()
-        .zip(scenarios)
-        .filter_map(|(alert, scenario)| alert.finish(p, scenario))
-        .collect();
+    let mut checked: Vec<Checked<'_>> = Vec::with_capacity(examined.len());
+    for (a, (own, pending, scenario)) in spec.alerts.iter().zip(examined) {
+        p.list.extend(own);
+        checker.admit(p, a, pending.as_ref());
+        if let (Some(pending), Some(scenario)) = (pending, scenario) {
+            checked.extend(pending.finish(p, scenario));
+        }
+    }
     routing::alert_inhibitions(p, spec);
 
     let runbook_base = routing::runbook_base(spec);
