@@ -268,10 +268,11 @@ impl PostgresCollector {
 
         let mut outcomes = Vec::with_capacity(QUERIES.len());
         let mut first_error = None;
+        let mut version = None;
         for query in QUERIES {
             let started = StdInstant::now();
-            let result =
-                tokio::time::timeout_at(deadline, self.run(query, lease.connection(), &mut out)).await;
+            let run = self.run(query, lease.connection(), &mut out, &mut version);
+            let result = tokio::time::timeout_at(deadline, run).await;
             let ok = match result {
                 Ok(Ok(())) => true,
                 Ok(Err(error)) => {
@@ -379,11 +380,14 @@ impl PostgresCollector {
         }
     }
 
+    /// One area's statements; `version` is the `server_version_num` the
+    /// settings area read this scrape, which bgwriter needs too.
     async fn run(
         &self,
         query: &str,
         conn: &mut PgConnection,
         out: &mut MetricSet,
+        version: &mut Option<i32>,
     ) -> Result<(), sqlx::Error> {
         let server: LabelValue = self.server.clone().into();
         match query {
@@ -394,10 +398,11 @@ impl PostgresCollector {
                 .fetch_one(&mut *conn)
                 .await?;
                 out.family(&m::MAX_CONNECTIONS).number(vec![server.clone()], row.try_get(0)?);
-                let version: String = row.try_get(1)?;
+                let long_version: String = row.try_get(1)?;
                 let number: i32 = row.try_get(2)?;
+                *version = Some(number);
                 out.family(&m::STATIC)
-                    .number(vec![server.clone(), short_version(number).into(), version.into()], 1.0);
+                    .number(vec![server.clone(), short_version(number).into(), long_version.into()], 1.0);
                 settings(conn, out, &server).await?;
             }
             "activity" => {
@@ -472,7 +477,7 @@ impl PostgresCollector {
                 out.family(&m::REPLICATION_LAG).number(vec![server.clone()], lag);
                 out.family(&m::REPLICATION_LAG_LEGACY).number(vec![server], lag);
             }
-            "bgwriter" => bgwriter(conn, out, &server).await?,
+            "bgwriter" => bgwriter(conn, out, &server, *version).await?,
             "slots" => {
                 let rows = sqlx::query(SLOTS_SQL).fetch_all(conn).await?;
                 for (def, column) in [(&m::SLOT_ACTIVE, 2), (&m::SLOT_WAL_LSN_DIFF, 3)] {
@@ -663,14 +668,22 @@ pub fn setting_value(shown: &str) -> Option<f64> {
 
 /// pg_stat_bgwriter; from PostgreSQL 17 the checkpoint columns moved to
 /// pg_stat_checkpointer and the backend-write ones to pg_stat_io, so those
-/// two families are left out there.
+/// two families are left out there. The server's version comes from the
+/// settings area of the same scrape, or is asked for when that failed.
 async fn bgwriter(
     conn: &mut PgConnection,
     out: &mut MetricSet,
     server: &LabelValue,
+    version: Option<i32>,
 ) -> Result<(), sqlx::Error> {
-    let version: i32 =
-        sqlx::query_scalar("SELECT current_setting('server_version_num')::int").fetch_one(&mut *conn).await?;
+    let version: i32 = match version {
+        Some(version) => version,
+        None => {
+            sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
+                .fetch_one(&mut *conn)
+                .await?
+        }
+    };
     let row = sqlx::query(bgwriter_sql(version)).fetch_one(conn).await?;
     let columns = [
         &m::CHECKPOINTS_TIMED,
