@@ -140,8 +140,9 @@ struct Args {
     #[arg(long, default_value = "node_exporter")]
     baseline: String,
     /// Cost-growth sweeps instead of the side-by-side run: comma-separated
-    /// dimensions (process-groups, mounts, listen-ports, routes, dir-entries,
-    /// rulegen) or `all`.
+    /// dimensions (process-groups, mounts, listen-ports, connections, routes,
+    /// dir-entries, business-series, rulegen) or `all`. business-series starts
+    /// its own PostgreSQL (as root, like --full).
     #[arg(long, value_name = "DIMS", conflicts_with_all = ["full", "probe", "no_peers"])]
     sweep: Option<String>,
     /// --sweep: scrapes per exporter at each size.

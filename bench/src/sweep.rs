@@ -1,8 +1,10 @@
 //! `--sweep DIM,…`: how the cost of one scrape grows with each work
 //! dimension (process groups, mounts, listening ports, access-log routes ×
-//! status codes, directory entries) for opsmon-exporter and, where one
-//! does the same job, the peer (process-exporter for process groups,
-//! node_exporter's filesystem collector for mounts); and how `rulegen`'s
+//! status codes, directory entries, business series) for opsmon-exporter
+//! and, where one does the same job, the peer (process-exporter for process
+//! groups, node_exporter's filesystem collector for mounts,
+//! postgres_exporter's custom queries for business series, against the
+//! sweep's own PostgreSQL); and how `rulegen`'s
 //! time grows with the number of alerts. For each size it starts fresh
 //! processes with that much work, scrapes them interleaved, and takes the
 //! exact CPU time from `/proc/PID/task/*/schedstat`. It reports a table per
@@ -11,6 +13,7 @@
 
 use std::fmt::Write as _;
 use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -21,9 +24,10 @@ use hyper::StatusCode;
 
 use crate::procfs;
 use crate::scrape::{self, HttpClient};
+use crate::services::{self, Postgres};
 use crate::stats;
 use crate::svg::{self, Chart, Line};
-use crate::target::{Fleet, Launch, Target};
+use crate::target::{Fleet, Launch, Target, free_loopback_addr};
 use crate::{Args, Plan};
 
 /// A work dimension swept by `--sweep`.
@@ -35,17 +39,19 @@ pub enum Dim {
     Connections,
     Routes,
     DirEntries,
+    BusinessSeries,
     Rulegen,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 7] = [
+    pub const ALL: [Dim; 8] = [
         Dim::ProcessGroups,
         Dim::Mounts,
         Dim::ListenPorts,
         Dim::Connections,
         Dim::Routes,
         Dim::DirEntries,
+        Dim::BusinessSeries,
         Dim::Rulegen,
     ];
 
@@ -57,6 +63,7 @@ impl Dim {
             Dim::Connections => "connections",
             Dim::Routes => "routes",
             Dim::DirEntries => "dir-entries",
+            Dim::BusinessSeries => "business-series",
             Dim::Rulegen => "rulegen",
         }
     }
@@ -70,6 +77,7 @@ impl Dim {
             Dim::Connections => "established TCP connections on the host (one listening port configured)",
             Dim::Routes => "access-log routes (× 6 status codes each)",
             Dim::DirEntries => "directory entries walked (files in one directory)",
+            Dim::BusinessSeries => "business series (rows of one SQL query run every scrape)",
             Dim::Rulegen => "alerts in the threshold file",
         }
     }
@@ -84,6 +92,7 @@ impl Dim {
             Dim::Connections => vec![1, 1_000, 2_000, 4_000, 8_000],
             Dim::Routes => vec![1, 25, 50, 75, 100],
             Dim::DirEntries => vec![100, 10_000, 25_000, 50_000, 100_000],
+            Dim::BusinessSeries => vec![1, 1_000, 2_500, 5_000, 10_000],
             Dim::Rulegen => vec![100, 500, 1_000, 2_000, 4_000],
         }
     }
@@ -92,6 +101,7 @@ impl Dim {
         match self {
             Dim::ProcessGroups => Some("process-exporter"),
             Dim::Mounts => Some("node_exporter (filesystem only)"),
+            Dim::BusinessSeries => Some("postgres_exporter (custom query)"),
             _ => None,
         }
     }
@@ -163,15 +173,19 @@ pub async fn run(
 ) -> Result<String> {
     let mut out = String::new();
     let exporter = std::env::current_dir()?.join(&args.exporter);
+    let mut pg_port = None;
     for &dim in dims {
         eprintln!("opsmon-bench: sweep {}", dim.name());
+        if dim == Dim::BusinessSeries && pg_port.is_none() {
+            pg_port = Some(start_postgres(args, fleet)?);
+        }
         let points = if dim == Dim::Rulegen {
             rulegen_points(&args.rulegen, &dim.sizes())?
         } else {
             let mut points = Vec::new();
             for n in dim.sizes() {
                 eprintln!("opsmon-bench:   {} = {n}", dim.name());
-                points.push(point(args, fleet, plan, &exporter, dim, n).await?);
+                points.push(point(args, fleet, plan, &exporter, (dim, n), pg_port).await?);
             }
             points
         };
@@ -187,14 +201,68 @@ pub async fn run(
     Ok(out)
 }
 
-/// Starts the exporters for size `n` of `dim`, measures them, stops them.
+/// The sweep's own PostgreSQL (trust auth on a free loopback port), kept
+/// until the fleet stops; its port.
+fn start_postgres(args: &Args, fleet: &mut Fleet) -> Result<u16> {
+    let pg_bin = match &args.pg_bin {
+        Some(dir) => dir.clone(),
+        None => services::find_pg_bin_dir(Path::new("/usr/lib/postgresql"))?,
+    };
+    let dir = fleet.dir()?;
+    // The postgres user must reach its data dir inside ours.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    let port = free_loopback_addr()?.port();
+    eprintln!("opsmon-bench: initdb + PostgreSQL on 127.0.0.1:{port} ({})", pg_bin.display());
+    let pg = Postgres::start(&pg_bin, &dir.join("sweep-pg"), port)?;
+    fleet.keep(pg);
+    Ok(port)
+}
+
+/// One query of `n` rows, one label and one value each, for both exporters:
+/// opsmon's business collector running it every scrape (`interval: 1ms`),
+/// and postgres_exporter's `--extend.query-path` file with its default
+/// metrics off. Returns opsmon's config and the peer.
+fn business_series(args: &Args, dir: &Path, pg_port: u16, n: u64) -> Result<(String, Launch)> {
+    let dsn = format!("postgresql://postgres@127.0.0.1:{pg_port}/postgres?sslmode=disable");
+    let sql = format!("SELECT 'k' || g AS key, g::float8 AS value FROM generate_series(1, {n}) AS g");
+    let queries = dir.join("queries.yaml");
+    std::fs::write(
+        &queries,
+        format!(
+            "bench:\n  query: \"{sql}\"\n  metrics:\n    - key:\n        usage: \"LABEL\"\n        description: \"Row key\"\n    \
+             - value:\n        usage: \"GAUGE\"\n        description: \"Row value\"\n"
+        ),
+    )?;
+    let mut peer = Launch::standard(PEER, &args.postgres_exporter);
+    peer.env.push(("DATA_SOURCE_NAME".into(), dsn.clone()));
+    peer.args.extend([
+        format!("--extend.query-path={}", queries.display()),
+        "--disable-default-metrics".into(),
+        "--disable-settings-metrics".into(),
+        "--no-collector.database".into(),
+        "--no-collector.bgwriter".into(),
+    ]);
+    // The target is not served on /metrics (`default: false`): the scrape is
+    // the business collector's alone.
+    let yaml = format!(
+        "collectors:\n  host:\n    enabled: false\n  postgres:\n    targets:\n      - name: db\n        dsn: {dsn}\n        \
+         default: false\n  business:\n    target: db\n    prefix: bench_\n    queries:\n      - name: series\n        \
+         interval: 1ms\n        timeout: 10s\n        max_series: {}\n        labels: [key]\n        sql: \"{sql}\"\n        \
+         metrics:\n          - name: bench_series_value\n            help: One series per row\n            column: value\n",
+        n + 10
+    );
+    Ok((yaml, peer))
+}
+
+/// Starts the exporters for size `n` of `dim`, measures them, stops them;
+/// `pg_port` is the sweep's PostgreSQL, when a dimension needs one.
 async fn point(
     args: &Args,
     fleet: &mut Fleet,
     plan: &Plan,
     exporter: &Path,
-    dim: Dim,
-    n: u64,
+    (dim, n): (Dim, u64),
+    pg_port: Option<u16>,
 ) -> Result<Point> {
     let dir = fleet.dir()?.join(format!("sweep-{}-{n}", dim.name()));
     std::fs::create_dir_all(&dir)?;
@@ -302,6 +370,13 @@ async fn point(
                 n + 10
             )
         }
+        Dim::BusinessSeries => {
+            let port = pg_port.context("the business-series sweep needs its PostgreSQL")?;
+            let (yaml, postgres_exporter) = business_series(args, &dir, port, n)?;
+            peer = Some(postgres_exporter);
+            ready_marker = Some(format!("key=\"k{n}\""));
+            yaml
+        }
         Dim::Rulegen => bail!("rulegen is not an exporter sweep"),
     };
     std::fs::write(&config, yaml)?;
@@ -319,11 +394,13 @@ async fn point(
                 .with_context(|| format!("{} did not come up:\n{}", t.name, fleet.log_tail(&t.name, 10)))?;
         }
         if let (Some(marker), Some(ours)) = (&ready_marker, targets.first()) {
-            // The tailer starts at the end of the file: append once it runs.
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(&log)
-                .and_then(|mut f| std::io::Write::write_all(&mut f, log_lines.as_bytes()))?;
+            if dim == Dim::Routes {
+                // The tailer starts at the end of the file: append once it runs.
+                std::fs::OpenOptions::new()
+                    .append(true)
+                    .open(&log)
+                    .and_then(|mut f| std::io::Write::write_all(&mut f, log_lines.as_bytes()))?;
+            }
             wait_for(&http, ours, marker, plan.ready_timeout).await?;
         }
         measure(&http, &targets, args.sweep_scrapes, plan.timeout).await
