@@ -276,6 +276,38 @@ fn slow_query_fails_alone_and_caps_drop_series() {
 }
 
 #[test]
+fn each_family_gets_its_rows_values_and_duplicate_label_sets_fail_the_run() {
+    let pg = demo_server(10, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let business = "  business:\n    target: smartalk\n    queries:\n      - name: pairs\n        labels: [k]\n        \
+        sql: \"SELECT * FROM (VALUES ('a', 1::float8, NULL::float8), ('b', 2, 20), ('c', NULL, 30)) AS t(k, first, second)\"\n        \
+        metrics:\n          - {name: smartalk_first, help: First column, column: first}\n          \
+        - {name: smartalk_second, help: Second column, column: second}\n      - name: dupes\n        labels: [k]\n        \
+        sql: \"SELECT * FROM (VALUES ('a', 1::float8), ('a', 2), ('b', 3)) AS t(k, v)\"\n        \
+        metrics:\n          - {name: smartalk_dupes, help: Two rows share a label set, column: v}\n";
+    let config = config_with(&dir, &pg, business);
+    let exporter = exporter(&config, &pg);
+    let families = parse_exposition(&get(&exporter.url("/metrics")).unwrap().text());
+    let samples = |name: &str| -> Vec<(String, f64)> {
+        let mut found: Vec<(String, f64)> = families[name]
+            .samples
+            .iter()
+            .map(|(_, labels, value)| (labels.get("k").cloned().unwrap_or_default(), *value))
+            .collect();
+        found.sort_by(|a, b| a.0.cmp(&b.0));
+        found
+    };
+    // A NULL is no sample for that family; the row's other values stand.
+    assert_eq!(samples("smartalk_first"), vec![("a".to_owned(), 1.0), ("b".to_owned(), 2.0)]);
+    assert_eq!(samples("smartalk_second"), vec![("b".to_owned(), 20.0), ("c".to_owned(), 30.0)]);
+    assert_eq!(families["opsmon_business_query_success"].value(&[("query", "pairs")]), Some(1.0));
+    // Two rows with one label set would be two samples of one series.
+    assert_eq!(families["opsmon_business_query_success"].value(&[("query", "dupes")]), Some(0.0));
+    assert!(!families.contains_key("smartalk_dupes"));
+    assert!(exporter.log().contains(r#"two rows have the same labels [\"a\"]"#), "{}", exporter.log());
+}
+
+#[test]
 fn bad_sql_and_names_stop_the_start_with_file_and_line() {
     let pg = demo_server(10, &[]);
     let dir = tempfile::tempdir().unwrap();

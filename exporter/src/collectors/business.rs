@@ -404,24 +404,41 @@ async fn run(pool: &PgPool, query: &CheckedQuery) -> RunResult {
     let mut result = RunResult { series: vec![Vec::new(); query.families.len()], ..Default::default() };
     let kept = rows.len().min(query.max_series);
     result.dropped = rows.len() - kept;
-    let mut seen = HashSet::new();
+    let mut label_sets = Vec::with_capacity(kept);
     for row in &rows[..kept] {
-        let labels = match query.labels.iter().map(|l| label_value(row, l)).collect::<Result<Vec<_>, _>>() {
-            Ok(labels) => labels,
+        match query.labels.iter().map(|l| label_value(row, l)).collect::<Result<Vec<_>, _>>() {
+            Ok(labels) => label_sets.push(labels),
             Err(error) => return RunResult { error: Some(error), ..Default::default() },
-        };
-        if !seen.insert(labels.clone()) {
-            result.error =
-                Some(format!("two rows have the same labels {labels:?}; make the label columns unique"));
+        }
+    }
+    // Each row's labels are copied once per family it has a value for, and
+    // not for the duplicate check, which borrows them.
+    let mut seen = HashSet::with_capacity(kept);
+    let unique: Vec<bool> = label_sets.iter().map(|labels| seen.insert(labels.as_slice())).collect();
+    if let Some(index) = unique.iter().position(|first| !first) {
+        result.error = Some(format!(
+            "two rows have the same labels {:?}; make the label columns unique",
+            label_sets[index]
+        ));
+    }
+    drop(seen);
+    for ((row, mut labels), first) in rows[..kept].iter().zip(label_sets).zip(unique) {
+        if !first {
             continue;
         }
-        for (slot, (_, column)) in query.families.iter().enumerate() {
+        let mut values = Vec::with_capacity(query.families.len());
+        for (_, column) in &query.families {
             match number(row, column) {
-                Ok(Some(value)) => result.series[slot].push((labels.clone(), value)),
-                // NULL: no sample for this label set (e.g. a ratio over zero signups).
-                Ok(None) => {}
+                Ok(value) => values.push(value),
                 Err(error) => return RunResult { error: Some(error), ..Default::default() },
             }
+        }
+        // NULL: no sample for this label set (e.g. a ratio over zero signups).
+        let last = values.iter().rposition(Option::is_some);
+        for (slot, value) in values.into_iter().enumerate() {
+            let Some(value) = value else { continue };
+            let labels = if Some(slot) == last { std::mem::take(&mut labels) } else { labels.clone() };
+            result.series[slot].push((labels, value));
         }
     }
     result.duration = started.elapsed().as_secs_f64();
