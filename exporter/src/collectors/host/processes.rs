@@ -6,19 +6,26 @@
 //! A scrape reads `/proc/PID/comm` of every process (the cheapest file that
 //! names it), the command line only when a group's `cmdline` could still
 //! match, and `/proc/PID/stat` (CPU and memory, which the kernel sums over
-//! every thread) only for the processes that match. Command lines are kept
-//! between scrapes per PID and re-read when the process's name changes (an
-//! exec) or after [`CMDLINE_REUSE`]: a process that rewrites its own title
-//! without exec, or a reused PID under the same name, is seen at most that
-//! late. On the shipped config this is one small read per process instead of
-//! two to three. A procfs without comm files names processes from stat.
+//! every thread) only for the processes that match. Comm files stay open
+//! between scrapes (up to a quarter of the open-file limit, at most
+//! [`MAX_KEPT_COMM_FILES`]), so a known process costs one `pread` instead of
+//! an open, a read and a close; the file follows its process through an exec
+//! and fails once it is reaped. Command lines are kept between scrapes per
+//! PID and re-read when the process's name changes (an exec) or after
+//! [`CMDLINE_REUSE`]: a process that rewrites its own title without exec, or
+//! a reused PID under the same name, is seen at most that late. A procfs
+//! without comm files names processes from stat.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::os::fd::OwnedFd;
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use opsmon_catalog::host;
+use rustix::fs::{Mode, OFlags};
+use rustix::io::Errno;
 
 use super::ProcessGroupConfig;
 use super::procfs::parse_pid_stat;
@@ -47,43 +54,85 @@ struct KnownCmdline {
     read_at: Instant,
 }
 
-/// The configured groups and the command lines remembered between scrapes.
+/// What is kept between scrapes, per PID.
+#[derive(Debug, Default)]
+struct Kept {
+    /// Command lines as last read.
+    cmdlines: HashMap<u32, KnownCmdline>,
+    /// Open comm files: reading one again is one `pread`, where opening it is
+    /// a path walk through procfs that costs seven times as much. The file
+    /// belongs to the process, not the PID: once the process is reaped the
+    /// read fails, so a reused PID is never read through a stale file.
+    comm_files: HashMap<u32, OwnedFd>,
+}
+
+/// The configured groups and what is kept between scrapes.
 #[derive(Debug, Default)]
 pub struct ProcessGroups {
     groups: Vec<ProcessGroupConfig>,
-    cmdlines: Mutex<HashMap<u32, KnownCmdline>>,
+    kept: Mutex<Kept>,
+    /// At most this many comm files stay open (see [`comm_files_to_keep`]).
+    keep_comm_files: usize,
+}
+
+/// The most comm files kept open between scrapes.
+pub const MAX_KEPT_COMM_FILES: usize = 1024;
+
+/// How many comm files to keep open: a quarter of the open-file limit, so
+/// that the exporter's sockets always have room (the shipped unit's
+/// `LimitNOFILE=8192` → 1024; a shell's usual 1024 → 256). Processes beyond
+/// that have their comm file opened and closed on each scrape.
+fn comm_files_to_keep() -> usize {
+    let limit = rustix::process::getrlimit(rustix::process::Resource::Nofile).current;
+    limit
+        .map_or(MAX_KEPT_COMM_FILES, |l| usize::try_from(l / 4).unwrap_or(MAX_KEPT_COMM_FILES))
+        .min(MAX_KEPT_COMM_FILES)
 }
 
 impl ProcessGroups {
     /// Groups to total, in label order.
     pub fn new(groups: Vec<ProcessGroupConfig>) -> Self {
-        Self { groups, cmdlines: Mutex::default() }
+        Self { groups, kept: Mutex::default(), keep_comm_files: comm_files_to_keep() }
     }
 
     /// Totals per group over the processes in `procfs` (the host's /proc),
     /// skipping `own_pid`. Processes that exit while being read are skipped.
     pub fn totals(&self, procfs: &Path, own_pid: u32) -> std::io::Result<Vec<GroupTotals>> {
         let mut totals = vec![GroupTotals::default(); self.groups.len()];
-        let mut cmdlines = lock(&self.cmdlines);
+        let mut kept = lock(&self.kept);
+        let Kept { cmdlines, comm_files } = &mut *kept;
         let mut seen = Vec::new();
         let now = Instant::now();
+        let mut names = CommReader {
+            procfs,
+            dir: rustix::fs::open(
+                procfs,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?,
+            files: comm_files,
+            keep: self.keep_comm_files,
+            path: String::with_capacity(24),
+            buf: [0; COMM_BUF],
+        };
         for entry in std::fs::read_dir(procfs)? {
             let Ok(entry) = entry else { continue };
-            let Some(pid) = entry.file_name().to_str().and_then(|name| name.parse::<u32>().ok()) else {
-                continue;
-            };
+            let file_name = entry.file_name();
+            let Some(pid_text) = file_name.to_str() else { continue };
+            let Ok(pid) = pid_text.parse::<u32>() else { continue };
             if pid == own_pid {
                 continue;
             }
-            let Some(comm) = process_name(&entry.path()) else { continue };
+            let Some(comm) = names.name(pid, pid_text) else { continue };
+            let comm = &*comm;
             seen.push(pid);
-            let by_name = |group: &&ProcessGroupConfig| group.comm.as_ref().is_none_or(|c| *c == comm);
+            let by_name = |group: &&ProcessGroupConfig| group.comm.as_ref().is_none_or(|c| c == comm);
             let mut candidates = self.groups.iter().enumerate().filter(|(_, g)| by_name(g)).peekable();
             if candidates.peek().is_none() {
                 continue;
             }
             let cmdline = if self.groups.iter().filter(by_name).any(|g| g.cmdline.is_some()) {
-                match known_cmdline(&mut cmdlines, &entry.path(), pid, &comm, now) {
+                match known_cmdline(cmdlines, &entry.path(), pid, comm, now) {
                     Some(cmdline) => cmdline,
                     None => continue,
                 }
@@ -113,6 +162,7 @@ impl ProcessGroups {
         // process table.
         seen.sort_unstable();
         cmdlines.retain(|pid, _| seen.binary_search(pid).is_ok());
+        names.files.retain(|pid, _| seen.binary_search(pid).is_ok());
         Ok(totals)
     }
 
@@ -145,22 +195,70 @@ impl ProcessGroups {
     }
 }
 
-/// The process's name from `process_dir`/comm, or from its stat line where
-/// the procfs has no comm file (kernels before 2.6.33, copies of a procfs);
-/// `None` when the process is gone.
-fn process_name(process_dir: &Path) -> Option<String> {
-    match std::fs::read_to_string(process_dir.join("comm")) {
-        Ok(mut comm) => {
-            if comm.ends_with('\n') {
-                comm.pop();
+/// Room for a process's comm file: 16 bytes on most kernels, up to 64 for
+/// kernel workers on newer ones.
+const COMM_BUF: usize = 128;
+
+/// Reads the processes' names during one scrape.
+struct CommReader<'a> {
+    procfs: &'a Path,
+    /// `procfs`, open: comm files are opened relative to it.
+    dir: OwnedFd,
+    /// The comm files kept open, by PID.
+    files: &'a mut HashMap<u32, OwnedFd>,
+    /// How many may be kept.
+    keep: usize,
+    /// Scratch space for `PID/comm`.
+    path: String,
+    buf: [u8; COMM_BUF],
+}
+
+impl CommReader<'_> {
+    /// The name of process `pid` (`pid_text` as procfs lists it): read again
+    /// through its kept comm file, else from a newly opened one (kept while
+    /// there is room), else from its stat line where the procfs has no comm
+    /// files (kernels before 2.6.33, copies of a procfs); `None` when the
+    /// process is gone.
+    fn name(&mut self, pid: u32, pid_text: &str) -> Option<Cow<'_, str>> {
+        let mut read = None;
+        if let Some(file) = self.files.get(&pid) {
+            match rustix::io::pread(file, &mut self.buf, 0) {
+                Ok(length) if length < COMM_BUF => read = Some(length),
+                // The process is gone (ESRCH), whatever now has its PID.
+                _ => {
+                    self.files.remove(&pid);
+                }
             }
-            Some(comm)
         }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && process_dir.exists() => {
-            let stat = std::fs::read_to_string(process_dir.join("stat")).ok()?;
-            parse_pid_stat(&stat).map(|stat| stat.comm)
-        }
-        Err(_) => None,
+        let length = match read {
+            Some(length) => length,
+            None => {
+                self.path.clear();
+                self.path.push_str(pid_text);
+                self.path.push_str("/comm");
+                let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+                let file = match rustix::fs::openat(&self.dir, self.path.as_str(), flags, Mode::empty()) {
+                    Ok(file) => file,
+                    Err(e) if e == Errno::NOENT && self.procfs.join(pid_text).exists() => {
+                        let stat = std::fs::read_to_string(self.procfs.join(pid_text).join("stat")).ok()?;
+                        return parse_pid_stat(&stat).map(|stat| Cow::Owned(stat.comm));
+                    }
+                    Err(_) => return None,
+                };
+                let length = rustix::io::read(&file, &mut self.buf).ok()?;
+                if length == COMM_BUF {
+                    // Longer than any kernel writes: read it whole.
+                    let whole = std::fs::read_to_string(self.procfs.join(pid_text).join("comm")).ok()?;
+                    return Some(Cow::Owned(whole.trim_end_matches('\n').to_owned()));
+                }
+                if self.files.len() < self.keep {
+                    self.files.insert(pid, file);
+                }
+                length
+            }
+        };
+        let text = std::str::from_utf8(&self.buf[..length]).ok()?;
+        Some(Cow::Borrowed(text.strip_suffix('\n').unwrap_or(text)))
     }
 }
 
@@ -266,7 +364,9 @@ mod tests {
         );
         std::fs::remove_dir_all(p.join("20")).expect("exit");
         assert_eq!(groups.totals(p, 1).expect("totals")[0].count, 0);
-        assert!(lock(&groups.cmdlines).is_empty(), "a gone process's command line is forgotten");
+        let kept = lock(&groups.kept);
+        assert!(kept.cmdlines.is_empty(), "a gone process's command line is forgotten");
+        assert!(kept.comm_files.is_empty(), "and its comm file closed");
     }
 
     #[test]
@@ -292,6 +392,71 @@ mod tests {
         let totals = groups().totals(p, 1).expect("totals");
         assert_eq!(totals[0], GroupTotals { cpu_ticks: 30, rss_pages: 3, count: 1 });
         assert_eq!(totals[1], GroupTotals { cpu_ticks: 2, rss_pages: 1, count: 1 });
+    }
+
+    #[test]
+    fn a_name_longer_than_the_buffer_is_read_whole() {
+        let procfs = tempfile::tempdir().expect("tempdir");
+        let p = procfs.path();
+        let long = "w".repeat(COMM_BUF + 40);
+        process(p, 50, &long, "", 4, 2);
+        let groups = ProcessGroups::new(
+            Config::parse(
+                Path::new("t.yml"),
+                &format!(
+                    "collectors:\n  host:\n    process_groups:\n      - name: long\n        comm: {long}\n"
+                ),
+            )
+            .expect("valid")
+            .collectors
+            .host
+            .process_groups,
+        );
+        assert_eq!(
+            groups.totals(p, 1).expect("totals")[0],
+            GroupTotals { cpu_ticks: 4, rss_pages: 2, count: 1 }
+        );
+    }
+
+    /// A real process: its comm file, kept open after the first scrape, shows
+    /// the new name after an exec, and is dropped once the process is reaped.
+    #[test]
+    fn a_kept_comm_file_follows_its_process_through_an_exec_and_its_end() {
+        use std::io::Write as _;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let program = dir.path().join("opsmon-t-sleep");
+        std::fs::copy("/bin/sleep", &program).expect("a copy of sleep with a name of its own");
+        let mut child = std::process::Command::new("/bin/sh")
+            .args(["-c", &format!("read line; exec {} 100", program.display())])
+            .stdin(std::process::Stdio::piped())
+            .spawn()
+            .expect("sh");
+        let pid = child.id();
+        let groups = ProcessGroups::new(
+            Config::parse(
+                Path::new("t.yml"),
+                "collectors:\n  host:\n    process_groups:\n      - name: t\n        comm: opsmon-t-sleep\n",
+            )
+            .expect("valid")
+            .collectors
+            .host
+            .process_groups,
+        );
+        let proc_ = Path::new("/proc");
+        assert_eq!(groups.totals(proc_, 0).expect("totals")[0].count, 0, "still sh");
+        assert!(lock(&groups.kept).comm_files.contains_key(&pid), "its comm file is kept open");
+        writeln!(child.stdin.as_mut().expect("stdin"), "go").expect("write");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::fs::read_to_string(format!("/proc/{pid}/comm")).expect("comm") != "opsmon-t-sleep\n" {
+            assert!(Instant::now() < deadline, "the exec happened");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(groups.totals(proc_, 0).expect("totals")[0].count, 1, "the kept file shows the new name");
+        assert!(lock(&groups.kept).comm_files.contains_key(&pid));
+        child.kill().expect("kill");
+        child.wait().expect("reaped");
+        assert_eq!(groups.totals(proc_, 0).expect("totals")[0].count, 0);
+        assert!(!lock(&groups.kept).comm_files.contains_key(&pid), "closed with its process");
     }
 
     #[test]
