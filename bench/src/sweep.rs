@@ -1,15 +1,16 @@
 //! `--sweep DIM,…`: how the cost of one scrape grows with each work
-//! dimension (process groups, mounts, listening ports, access-log routes ×
-//! status codes, directory entries, business series) for opsmon-exporter
-//! and, where one does the same job, the peer (process-exporter for process
-//! groups, node_exporter's filesystem collector for mounts,
-//! postgres_exporter's custom queries for business series, against the
-//! sweep's own PostgreSQL); and how `rulegen`'s
-//! time grows with the number of alerts. For each size it starts fresh
-//! processes with that much work, scrapes them interleaved, and takes the
-//! exact CPU time from `/proc/PID/task/*/schedstat`. It reports a table per
-//! dimension, the least-squares slope, the marginal cost per segment and a
-//! linearity verdict, and writes one SVG line chart per dimension.
+//! dimension (process groups, mounts, listening ports, the host's TCP
+//! connections, access-log routes × status codes, directory entries,
+//! business series) for opsmon-exporter and, where one does the same job,
+//! the peer: process-exporter for process groups, node_exporter's filesystem
+//! collector for mounts and its tcpstat collector for connections,
+//! postgres_exporter's custom queries for business series (against the
+//! sweep's own PostgreSQL); and how `rulegen`'s time grows with the number
+//! of alerts. For each size it starts fresh processes with that much work,
+//! scrapes them interleaved, and takes the exact CPU time from
+//! `/proc/PID/task/*/schedstat`. It reports a table per dimension, the
+//! least-squares slope, the marginal cost per segment and a linearity
+//! verdict, and writes one SVG line chart per dimension.
 
 use std::fmt::Write as _;
 use std::net::TcpListener;
@@ -101,6 +102,7 @@ impl Dim {
         match self {
             Dim::ProcessGroups => Some("process-exporter"),
             Dim::Mounts => Some("node_exporter (filesystem only)"),
+            Dim::Connections => Some("node_exporter (tcpstat only)"),
             Dim::BusinessSeries => Some("postgres_exporter (custom query)"),
             _ => None,
         }
@@ -155,6 +157,11 @@ impl Drop for Extras {
         for c in &mut self.children {
             let _ = c.kill();
             let _ = c.wait();
+        }
+        // Closed with a reset, not into TIME_WAIT: a minute of leftover sockets
+        // would be walked by the next point's exporters too.
+        for connection in &self._connections {
+            let _ = rustix::net::sockopt::set_socket_linger(connection, Some(Duration::ZERO));
         }
     }
 }
@@ -335,6 +342,11 @@ async fn point(
                 extras._connections.extend([client, server]);
             }
             extras._listeners.push(listener);
+            // The peer that walks the host's connections: node_exporter's
+            // TCP state counts.
+            let mut node = Launch::standard(PEER, &args.node_exporter);
+            node.args.extend(["--collector.disable-defaults".into(), "--collector.tcpstat".into()]);
+            peer = Some(node);
             format!("collectors:\n  host:\n    listen_ports: [{port}]\n")
         }
         Dim::Routes => {
