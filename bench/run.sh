@@ -31,10 +31,14 @@ FULL_PACKAGES=(
 PROBE_PACKAGES=(
   prometheus-blackbox-exporter
 )
-# --sweep's peers: process-exporter for process groups (node_exporter, above,
-# for mounts); rulegen is built below.
+# --sweep's peers: process-exporter for process groups, mtail for access-log
+# routes, postgres_exporter (and PostgreSQL) for business series
+# (node_exporter, above, for mounts and connections); rulegen is built below.
 SWEEP_PACKAGES=(
   prometheus-process-exporter
+  mtail
+  prometheus-postgres-exporter
+  postgresql
 )
 build=(-p opsmon-exporter -p opsmon-bench)
 for arg in "$@"; do

@@ -154,6 +154,10 @@ struct Args {
     /// --sweep process-groups: the peer (Debian package prometheus-process-exporter).
     #[arg(long, default_value = "/usr/bin/prometheus-process-exporter")]
     process_exporter: PathBuf,
+    /// --sweep routes: the peer (Debian package mtail), given a program
+    /// counting the same routes and statuses.
+    #[arg(long, default_value = "/usr/bin/mtail")]
+    mtail: PathBuf,
     /// --sweep rulegen: the rulegen binary, run from the workspace root.
     #[arg(long, default_value = "target/release/rulegen")]
     rulegen: PathBuf,

@@ -3,8 +3,9 @@
 //! connections, access-log routes × status codes, directory entries,
 //! business series) for opsmon-exporter and, where one does the same job,
 //! the peer: process-exporter for process groups, node_exporter's filesystem
-//! collector for mounts and its tcpstat collector for connections,
-//! postgres_exporter's custom queries for business series (against the
+//! collector for mounts and its tcpstat collector for connections, mtail
+//! with an equivalent program for access-log routes, postgres_exporter's
+//! custom queries for business series (against the
 //! sweep's own PostgreSQL); and how `rulegen`'s time grows with the number
 //! of alerts. For each size it starts fresh processes with that much work,
 //! scrapes them interleaved, and takes the exact CPU time from
@@ -103,6 +104,7 @@ impl Dim {
             Dim::ProcessGroups => Some("process-exporter"),
             Dim::Mounts => Some("node_exporter (filesystem only)"),
             Dim::Connections => Some("node_exporter (tcpstat only)"),
+            Dim::Routes => Some("mtail"),
             Dim::BusinessSeries => Some("postgres_exporter (custom query)"),
             _ => None,
         }
@@ -223,6 +225,37 @@ fn start_postgres(args: &Args, fleet: &mut Fleet) -> Result<u16> {
     let pg = Postgres::start(&pg_bin, &dir.join("sweep-pg"), port)?;
     fleet.keep(pg);
     Ok(port)
+}
+
+/// The same access-log work for mtail: requests by route and status and a
+/// duration histogram by route with the shipped buckets, from the combined
+/// format plus `$request_time` that the bench writes.
+const MTAIL_ROUTES: &str = r#"counter http_requests_total by route, status
+histogram http_request_duration_seconds by route buckets 0.05, 0.1, 0.25, 0.5, 0.75, 1, 1.5, 2.5, 5, 10
+
+/^\S+ \S+ \S+ \[[^\]]+\] "\S+ \/(?P<route>[^\/ ]+)\/\S* \S+" (?P<status>\d{3}) \S+ "[^"]*" "[^"]*" (?P<rt>\d+\.\d+)$/ {
+  http_requests_total[$route][$status]++
+  http_request_duration_seconds[$route] = float($rt)
+}
+"#;
+
+/// mtail tailing `log` with [`MTAIL_ROUTES`].
+fn mtail_routes(args: &Args, dir: &Path, log: &Path) -> Result<Launch> {
+    let progs = dir.join("mtail");
+    std::fs::create_dir_all(&progs)?;
+    std::fs::write(progs.join("routes.mtail"), MTAIL_ROUTES)?;
+    Ok(Launch {
+        name: PEER.into(),
+        program: args.mtail.clone(),
+        args: vec![
+            format!("--progs={}", progs.display()),
+            format!("--logs={}", log.display()),
+            "--address=127.0.0.1".into(),
+            "--port={port}".into(),
+        ],
+        env: Vec::new(),
+        metrics_path: "/metrics".into(),
+    })
 }
 
 /// One query of `n` rows, one label and one value each, for both exporters:
@@ -367,6 +400,7 @@ async fn point(
                 }
             }
             ready_marker = Some(format!("route=\"r{}\"", n - 1));
+            peer = Some(mtail_routes(args, &dir, &log)?);
             yaml
         }
         Dim::DirEntries => {
@@ -414,6 +448,11 @@ async fn point(
                     .and_then(|mut f| std::io::Write::write_all(&mut f, log_lines.as_bytes()))?;
             }
             wait_for(&http, ours, marker, plan.ready_timeout).await?;
+            if dim == Dim::Routes
+                && let Some(peer) = targets.get(1)
+            {
+                wait_for(&http, peer, marker, plan.ready_timeout).await?;
+            }
         }
         measure(&http, &targets, args.sweep_scrapes, plan.timeout).await
     }
