@@ -252,6 +252,8 @@ fn mtail_routes(args: &Args, dir: &Path, log: &Path) -> Result<Launch> {
             format!("--logs={}", log.display()),
             "--address=127.0.0.1".into(),
             "--port={port}".into(),
+            // Its log to stderr (the bench's log file), not files in /tmp.
+            "--logtostderr".into(),
         ],
         env: Vec::new(),
         metrics_path: "/metrics".into(),
