@@ -247,14 +247,13 @@ fn sessions_carry_the_statement_timeout() {
     assert!(refused.to_string().contains("contains a password; move it to password_env"), "{refused}");
     assert!(!refused.to_string().contains("PASSWORD"), "{refused}");
 
+    // Removed when the test ends: a kept file would leave the password in /tmp.
+    let password_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(password_file.path(), &pg.password).unwrap();
     let yaml = format!(
         "collectors:\n  postgres:\n    targets:\n      - name: db\n        dsn: {}\n        password_file: {}\n        statement_timeout: 400ms\n",
         pg.url_without_password("smartalk_db"),
-        {
-            let file = tempfile::NamedTempFile::new().unwrap();
-            std::fs::write(file.path(), &pg.password).unwrap();
-            file.into_temp_path().keep().unwrap().display().to_string()
-        }
+        password_file.path().display()
     );
     let config = opsmon_exporter::settings::Config::parse(path, &yaml).unwrap();
     runtime.block_on(async {
