@@ -119,11 +119,21 @@ mod tests {
             parse_schedstat_ns(&std::fs::read_to_string("/proc/thread-self/schedstat")?)
         };
         let before = own()?;
+        // The kernel adds a running thread's time at ticks and switches, so a
+        // few ms of work can read as none: work, yield (which accounts the
+        // time), and read again, for up to two seconds.
         let mut x = 0u64;
-        for i in 0..3_000_000u64 {
-            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
-        }
-        let after = own()?;
+        let started = std::time::Instant::now();
+        let after = loop {
+            for i in 0..3_000_000u64 {
+                x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
+            }
+            std::thread::yield_now();
+            let now = own()?;
+            if now > before || started.elapsed() > std::time::Duration::from_secs(2) {
+                break now;
+            }
+        };
         assert!(after > before, "{x}");
         // The sum over the process's threads includes this live thread's time.
         assert!(cpu_ns(std::process::id())? >= after);
