@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail, ensure};
 use clap::Parser;
 
-use crate::services::{Postgres, Psql, find_pg_bin_dir};
+use crate::services::{Postgres, Psql, pg_bin_dir};
 use crate::target::{Fleet, free_loopback_addr};
 
 /// Events per demo user, as `demo-data.sql` generates them (measured: 6.6).
@@ -141,11 +141,11 @@ pub fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
 
     let (psql, _server) = match args.pg_port {
         Some(port) => {
-            let bin = pg_bin(args)?;
+            let bin = pg_bin_dir(args.pg_bin.as_deref())?;
             (Psql { program: bin.join("psql"), port, database: args.database.clone() }, None)
         }
         None => {
-            let bin = pg_bin(args)?;
+            let bin = pg_bin_dir(args.pg_bin.as_deref())?;
             let root = fleet.dir()?.join("pg");
             let server = Postgres::start(&bin, &root, free_loopback_addr()?.port())?;
             server.psql("postgres").query(&format!("CREATE DATABASE {}", args.database))?;
@@ -206,13 +206,6 @@ pub fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         eprintln!("opsmon-bench: {} median {median_exec:.1} ms", query.name);
     }
     Ok(format!("{table}\nPlans (last run):\n\n{plans}\n"))
-}
-
-fn pg_bin(args: &Args) -> Result<PathBuf> {
-    match &args.pg_bin {
-        Some(bin) => Ok(bin.clone()),
-        None => find_pg_bin_dir(Path::new("/usr/lib/postgresql")),
-    }
 }
 
 fn read(path: &Path) -> Result<String> {

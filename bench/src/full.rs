@@ -78,10 +78,7 @@ pub async fn setup(args: &Args, fleet: &mut Fleet, http: &HttpClient, plan: &Pla
         require(&args.redis_server, "redis-server", "--redis-server")?;
         require(&args.redis_cli, "redis-cli", "--redis-cli")?;
     }
-    let pg_bin = match &args.pg_bin {
-        Some(dir) => dir.clone(),
-        None => services::find_pg_bin_dir(Path::new("/usr/lib/postgresql"))?,
-    };
+    let pg_bin = services::pg_bin_dir(args.pg_bin.as_deref())?;
     let mut notes = Vec::new();
     let mut header = Vec::new();
     let dir = fleet.dir()?;

@@ -18,7 +18,7 @@
 //! again after the idle timeout.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, ensure};
@@ -156,10 +156,7 @@ pub async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
         ensure!(path.exists(), "{what}: {} not found", path.display());
     }
     ensure!(args.pg_peers <= args.targets, "--pg-peers must be at most --targets");
-    let pg_bin = match &args.pg_bin {
-        Some(dir) => dir.clone(),
-        None => services::find_pg_bin_dir(Path::new("/usr/lib/postgresql"))?,
-    };
+    let pg_bin = services::pg_bin_dir(args.pg_bin.as_deref())?;
     let dir = fleet.dir()?;
     let pg = Postgres::start(&pg_bin, &dir.join("pg"), free_loopback_addr()?.port())?;
     let admin = pg.psql("postgres");

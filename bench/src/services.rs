@@ -15,6 +15,15 @@ use anyhow::{Context as _, Result, bail, ensure};
 /// Database the bench creates and every exporter connects to.
 pub const PG_DATABASE: &str = "smartalk_db";
 
+/// The PostgreSQL bin dir: `--pg-bin` when given, else the newest installed
+/// under `/usr/lib/postgresql`.
+pub fn pg_bin_dir(given: Option<&Path>) -> Result<PathBuf> {
+    match given {
+        Some(dir) => Ok(dir.to_owned()),
+        None => find_pg_bin_dir(Path::new("/usr/lib/postgresql")),
+    }
+}
+
 /// Newest `/usr/lib/postgresql/<version>/bin` that has `initdb`.
 pub fn find_pg_bin_dir(root: &Path) -> Result<PathBuf> {
     let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir(root)

@@ -151,7 +151,7 @@ pub struct Cost {
 struct Extras {
     children: Vec<Child>,
     _listeners: Vec<TcpListener>,
-    _connections: Vec<std::net::TcpStream>,
+    connections: Vec<std::net::TcpStream>,
 }
 
 impl Drop for Extras {
@@ -162,7 +162,7 @@ impl Drop for Extras {
         }
         // Closed with a reset, not into TIME_WAIT: a minute of leftover sockets
         // would be walked by the next point's exporters too.
-        for connection in &self._connections {
+        for connection in &self.connections {
             let _ = rustix::net::sockopt::set_socket_linger(connection, Some(Duration::ZERO));
         }
     }
@@ -213,10 +213,7 @@ pub async fn run(
 /// The sweep's own PostgreSQL (trust auth on a free loopback port), kept
 /// until the fleet stops; its port.
 fn start_postgres(args: &Args, fleet: &mut Fleet) -> Result<u16> {
-    let pg_bin = match &args.pg_bin {
-        Some(dir) => dir.clone(),
-        None => services::find_pg_bin_dir(Path::new("/usr/lib/postgresql"))?,
-    };
+    let pg_bin = services::pg_bin_dir(args.pg_bin.as_deref())?;
     let dir = fleet.dir()?;
     // The postgres user must reach its data dir inside ours.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
@@ -374,7 +371,7 @@ async fn point(
             for _ in 0..n {
                 let client = std::net::TcpStream::connect(("127.0.0.1", port)).context("connecting")?;
                 let (server, _) = listener.accept().context("accepting")?;
-                extras._connections.extend([client, server]);
+                extras.connections.extend([client, server]);
             }
             extras._listeners.push(listener);
             // The peer that walks the host's connections: node_exporter's
