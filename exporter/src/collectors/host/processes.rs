@@ -289,13 +289,20 @@ mod tests {
     use super::*;
     use crate::settings::Config;
 
-    fn groups() -> ProcessGroups {
+    /// Process groups from the YAML list under `process_groups:`.
+    fn configured(groups_yaml: &str) -> ProcessGroups {
         let config = Config::parse(
             Path::new("test.yml"),
-            "collectors:\n  host:\n    process_groups:\n      - name: api\n        cmdline: 'node .*smartalk'\n      - name: pg\n        comm: postgres\n      - name: both\n        comm: node\n        cmdline: worker\n",
+            &format!("collectors:\n  host:\n    process_groups:\n{groups_yaml}"),
         )
         .expect("valid");
         ProcessGroups::new(config.collectors.host.process_groups)
+    }
+
+    fn groups() -> ProcessGroups {
+        configured(
+            "      - name: api\n        cmdline: 'node .*smartalk'\n      - name: pg\n        comm: postgres\n      - name: both\n        comm: node\n        cmdline: worker\n",
+        )
     }
 
     /// A fake /proc entry: comm, NUL-separated cmdline and a stat line with
@@ -400,22 +407,27 @@ mod tests {
         let p = procfs.path();
         let long = "w".repeat(COMM_BUF + 40);
         process(p, 50, &long, "", 4, 2);
-        let groups = ProcessGroups::new(
-            Config::parse(
-                Path::new("t.yml"),
-                &format!(
-                    "collectors:\n  host:\n    process_groups:\n      - name: long\n        comm: {long}\n"
-                ),
-            )
-            .expect("valid")
-            .collectors
-            .host
-            .process_groups,
-        );
+        let groups = configured(&format!("      - name: long\n        comm: {long}\n"));
         assert_eq!(
             groups.totals(p, 1).expect("totals")[0],
             GroupTotals { cpu_ticks: 4, rss_pages: 2, count: 1 }
         );
+    }
+
+    #[test]
+    fn comm_files_beyond_the_cap_are_read_and_closed() {
+        let procfs = tempfile::tempdir().expect("tempdir");
+        let p = procfs.path();
+        for pid in [60, 61, 62] {
+            process(p, pid, "postgres", "postgres", 1, 1);
+        }
+        let mut groups = groups();
+        groups.keep_comm_files = 2;
+        for _ in 0..2 {
+            assert_eq!(groups.totals(p, 1).expect("totals")[1].count, 3, "every process counted");
+            assert_eq!(lock(&groups.kept).comm_files.len(), 2, "only two files kept open");
+        }
+        assert!((1..=MAX_KEPT_COMM_FILES).contains(&comm_files_to_keep()));
     }
 
     /// A real process: its comm file, kept open after the first scrape, shows
@@ -432,16 +444,7 @@ mod tests {
             .spawn()
             .expect("sh");
         let pid = child.id();
-        let groups = ProcessGroups::new(
-            Config::parse(
-                Path::new("t.yml"),
-                "collectors:\n  host:\n    process_groups:\n      - name: t\n        comm: opsmon-t-sleep\n",
-            )
-            .expect("valid")
-            .collectors
-            .host
-            .process_groups,
-        );
+        let groups = configured("      - name: t\n        comm: opsmon-t-sleep\n");
         let proc_ = Path::new("/proc");
         assert_eq!(groups.totals(proc_, 0).expect("totals")[0].count, 0, "still sh");
         assert!(lock(&groups.kept).comm_files.contains_key(&pid), "its comm file is kept open");
@@ -461,16 +464,7 @@ mod tests {
 
     #[test]
     fn reads_this_machines_processes() {
-        let groups = ProcessGroups::new(
-            Config::parse(
-                Path::new("t.yml"),
-                "collectors:\n  host:\n    process_groups:\n      - name: all\n        cmdline: '.'\n",
-            )
-            .expect("valid")
-            .collectors
-            .host
-            .process_groups,
-        );
+        let groups = configured("      - name: all\n        cmdline: '.'\n");
         let totals = groups.totals(Path::new("/proc"), 0).expect("/proc readable");
         assert!(totals[0].count >= 1, "this test process is listed");
         assert!(totals[0].rss_pages > 0);
