@@ -405,6 +405,42 @@ fn stat_statements_top_n_when_the_extension_exists() {
     );
 }
 
+/// What `scrape_statements` lists — the chain the bench runs through pgbench
+/// to measure it with a C client — is what a scrape really sends: each runs
+/// as written, and pg_stat_statements counts exactly those, once per scrape.
+#[test]
+fn a_scrape_sends_exactly_the_listed_statements() {
+    let pg = seeded_server(&["shared_preload_libraries=pg_stat_statements"]);
+    pg.psql("smartalk_db", "CREATE EXTENSION pg_stat_statements");
+    let version: i32 = pg.psql("smartalk_db", "SHOW server_version_num").parse().unwrap();
+    let listed = opsmon_exporter::collectors::postgres::scrape_statements(
+        version,
+        &["analytics_events".to_owned()],
+        None,
+    );
+    for statement in &listed {
+        pg.psql("smartalk_db", statement);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start_exporter(&config_file(&dir, &pg, ""), &pg, &[]);
+    // The first scrape also learns max_connections and measures database sizes.
+    let _ = scrape(&exporter, "/metrics");
+    pg.psql("smartalk_db", "SELECT pg_stat_statements_reset()");
+    let scrapes = 4;
+    for _ in 0..scrapes {
+        let families = scrape(&exporter, "/metrics");
+        assert_eq!(families["pg_up"].samples[0].2, 1.0);
+    }
+    let seen = pg.psql(
+        "smartalk_db",
+        "SELECT string_agg(calls || ' ' || left(regexp_replace(query, '\\s+', ' ', 'g'), 60), E'\\n' ORDER BY query) \
+         FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'",
+    );
+    let calls: Vec<&str> = seen.lines().collect();
+    assert_eq!(calls.len(), listed.len(), "statements per scrape:\n{seen}\nlisted:\n{listed:#?}");
+    assert!(calls.iter().all(|line| line.starts_with(&format!("{scrapes} "))), "each once per scrape:\n{seen}");
+}
+
 #[test]
 fn shared_families_match_postgres_exporter() {
     let peer_bin = require_tool("prometheus-postgres-exporter", "prometheus-postgres-exporter");

@@ -171,6 +171,53 @@ const QUERIES: [&str; 10] = [
     "statements",
 ];
 
+/// The health check each scrape opens with once the server's gate has learnt
+/// its `max_connections`.
+const SELECT1_SQL: &str = "SELECT 1::float8";
+
+/// The statements one scrape of a target sends over its connection when all
+/// goes well, in order — the health check, then each area's one statement
+/// (see `PostgresCollector::run`) — with their parameters written in as SQL
+/// literals, for a server of `server_version_num` with `tables` configured and
+/// pg_stat_statements read with `statements_limit` (or not). Database sizes,
+/// measured once per `database_size_interval`, are not among them.
+/// `opsmon-bench` runs these through pgbench: the same chain with a C client.
+pub fn scrape_statements(server_version_num: i32, tables: &[String], statements_limit: Option<u32>) -> Vec<String> {
+    let names = SETTINGS.map(|(name, _)| name);
+    let mut statements = vec![SELECT1_SQL.to_owned()];
+    for area in QUERIES {
+        let statement = match area {
+            "settings" => SETTINGS_SQL.replace("$1", &text_array_literal(&names)),
+            "activity" => ACTIVITY_SQL.to_owned(),
+            "database" => DATABASE_SQL.to_owned(),
+            "bgwriter" => bgwriter_sql(server_version_num).to_owned(),
+            "locks" => LOCKS_SQL.to_owned(),
+            "archiver" => ARCHIVER_SQL.to_owned(),
+            "replication" => REPLICATION_SQL.to_owned(),
+            "slots" => SLOTS_SQL.to_owned(),
+            "tables" if !tables.is_empty() => {
+                TABLES_SQL.replace("$1", &format!("{}::text[]", text_array_literal(tables)))
+            }
+            "statements" => match statements_limit {
+                Some(limit) => STATEMENTS_SQL.replace("$1", &limit.to_string()),
+                None => continue,
+            },
+            _ => continue,
+        };
+        statements.push(statement);
+    }
+    statements
+}
+
+/// `items` as a quoted SQL array literal, `'{"a","b"}'`.
+fn text_array_literal<S: AsRef<str>>(items: &[S]) -> String {
+    let elements: Vec<String> = items
+        .iter()
+        .map(|item| format!("\"{}\"", item.as_ref().replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("'{{{}}}'", elements.join(",").replace('\'', "''"))
+}
+
 impl PostgresCollector {
     /// The collector for target `index` of the config: reads its secrets and
     /// parses its DSN (once); connects on its first scrape, under the gate
@@ -342,7 +389,7 @@ impl PostgresCollector {
             let started = StdInstant::now();
             // One round trip that also reads what the gate must learn once.
             let probe = if self.gate.has_learnt() {
-                sqlx::query_scalar::<_, f64>("SELECT 1::float8")
+                sqlx::query_scalar::<_, f64>(SELECT1_SQL)
             } else {
                 sqlx::query_scalar::<_, f64>("SELECT current_setting('max_connections')::float8")
             };
@@ -391,20 +438,7 @@ impl PostgresCollector {
     ) -> Result<(), sqlx::Error> {
         let server: LabelValue = self.server.clone().into();
         match query {
-            "settings" => {
-                let row = sqlx::query(
-                    "SELECT current_setting('max_connections')::float8, version(), current_setting('server_version_num')::int",
-                )
-                .fetch_one(&mut *conn)
-                .await?;
-                out.family(&m::MAX_CONNECTIONS).number(vec![server.clone()], row.try_get(0)?);
-                let long_version: String = row.try_get(1)?;
-                let number: i32 = row.try_get(2)?;
-                *version = Some(number);
-                out.family(&m::STATIC)
-                    .number(vec![server.clone(), short_version(number).into(), long_version.into()], 1.0);
-                settings(conn, out, &server).await?;
-            }
+            "settings" => *version = Some(settings(conn, out, &server).await?),
             "activity" => {
                 let rows = sqlx::query(ACTIVITY_SQL).fetch_all(conn).await?;
                 let mut count = out.family(&m::ACTIVITY_COUNT);
@@ -454,23 +488,13 @@ impl PostgresCollector {
                 }
             }
             "archiver" => {
-                let row = sqlx::query(
-                    "SELECT archived_count::float8, failed_count::float8, \
-                     COALESCE(extract(epoch FROM now() - last_archived_time)::float8, 'NaN'::float8) FROM pg_stat_archiver",
-                )
-                .fetch_one(conn)
-                .await?;
+                let row = sqlx::query(ARCHIVER_SQL).fetch_one(conn).await?;
                 out.family(&m::ARCHIVED).number(vec![server.clone()], row.try_get(0)?);
                 out.family(&m::ARCHIVE_FAILED).number(vec![server.clone()], row.try_get(1)?);
                 out.family(&m::ARCHIVE_AGE).number(vec![server], row.try_get(2)?);
             }
             "replication" => {
-                let row = sqlx::query(
-                    "SELECT pg_is_in_recovery(), CASE WHEN NOT pg_is_in_recovery() THEN 0 ELSE \
-                     GREATEST(0, COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0))::float8 END",
-                )
-                .fetch_one(conn)
-                .await?;
+                let row = sqlx::query(REPLICATION_SQL).fetch_one(conn).await?;
                 let replica: bool = row.try_get(0)?;
                 out.family(&m::IS_REPLICA).number(vec![server.clone()], if replica { 1.0 } else { 0.0 });
                 let lag: f64 = row.try_get(1)?;
@@ -599,30 +623,31 @@ const SETTINGS: [(&str, &MetricDef); 21] = [
     ("autovacuum", &m::SETTING_AUTOVACUUM),
 ];
 
-/// `current_setting` of each wanted parameter, NULL for one this version
+/// The settings area in one statement: the server's version (long and as a
+/// number, which bgwriter needs too), `max_connections`, and `current_setting`
+/// of each wanted parameter in the order asked, NULL for one this version
 /// lacks. Far cheaper than reading the `pg_settings` view, which builds every
 /// column of all ~350 parameters on each call.
-const SETTINGS_SQL: &str = "SELECT name, current_setting(name, true) FROM unnest($1::text[]) AS name";
+const SETTINGS_SQL: &str = "\
+SELECT version(), current_setting('server_version_num')::int, current_setting('max_connections')::float8,
+       array_agg(current_setting(u.name, true) ORDER BY u.position)
+FROM unnest($1::text[]) WITH ORDINALITY AS u(name, position)";
 
-async fn settings(
-    conn: &mut PgConnection,
-    out: &mut MetricSet,
-    server: &LabelValue,
-) -> Result<(), sqlx::Error> {
-    let names: Vec<&str> = SETTINGS.iter().map(|(name, _)| *name).collect();
-    let rows: Vec<(String, Option<String>)> =
-        sqlx::query_as(SETTINGS_SQL).bind(&names).fetch_all(conn).await?;
-    for (name, def) in SETTINGS {
-        let value = rows
-            .iter()
-            .find(|row| row.0 == name)
-            .and_then(|(_, shown)| shown.as_deref())
-            .and_then(setting_value);
-        if let Some(value) = value {
+/// Adds the settings area's families; returns the server's `server_version_num`.
+async fn settings(conn: &mut PgConnection, out: &mut MetricSet, server: &LabelValue) -> Result<i32, sqlx::Error> {
+    let names = SETTINGS.map(|(name, _)| name);
+    let row = sqlx::query(SETTINGS_SQL).bind(&names[..]).fetch_one(conn).await?;
+    let long_version: String = row.try_get(0)?;
+    let number: i32 = row.try_get(1)?;
+    out.family(&m::MAX_CONNECTIONS).number(vec![server.clone()], row.try_get(2)?);
+    out.family(&m::STATIC).number(vec![server.clone(), short_version(number).into(), long_version.into()], 1.0);
+    let shown: Vec<Option<String>> = row.try_get(3)?;
+    for ((_, def), shown) in SETTINGS.iter().zip(&shown) {
+        if let Some(value) = shown.as_deref().and_then(setting_value) {
             out.family(def).number(vec![server.clone()], value);
         }
     }
-    Ok(())
+    Ok(number)
 }
 
 /// A parameter as `current_setting` shows it (`128MB`, `5min`, `0.2`, `on`)
@@ -735,6 +760,17 @@ SELECT slot_name::text, COALESCE(database::text, ''), CASE WHEN active THEN 1 EL
                                      ELSE pg_current_wal_lsn() END, restart_lsn)::float8, 'NaN'::float8)
 FROM pg_replication_slots
 ORDER BY 1";
+
+const ARCHIVER_SQL: &str = "\
+SELECT archived_count::float8, failed_count::float8,
+       COALESCE(extract(epoch FROM now() - last_archived_time)::float8, 'NaN'::float8)
+FROM pg_stat_archiver";
+
+/// Replay lag is 0 on a primary, as postgres_exporter reports it.
+const REPLICATION_SQL: &str = "\
+SELECT pg_is_in_recovery(),
+       CASE WHEN NOT pg_is_in_recovery() THEN 0
+            ELSE GREATEST(0, COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0))::float8 END";
 
 fn text(row: &PgRow, index: usize) -> Result<LabelValue, sqlx::Error> {
     Ok(row.try_get::<Option<String>, _>(index)?.unwrap_or_default().into())
@@ -931,6 +967,27 @@ mod tests {
         let columns = |sql: &str| sql.matches("::float8").count();
         assert_eq!(columns(bgwriter_sql(150_020)), 11);
         assert_eq!(columns(v17), 11);
+    }
+
+    #[test]
+    fn a_scrape_sends_the_health_check_then_one_statement_per_area() {
+        let tables = vec!["analytics_events".to_owned(), "o'neil.\"odd\"".to_owned()];
+        let statements = scrape_statements(150_020, &tables, None);
+        // SELECT 1 and settings … tables; no pg_stat_statements when it is off.
+        assert_eq!(statements.len(), 10, "{statements:#?}");
+        assert_eq!(statements[0], SELECT1_SQL);
+        assert!(statements[1].contains(r#"unnest('{"superuser_reserved_connections","#), "{}", statements[1]);
+        assert!(statements.iter().all(|s| !s.contains('$')), "every parameter is a literal: {statements:#?}");
+        assert!(statements.iter().any(|s| s.contains("FROM pg_stat_bgwriter\"") || s.ends_with("FROM pg_stat_bgwriter")));
+        assert!(
+            statements[9].contains(r#"ANY('{"analytics_events","o''neil.\"odd\""}'::text[])"#),
+            "{}",
+            statements[9]
+        );
+        let newer = scrape_statements(170_002, &[], Some(20));
+        assert_eq!(newer.len(), 10, "no tables area, a statements one: {newer:#?}");
+        assert!(newer.iter().any(|s| s.contains("pg_stat_checkpointer")));
+        assert!(newer[9].ends_with("LIMIT 20"), "{}", newer[9]);
     }
 
     #[test]
