@@ -5,7 +5,7 @@
 //! that breaks each PostgreSQL exporter's cost down by statement.
 
 use std::os::unix::fs::PermissionsExt as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -40,6 +40,8 @@ pub struct Setup {
     pub header: Vec<String>,
     /// Lines for the report's notes (e.g. why Redis was left out).
     pub notes: Vec<String>,
+    /// The run's temp dir (removed with the fleet).
+    pub dir: PathBuf,
 }
 
 /// opsmon-exporter's config for the bench's servers.
@@ -203,7 +205,7 @@ pub async fn setup(args: &Args, fleet: &mut Fleet, http: &HttpClient, plan: &Pla
         }
         targets.push(t);
     }
-    Ok(Setup { targets, psql, pg_port, redis, every_collector: false, header, notes })
+    Ok(Setup { targets, psql, pg_port, redis, every_collector: false, header, notes, dir })
 }
 
 /// The shipped config with the machine-specific parts pointed at the
@@ -349,7 +351,7 @@ async fn every_collector(
          **{BLACKBOX}** scraped on `{}`",
         crate::probe::probe_path(static_target.addr)
     ));
-    Ok(Setup { targets, psql, pg_port, redis: true, every_collector: true, header, notes: Vec::new() })
+    Ok(Setup { targets, psql, pg_port, redis: true, every_collector: true, header, notes: Vec::new(), dir })
 }
 
 fn check_up(body: &str, who: &str, metric: &str) -> Result<()> {

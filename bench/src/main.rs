@@ -26,6 +26,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 mod business_sql;
+mod chain;
 mod full;
 mod load;
 mod multitarget;
@@ -113,6 +114,10 @@ struct Args {
     /// --full: scrapes of each PostgreSQL exporter alone in the pg_stat_statements phase (0 = skip it).
     #[arg(long, default_value_t = 50)]
     statement_scrapes: u32,
+    /// --full: runs of the PostgreSQL statement chain alone through pgbench,
+    /// the floor of any scrape that includes PostgreSQL (0 = skip it).
+    #[arg(long, default_value_t = 1_000)]
+    chain_runs: u32,
     /// Extra, externally started target: NAME=URL[#PID]. Without a path the URL
     /// gets /metrics; without PID its RSS and CPU are n/a. Repeatable.
     #[arg(long = "target", value_name = "NAME=URL[#PID]", value_parser = target::parse_target_spec)]
@@ -635,6 +640,11 @@ async fn full_report(
     }
     for note in &setup.notes {
         out.push_str(&format!("- {note}\n"));
+    }
+    if args.chain_runs > 0 {
+        eprintln!("opsmon-bench: the PostgreSQL statement chain alone through pgbench × {}", args.chain_runs);
+        let chain = chain::measure(&setup.psql, args.chain_runs, &setup.dir)?;
+        out.push_str(&report::chain_section(&chain, rows.iter().find(|r| r.name == full::NODE)));
     }
     if args.statement_scrapes > 0 {
         for name in [full::OURS, full::POSTGRES] {

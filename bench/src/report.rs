@@ -5,6 +5,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
+use crate::chain::ChainFigures;
 use crate::pgcpu::Statement;
 use crate::stats::median_of;
 
@@ -331,6 +332,24 @@ pub fn pair_table(rows: &[Row], ours: &str, peer: &str, comparisons: &[Compariso
 
 /// The heaviest statements one exporter ran during the isolated statements
 /// phase, per scrape: calls, executor and planner ms, rows, query text.
+/// The PostgreSQL statement chain alone, beside node_exporter's p99 of the
+/// same run (when it was measured): the every-collector p99 goal is ≤ 0.3×
+/// node_exporter's, and no scrape that includes PostgreSQL beats this chain.
+pub fn chain_section(chain: &ChainFigures, node: Option<&Row>) -> String {
+    let mut out = format!(
+        "\n**The PostgreSQL statement chain alone** — the {} statements one scrape of opsmon-exporter sends, \
+         run back to back on one connection by pgbench (libpq, prepared), {} runs, nothing else scraped meanwhile:\n\n\
+         | p50 ms | p90 ms | p99 ms | p99 ÷ node_exporter's p99 |\n|--:|--:|--:|--:|\n",
+        chain.statements, chain.runs
+    );
+    let ratio = node
+        .and_then(|n| n.figures.p99_ms)
+        .filter(|p99| *p99 > 0.0)
+        .map_or_else(|| "n/a".to_owned(), |p99| format!("{:.2}× (of {p99:.2} ms)", chain.p99_ms / p99));
+    let _ = writeln!(out, "| {:.2} | {:.2} | {:.2} | {ratio} |", chain.p50_ms, chain.p90_ms, chain.p99_ms);
+    out
+}
+
 pub fn statements_table(statements: &[Statement], scrapes: u32, top: usize) -> String {
     let per = |v: f64| if scrapes > 0 { v / f64::from(scrapes) } else { f64::NAN };
     let mut out = String::from(
@@ -407,6 +426,19 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn chain_against_node_exporters_p99() {
+        let chain = ChainFigures { statements: 10, runs: 1000, p50_ms: 1.5, p90_ms: 2.0, p99_ms: 3.0 };
+        let node = Row {
+            name: "node_exporter".into(),
+            figures: Figures { p99_ms: Some(10.0), ..Figures::default() },
+        };
+        let text = chain_section(&chain, Some(&node));
+        assert!(text.contains("the 10 statements"), "{text}");
+        assert!(text.contains("| 1.50 | 2.00 | 3.00 | 0.30× (of 10.00 ms) |"), "{text}");
+        assert!(chain_section(&chain, None).contains("| n/a |"));
+    }
 
     fn row(name: &str, cpu: f64, rss: f64, p99: f64, rps: f64) -> Row {
         Row {

@@ -438,7 +438,10 @@ fn a_scrape_sends_exactly_the_listed_statements() {
     );
     let calls: Vec<&str> = seen.lines().collect();
     assert_eq!(calls.len(), listed.len(), "statements per scrape:\n{seen}\nlisted:\n{listed:#?}");
-    assert!(calls.iter().all(|line| line.starts_with(&format!("{scrapes} "))), "each once per scrape:\n{seen}");
+    assert!(
+        calls.iter().all(|line| line.starts_with(&format!("{scrapes} "))),
+        "each once per scrape:\n{seen}"
+    );
 }
 
 #[test]

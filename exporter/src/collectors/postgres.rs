@@ -182,7 +182,11 @@ const SELECT1_SQL: &str = "SELECT 1::float8";
 /// pg_stat_statements read with `statements_limit` (or not). Database sizes,
 /// measured once per `database_size_interval`, are not among them.
 /// `opsmon-bench` runs these through pgbench: the same chain with a C client.
-pub fn scrape_statements(server_version_num: i32, tables: &[String], statements_limit: Option<u32>) -> Vec<String> {
+pub fn scrape_statements(
+    server_version_num: i32,
+    tables: &[String],
+    statements_limit: Option<u32>,
+) -> Vec<String> {
     let names = SETTINGS.map(|(name, _)| name);
     let mut statements = vec![SELECT1_SQL.to_owned()];
     for area in QUERIES {
@@ -634,13 +638,18 @@ SELECT version(), current_setting('server_version_num')::int, current_setting('m
 FROM unnest($1::text[]) WITH ORDINALITY AS u(name, position)";
 
 /// Adds the settings area's families; returns the server's `server_version_num`.
-async fn settings(conn: &mut PgConnection, out: &mut MetricSet, server: &LabelValue) -> Result<i32, sqlx::Error> {
+async fn settings(
+    conn: &mut PgConnection,
+    out: &mut MetricSet,
+    server: &LabelValue,
+) -> Result<i32, sqlx::Error> {
     let names = SETTINGS.map(|(name, _)| name);
     let row = sqlx::query(SETTINGS_SQL).bind(&names[..]).fetch_one(conn).await?;
     let long_version: String = row.try_get(0)?;
     let number: i32 = row.try_get(1)?;
     out.family(&m::MAX_CONNECTIONS).number(vec![server.clone()], row.try_get(2)?);
-    out.family(&m::STATIC).number(vec![server.clone(), short_version(number).into(), long_version.into()], 1.0);
+    out.family(&m::STATIC)
+        .number(vec![server.clone(), short_version(number).into(), long_version.into()], 1.0);
     let shown: Vec<Option<String>> = row.try_get(3)?;
     for ((_, def), shown) in SETTINGS.iter().zip(&shown) {
         if let Some(value) = shown.as_deref().and_then(setting_value) {
@@ -978,7 +987,11 @@ mod tests {
         assert_eq!(statements[0], SELECT1_SQL);
         assert!(statements[1].contains(r#"unnest('{"superuser_reserved_connections","#), "{}", statements[1]);
         assert!(statements.iter().all(|s| !s.contains('$')), "every parameter is a literal: {statements:#?}");
-        assert!(statements.iter().any(|s| s.contains("FROM pg_stat_bgwriter\"") || s.ends_with("FROM pg_stat_bgwriter")));
+        assert!(
+            statements
+                .iter()
+                .any(|s| s.contains("FROM pg_stat_bgwriter\"") || s.ends_with("FROM pg_stat_bgwriter"))
+        );
         assert!(
             statements[9].contains(r#"ANY('{"analytics_events","o''neil.\"odd\""}'::text[])"#),
             "{}",
