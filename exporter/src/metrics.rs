@@ -227,18 +227,39 @@ fn push_series(
 
 fn push_value(out: &mut String, value: f64) {
     out.push(' ');
-    out.push_str(&format_value(value));
+    push_number(out, value);
     out.push('\n');
 }
 
-/// Shortest round-trip decimal, with Prometheus' spellings of the specials.
+/// A histogram bound as its `le` label value.
 fn format_value(value: f64) -> String {
+    let mut text = String::new();
+    push_number(&mut text, value);
+    text
+}
+
+/// Whole numbers below this are written as integers; `Display` of an `f64`
+/// spells them the same way up to 1e16.
+const INTEGER_FAST_PATH_LIMIT: f64 = 1e15;
+
+/// Shortest round-trip decimal (`Display` of `f64`), with Prometheus'
+/// spellings of the specials, written in place. Most values are whole
+/// numbers (counters, bytes, counts): those take integer formatting, several
+/// times cheaper than the float algorithm, with the same text.
+fn push_number(out: &mut String, value: f64) {
+    use std::fmt::Write as _;
     if value.is_nan() {
-        "NaN".into()
+        out.push_str("NaN");
     } else if value.is_infinite() {
-        if value > 0.0 { "+Inf".into() } else { "-Inf".into() }
+        out.push_str(if value > 0.0 { "+Inf" } else { "-Inf" });
+    } else if value.fract() == 0.0
+        && value.abs() < INTEGER_FAST_PATH_LIMIT
+        && !(value == 0.0 && value.is_sign_negative())
+    {
+        // Exact: a whole number below 1e15 fits an i64 without rounding.
+        let _ = write!(out, "{}", value as i64);
     } else {
-        value.to_string()
+        let _ = write!(out, "{value}");
     }
 }
 
@@ -352,6 +373,36 @@ mod tests {
         );
         set.family(&host::FS_SIZE); // empty families are omitted
         set
+    }
+
+    #[test]
+    fn numbers_are_written_as_display_spells_them() {
+        let values = [
+            0.0,
+            -0.0,
+            1.0,
+            -1.0,
+            42.0,
+            0.5,
+            -2.25,
+            1e-7,
+            123_456_789.0,
+            999_999_999_999_999.0,
+            1e15,
+            1e16,
+            9_007_199_254_740_993.0,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+            1.7e9 + 0.123,
+        ];
+        for value in values {
+            let mut written = String::new();
+            push_number(&mut written, value);
+            assert_eq!(written, value.to_string(), "{value:?}");
+        }
+        for (value, spelled) in [(f64::NAN, "NaN"), (f64::INFINITY, "+Inf"), (f64::NEG_INFINITY, "-Inf")] {
+            assert_eq!(format_value(value), spelled);
+        }
     }
 
     #[test]
