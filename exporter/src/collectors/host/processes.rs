@@ -6,17 +6,19 @@
 //! A scrape reads `/proc/PID/comm` of every process (the cheapest file that
 //! names it), the command line only when a group's `cmdline` could still
 //! match, and `/proc/PID/stat` (CPU and memory, which the kernel sums over
-//! every thread) only for the processes that match. Comm files stay open
-//! between scrapes (up to a quarter of the open-file limit, at most
-//! [`MAX_KEPT_COMM_FILES`]), so a known process costs one `pread` instead of
-//! an open, a read and a close; the file follows its process through an exec
-//! and fails once it is reaped. Command lines are kept between scrapes per
+//! every thread) only for the processes that match. Comm files, and the stat
+//! files of matching processes, stay open between scrapes (together up to a
+//! quarter of the open-file limit, at most [`MAX_KEPT_COMM_FILES`]), so a
+//! known process costs one `pread` per file instead of an open, a read and a
+//! close; a file follows its process through an exec and fails once it is
+//! reaped. Command lines are kept between scrapes per
 //! PID and re-read when the process's name changes (an exec) or after
 //! [`CMDLINE_REUSE`]: a process that rewrites its own title without exec, or
 //! a reused PID under the same name, is seen at most that late. A procfs
 //! without comm files names processes from stat.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::Path;
@@ -28,7 +30,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use super::ProcessGroupConfig;
-use super::procfs::parse_pid_stat;
+use super::procfs::{PidStat, parse_pid_stat};
 use crate::collectors::collector::lock;
 use crate::metrics::MetricSet;
 
@@ -64,6 +66,8 @@ struct Kept {
     /// belongs to the process, not the PID: once the process is reaped the
     /// read fails, so a reused PID is never read through a stale file.
     comm_files: HashMap<u32, OwnedFd>,
+    /// Open stat files of the processes that matched a group, likewise.
+    stat_files: HashMap<u32, OwnedFd>,
 }
 
 /// The configured groups and what is kept between scrapes.
@@ -71,11 +75,12 @@ struct Kept {
 pub struct ProcessGroups {
     groups: Vec<ProcessGroupConfig>,
     kept: Mutex<Kept>,
-    /// At most this many comm files stay open (see [`comm_files_to_keep`]).
+    /// At most this many comm and stat files stay open together (see
+    /// [`comm_files_to_keep`]).
     keep_comm_files: usize,
 }
 
-/// The most comm files kept open between scrapes.
+/// The most comm and stat files kept open between scrapes.
 pub const MAX_KEPT_COMM_FILES: usize = 1024;
 
 /// How many comm files to keep open: a quarter of the open-file limit, so
@@ -100,20 +105,28 @@ impl ProcessGroups {
     pub fn totals(&self, procfs: &Path, own_pid: u32) -> std::io::Result<Vec<GroupTotals>> {
         let mut totals = vec![GroupTotals::default(); self.groups.len()];
         let mut kept = lock(&self.kept);
-        let Kept { cmdlines, comm_files } = &mut *kept;
+        let Kept { cmdlines, comm_files, stat_files } = &mut *kept;
         let mut seen = Vec::new();
         let now = Instant::now();
+        let dir =
+            rustix::fs::open(procfs, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
+        let open_files = Cell::new(comm_files.len() + stat_files.len());
+        let room = KeptRoom { open: &open_files, keep: self.keep_comm_files };
         let mut names = CommReader {
             procfs,
-            dir: rustix::fs::open(
-                procfs,
-                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-                Mode::empty(),
-            )?,
+            dir: &dir,
             files: comm_files,
-            keep: self.keep_comm_files,
+            room,
             path: String::with_capacity(24),
             buf: [0; COMM_BUF],
+        };
+        let mut stats = StatReader {
+            procfs,
+            dir: &dir,
+            files: stat_files,
+            room,
+            path: String::with_capacity(24),
+            buf: [0; STAT_BUF],
         };
         for entry in std::fs::read_dir(procfs)? {
             let Ok(entry) = entry else { continue };
@@ -148,9 +161,8 @@ impl ProcessGroups {
             if matched.is_empty() {
                 continue;
             }
-            let Ok(stat_text) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
             // A different name means the PID was reused between the reads.
-            let Some(stat) = parse_pid_stat(&stat_text).filter(|stat| stat.comm == comm) else { continue };
+            let Some(stat) = stats.read(pid, pid_text).filter(|stat| stat.comm == comm) else { continue };
             for index in matched {
                 let total = &mut totals[index];
                 total.cpu_ticks += stat.cpu_ticks;
@@ -163,6 +175,7 @@ impl ProcessGroups {
         seen.sort_unstable();
         cmdlines.retain(|pid, _| seen.binary_search(pid).is_ok());
         names.files.retain(|pid, _| seen.binary_search(pid).is_ok());
+        stats.files.retain(|pid, _| seen.binary_search(pid).is_ok());
         Ok(totals)
     }
 
@@ -199,15 +212,41 @@ impl ProcessGroups {
 /// kernel workers on newer ones.
 const COMM_BUF: usize = 128;
 
+/// Room for a stat line: about 300 bytes; a longer one is read whole.
+const STAT_BUF: usize = 1024;
+
+/// How many comm and stat files are open between them during one scrape,
+/// and how many may be.
+#[derive(Clone, Copy)]
+struct KeptRoom<'a> {
+    open: &'a Cell<usize>,
+    keep: usize,
+}
+
+impl KeptRoom<'_> {
+    /// Keeps `file` for `pid` in `files` if there is room; closes it otherwise.
+    fn offer(self, files: &mut HashMap<u32, OwnedFd>, pid: u32, file: OwnedFd) {
+        if self.open.get() < self.keep && files.insert(pid, file).is_none() {
+            self.open.set(self.open.get() + 1);
+        }
+    }
+
+    /// Closes the kept file of `pid`, whose process is gone.
+    fn drop_file(self, files: &mut HashMap<u32, OwnedFd>, pid: u32) {
+        if files.remove(&pid).is_some() {
+            self.open.set(self.open.get().saturating_sub(1));
+        }
+    }
+}
+
 /// Reads the processes' names during one scrape.
 struct CommReader<'a> {
     procfs: &'a Path,
     /// `procfs`, open: comm files are opened relative to it.
-    dir: OwnedFd,
+    dir: &'a OwnedFd,
     /// The comm files kept open, by PID.
     files: &'a mut HashMap<u32, OwnedFd>,
-    /// How many may be kept.
-    keep: usize,
+    room: KeptRoom<'a>,
     /// Scratch space for `PID/comm`.
     path: String,
     buf: [u8; COMM_BUF],
@@ -225,9 +264,7 @@ impl CommReader<'_> {
             match rustix::io::pread(file, &mut self.buf, 0) {
                 Ok(length) if length < COMM_BUF => read = Some(length),
                 // The process is gone (ESRCH), whatever now has its PID.
-                _ => {
-                    self.files.remove(&pid);
-                }
+                _ => self.room.drop_file(self.files, pid),
             }
         }
         let length = match read {
@@ -237,7 +274,7 @@ impl CommReader<'_> {
                 self.path.push_str(pid_text);
                 self.path.push_str("/comm");
                 let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-                let file = match rustix::fs::openat(&self.dir, self.path.as_str(), flags, Mode::empty()) {
+                let file = match rustix::fs::openat(self.dir, self.path.as_str(), flags, Mode::empty()) {
                     Ok(file) => file,
                     Err(e) if e == Errno::NOENT && self.procfs.join(pid_text).exists() => {
                         let stat = std::fs::read_to_string(self.procfs.join(pid_text).join("stat")).ok()?;
@@ -251,14 +288,56 @@ impl CommReader<'_> {
                     let whole = std::fs::read_to_string(self.procfs.join(pid_text).join("comm")).ok()?;
                     return Some(Cow::Owned(whole.trim_end_matches('\n').to_owned()));
                 }
-                if self.files.len() < self.keep {
-                    self.files.insert(pid, file);
-                }
+                self.room.offer(self.files, pid, file);
                 length
             }
         };
         let text = std::str::from_utf8(&self.buf[..length]).ok()?;
         Some(Cow::Borrowed(text.strip_suffix('\n').unwrap_or(text)))
+    }
+}
+
+/// Reads the stat lines of the processes that matched, during one scrape.
+struct StatReader<'a> {
+    procfs: &'a Path,
+    /// `procfs`, open: stat files are opened relative to it.
+    dir: &'a OwnedFd,
+    /// The stat files kept open, by PID.
+    files: &'a mut HashMap<u32, OwnedFd>,
+    room: KeptRoom<'a>,
+    /// Scratch space for `PID/stat`.
+    path: String,
+    buf: [u8; STAT_BUF],
+}
+
+impl StatReader<'_> {
+    /// The stat line of process `pid`, parsed: read again through its kept
+    /// file, else from a newly opened one (kept while there is room); `None`
+    /// when the process is gone.
+    fn read(&mut self, pid: u32, pid_text: &str) -> Option<PidStat> {
+        if let Some(file) = self.files.get(&pid) {
+            match rustix::io::pread(file, &mut self.buf, 0) {
+                Ok(length) if length < STAT_BUF => return self.parsed(length),
+                // Gone (ESRCH), or a line longer than the buffer: read afresh.
+                _ => self.room.drop_file(self.files, pid),
+            }
+        }
+        self.path.clear();
+        self.path.push_str(pid_text);
+        self.path.push_str("/stat");
+        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
+        let file = rustix::fs::openat(self.dir, self.path.as_str(), flags, Mode::empty()).ok()?;
+        let length = rustix::io::read(&file, &mut self.buf).ok()?;
+        if length == STAT_BUF {
+            let whole = std::fs::read_to_string(self.procfs.join(pid_text).join("stat")).ok()?;
+            return parse_pid_stat(&whole);
+        }
+        self.room.offer(self.files, pid, file);
+        self.parsed(length)
+    }
+
+    fn parsed(&self, length: usize) -> Option<PidStat> {
+        parse_pid_stat(std::str::from_utf8(&self.buf[..length]).ok()?)
     }
 }
 
@@ -374,6 +453,7 @@ mod tests {
         let kept = lock(&groups.kept);
         assert!(kept.cmdlines.is_empty(), "a gone process's command line is forgotten");
         assert!(kept.comm_files.is_empty(), "and its comm file closed");
+        assert!(kept.stat_files.is_empty(), "and its stat file");
     }
 
     #[test]
@@ -425,7 +505,9 @@ mod tests {
         groups.keep_comm_files = 2;
         for _ in 0..2 {
             assert_eq!(groups.totals(p, 1).expect("totals")[1].count, 3, "every process counted");
-            assert_eq!(lock(&groups.kept).comm_files.len(), 2, "only two files kept open");
+            let kept = lock(&groups.kept);
+            assert_eq!(kept.comm_files.len() + kept.stat_files.len(), 2, "comm and stat files share the cap");
+            assert!(!kept.comm_files.is_empty() && !kept.stat_files.is_empty(), "both kinds kept");
         }
         assert!((1..=MAX_KEPT_COMM_FILES).contains(&comm_files_to_keep()));
     }
@@ -456,10 +538,15 @@ mod tests {
         }
         assert_eq!(groups.totals(proc_, 0).expect("totals")[0].count, 1, "the kept file shows the new name");
         assert!(lock(&groups.kept).comm_files.contains_key(&pid));
+        assert!(lock(&groups.kept).stat_files.contains_key(&pid), "a matching process's stat file is kept");
+        let first = groups.totals(proc_, 0).expect("totals")[0];
+        assert_eq!(first.count, 1, "read again through the kept stat file");
+        assert!(first.rss_pages > 0);
         child.kill().expect("kill");
         child.wait().expect("reaped");
         assert_eq!(groups.totals(proc_, 0).expect("totals")[0].count, 0);
         assert!(!lock(&groups.kept).comm_files.contains_key(&pid), "closed with its process");
+        assert!(!lock(&groups.kept).stat_files.contains_key(&pid), "both files");
     }
 
     #[test]
