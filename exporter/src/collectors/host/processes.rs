@@ -107,6 +107,7 @@ impl ProcessGroups {
         let mut kept = lock(&self.kept);
         let Kept { cmdlines, comm_files, stat_files } = &mut *kept;
         let mut seen = Vec::new();
+        let mut matching = Vec::new();
         let now = Instant::now();
         let dir =
             rustix::fs::open(procfs, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
@@ -161,6 +162,7 @@ impl ProcessGroups {
             if matched.is_empty() {
                 continue;
             }
+            matching.push(pid);
             // A different name means the PID was reused between the reads.
             let Some(stat) = stats.read(pid, pid_text).filter(|stat| stat.comm == comm) else { continue };
             for index in matched {
@@ -175,7 +177,9 @@ impl ProcessGroups {
         seen.sort_unstable();
         cmdlines.retain(|pid, _| seen.binary_search(pid).is_ok());
         names.files.retain(|pid, _| seen.binary_search(pid).is_ok());
-        stats.files.retain(|pid, _| seen.binary_search(pid).is_ok());
+        // Stat files only while their process still matches a group.
+        matching.sort_unstable();
+        stats.files.retain(|pid, _| matching.binary_search(pid).is_ok());
         Ok(totals)
     }
 
@@ -448,6 +452,12 @@ mod tests {
             groups.totals(p, 1).expect("totals")[0],
             GroupTotals { cpu_ticks: 9, rss_pages: 4, count: 1 }
         );
+        assert_eq!(lock(&groups.kept).stat_files.len(), 1, "the matching process's stat file is kept");
+        process(p, 20, "bash", "bash", 9, 4);
+        assert_eq!(groups.totals(p, 1).expect("totals")[0].count, 0);
+        assert!(lock(&groups.kept).stat_files.is_empty(), "closed once the process no longer matches");
+        process(p, 20, "node", "node /srv/smartalk/server.js", 9, 4);
+        assert_eq!(groups.totals(p, 1).expect("totals")[0].count, 1);
         std::fs::remove_dir_all(p.join("20")).expect("exit");
         assert_eq!(groups.totals(p, 1).expect("totals")[0].count, 0);
         let kept = lock(&groups.kept);
