@@ -238,8 +238,9 @@ fn format_value(value: f64) -> String {
     text
 }
 
-/// Whole numbers below this are written as integers; `Display` of an `f64`
-/// spells them the same way up to 1e16.
+/// Whole numbers below this are written as integers: they fit an `i64`
+/// exactly, and `Display` of an `f64` writes them with neither a fraction nor
+/// an exponent, so the text is the same.
 const INTEGER_FAST_PATH_LIMIT: f64 = 1e15;
 
 /// Shortest round-trip decimal (`Display` of `f64`), with Prometheus'

@@ -69,8 +69,8 @@ pub fn collect(out: &mut MetricSet) {
 }
 
 /// The entries of /proc/self/fd (the listing's own descriptor among them, as
-/// client_golang counts), read straight into a stack buffer: the exporter
-/// keeps up to a thousand comm files open, and a name allocated per entry
+/// client_golang counts), read straight into a stack buffer: process groups
+/// keep up to a thousand /proc files open, and a name allocated per entry
 /// would cost more than the listing.
 fn open_fds() -> Option<usize> {
     let dir = rustix::fs::open(
