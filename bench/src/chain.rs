@@ -3,8 +3,8 @@
 //! (`opsmon_exporter::collectors::postgres::scrape_statements`), run back to
 //! back on one connection by pgbench — libpq, prepared statements, nothing
 //! else in the process. Its latency is a floor for any exporter that reads
-//! the same areas over one connection: a scrape that includes PostgreSQL
-//! cannot be quicker than this chain.
+//! the same areas over one connection: such a scrape cannot be quicker than
+//! this chain.
 
 use std::path::Path;
 use std::process::Command;
@@ -56,7 +56,7 @@ pub fn measure(psql: &Psql, runs: u32, dir: &Path) -> Result<ChainFigures> {
         .arg("-p")
         .arg(psql.port.to_string())
         .arg("-t")
-        .arg((runs + WARMUP).to_string())
+        .arg(runs.saturating_add(WARMUP).to_string())
         .arg("-f")
         .arg(&script)
         .arg("-l")

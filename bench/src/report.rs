@@ -330,11 +330,10 @@ pub fn pair_table(rows: &[Row], ours: &str, peer: &str, comparisons: &[Compariso
     out
 }
 
-/// The heaviest statements one exporter ran during the isolated statements
-/// phase, per scrape: calls, executor and planner ms, rows, query text.
 /// The PostgreSQL statement chain alone, beside node_exporter's p99 of the
 /// same run (when it was measured): the every-collector p99 goal is ≤ 0.3×
-/// node_exporter's, and no scrape that includes PostgreSQL beats this chain.
+/// node_exporter's, and no scrape that reads PostgreSQL over one connection
+/// beats this chain.
 pub fn chain_section(chain: &ChainFigures, node: Option<&Row>) -> String {
     let mut out = format!(
         "\n**The PostgreSQL statement chain alone** — the {} statements one scrape of opsmon-exporter sends, \
@@ -350,6 +349,8 @@ pub fn chain_section(chain: &ChainFigures, node: Option<&Row>) -> String {
     out
 }
 
+/// The heaviest statements one exporter ran during the isolated statements
+/// phase, per scrape: calls, executor and planner ms, rows, query text.
 pub fn statements_table(statements: &[Statement], scrapes: u32, top: usize) -> String {
     let per = |v: f64| if scrapes > 0 { v / f64::from(scrapes) } else { f64::NAN };
     let mut out = String::from(
