@@ -115,7 +115,7 @@ struct Args {
     #[arg(long, default_value_t = 50)]
     statement_scrapes: u32,
     /// --full: runs of the PostgreSQL statement chain alone through pgbench,
-    /// the floor of any scrape that includes PostgreSQL (0 = skip it).
+    /// the floor of any scrape that reads PostgreSQL over one connection (0 = skip it).
     #[arg(long, default_value_t = 1_000)]
     chain_runs: u32,
     /// Extra, externally started target: NAME=URL[#PID]. Without a path the URL
