@@ -30,7 +30,7 @@ use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
 
 use super::ProcessGroupConfig;
-use super::procfs::{PidStat, parse_pid_stat};
+use super::procfs::parse_pid_stat;
 use crate::collectors::collector::lock;
 use crate::metrics::MetricSet;
 
@@ -113,22 +113,8 @@ impl ProcessGroups {
             rustix::fs::open(procfs, OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
         let open_files = Cell::new(comm_files.len() + stat_files.len());
         let room = KeptRoom { open: &open_files, keep: self.keep_comm_files };
-        let mut names = CommReader {
-            procfs,
-            dir: &dir,
-            files: comm_files,
-            room,
-            path: String::with_capacity(24),
-            buf: [0; COMM_BUF],
-        };
-        let mut stats = StatReader {
-            procfs,
-            dir: &dir,
-            files: stat_files,
-            room,
-            path: String::with_capacity(24),
-            buf: [0; STAT_BUF],
-        };
+        let mut names = KeptFiles::<COMM_BUF>::new(procfs, &dir, "comm", comm_files, room);
+        let mut stats = KeptFiles::<STAT_BUF>::new(procfs, &dir, "stat", stat_files, room);
         for entry in std::fs::read_dir(procfs)? {
             let Ok(entry) = entry else { continue };
             let file_name = entry.file_name();
@@ -137,7 +123,7 @@ impl ProcessGroups {
             if pid == own_pid {
                 continue;
             }
-            let Some(comm) = names.name(pid, pid_text) else { continue };
+            let Some(comm) = process_name(&mut names, pid, pid_text) else { continue };
             let comm = &*comm;
             seen.push(pid);
             let by_name = |group: &&ProcessGroupConfig| group.comm.as_ref().is_none_or(|c| c == comm);
@@ -164,7 +150,12 @@ impl ProcessGroups {
             }
             matching.push(pid);
             // A different name means the PID was reused between the reads.
-            let Some(stat) = stats.read(pid, pid_text).filter(|stat| stat.comm == comm) else { continue };
+            let Some(stat) = stats.read(pid, pid_text).ok().and_then(|line| parse_pid_stat(&line)) else {
+                continue;
+            };
+            if stat.comm != comm {
+                continue;
+            }
             for index in matched {
                 let total = &mut totals[index];
                 total.cpu_ticks += stat.cpu_ticks;
@@ -243,31 +234,45 @@ impl KeptRoom<'_> {
     }
 }
 
-/// Reads the processes' names during one scrape.
-struct CommReader<'a> {
+/// One kind of `/proc/PID/` file (`comm`, `stat`) read during one scrape:
+/// again through the file kept open for the process, else from a newly opened
+/// one (kept while there is room). `N` bytes are read in place; a longer file
+/// is read whole.
+struct KeptFiles<'a, const N: usize> {
     procfs: &'a Path,
-    /// `procfs`, open: comm files are opened relative to it.
+    /// `procfs`, open: the files are opened relative to it.
     dir: &'a OwnedFd,
-    /// The comm files kept open, by PID.
+    /// The file's name under `PID/`.
+    name: &'static str,
+    /// The files kept open, by PID.
     files: &'a mut HashMap<u32, OwnedFd>,
     room: KeptRoom<'a>,
-    /// Scratch space for `PID/comm`.
+    /// Scratch space for `PID/name`.
     path: String,
-    buf: [u8; COMM_BUF],
+    buf: [u8; N],
 }
 
-impl CommReader<'_> {
-    /// The name of process `pid` (`pid_text` as procfs lists it): read again
-    /// through its kept comm file, else from a newly opened one (kept while
-    /// there is room), else from its stat line where the procfs has no comm
-    /// files (kernels before 2.6.33, copies of a procfs); `None` when the
-    /// process is gone.
-    fn name(&mut self, pid: u32, pid_text: &str) -> Option<Cow<'_, str>> {
+impl<'a, const N: usize> KeptFiles<'a, N> {
+    fn new(
+        procfs: &'a Path,
+        dir: &'a OwnedFd,
+        name: &'static str,
+        files: &'a mut HashMap<u32, OwnedFd>,
+        room: KeptRoom<'a>,
+    ) -> Self {
+        Self { procfs, dir, name, files, room, path: String::with_capacity(24), buf: [0; N] }
+    }
+
+    /// The file of process `pid` (`pid_text` as procfs lists it); the error
+    /// of opening it (`NOENT` once the process is gone), or `INVAL` for text
+    /// that is not UTF-8.
+    fn read(&mut self, pid: u32, pid_text: &str) -> Result<Cow<'_, str>, Errno> {
         let mut read = None;
         if let Some(file) = self.files.get(&pid) {
             match rustix::io::pread(file, &mut self.buf, 0) {
-                Ok(length) if length < COMM_BUF => read = Some(length),
-                // The process is gone (ESRCH), whatever now has its PID.
+                Ok(length) if length < N => read = Some(length),
+                // The process is gone (ESRCH), whatever now has its PID, or
+                // the file outgrew the buffer: read it afresh.
                 _ => self.room.drop_file(self.files, pid),
             }
         }
@@ -276,72 +281,41 @@ impl CommReader<'_> {
             None => {
                 self.path.clear();
                 self.path.push_str(pid_text);
-                self.path.push_str("/comm");
+                self.path.push('/');
+                self.path.push_str(self.name);
                 let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-                let file = match rustix::fs::openat(self.dir, self.path.as_str(), flags, Mode::empty()) {
-                    Ok(file) => file,
-                    Err(e) if e == Errno::NOENT && self.procfs.join(pid_text).exists() => {
-                        let stat = std::fs::read_to_string(self.procfs.join(pid_text).join("stat")).ok()?;
-                        return parse_pid_stat(&stat).map(|stat| Cow::Owned(stat.comm));
-                    }
-                    Err(_) => return None,
-                };
-                let length = rustix::io::read(&file, &mut self.buf).ok()?;
-                if length == COMM_BUF {
-                    // Longer than any kernel writes: read it whole.
-                    let whole = std::fs::read_to_string(self.procfs.join(pid_text).join("comm")).ok()?;
-                    return Some(Cow::Owned(whole.trim_end_matches('\n').to_owned()));
+                let file = rustix::fs::openat(self.dir, self.path.as_str(), flags, Mode::empty())?;
+                let length = rustix::io::read(&file, &mut self.buf)?;
+                if length == N {
+                    let whole =
+                        std::fs::read_to_string(self.procfs.join(&self.path)).map_err(|_| Errno::INVAL)?;
+                    return Ok(Cow::Owned(whole));
                 }
                 self.room.offer(self.files, pid, file);
                 length
             }
         };
-        let text = std::str::from_utf8(&self.buf[..length]).ok()?;
-        Some(Cow::Borrowed(text.strip_suffix('\n').unwrap_or(text)))
+        std::str::from_utf8(&self.buf[..length]).map(Cow::Borrowed).map_err(|_| Errno::INVAL)
     }
 }
 
-/// Reads the stat lines of the processes that matched, during one scrape.
-struct StatReader<'a> {
-    procfs: &'a Path,
-    /// `procfs`, open: stat files are opened relative to it.
-    dir: &'a OwnedFd,
-    /// The stat files kept open, by PID.
-    files: &'a mut HashMap<u32, OwnedFd>,
-    room: KeptRoom<'a>,
-    /// Scratch space for `PID/stat`.
-    path: String,
-    buf: [u8; STAT_BUF],
-}
-
-impl StatReader<'_> {
-    /// The stat line of process `pid`, parsed: read again through its kept
-    /// file, else from a newly opened one (kept while there is room); `None`
-    /// when the process is gone.
-    fn read(&mut self, pid: u32, pid_text: &str) -> Option<PidStat> {
-        if let Some(file) = self.files.get(&pid) {
-            match rustix::io::pread(file, &mut self.buf, 0) {
-                Ok(length) if length < STAT_BUF => return self.parsed(length),
-                // Gone (ESRCH), or a line longer than the buffer: read afresh.
-                _ => self.room.drop_file(self.files, pid),
-            }
+/// The name of process `pid` from its comm file, else from its stat line
+/// where the procfs has no comm files (kernels before 2.6.33, copies of a
+/// procfs); `None` when the process is gone.
+fn process_name<'a>(
+    names: &'a mut KeptFiles<'_, COMM_BUF>,
+    pid: u32,
+    pid_text: &str,
+) -> Option<Cow<'a, str>> {
+    let procfs = names.procfs;
+    match names.read(pid, pid_text) {
+        Ok(Cow::Borrowed(text)) => Some(Cow::Borrowed(text.strip_suffix('\n').unwrap_or(text))),
+        Ok(Cow::Owned(text)) => Some(Cow::Owned(text.trim_end_matches('\n').to_owned())),
+        Err(Errno::NOENT) if procfs.join(pid_text).exists() => {
+            let stat = std::fs::read_to_string(procfs.join(pid_text).join("stat")).ok()?;
+            parse_pid_stat(&stat).map(|stat| Cow::Owned(stat.comm))
         }
-        self.path.clear();
-        self.path.push_str(pid_text);
-        self.path.push_str("/stat");
-        let flags = OFlags::RDONLY | OFlags::CLOEXEC;
-        let file = rustix::fs::openat(self.dir, self.path.as_str(), flags, Mode::empty()).ok()?;
-        let length = rustix::io::read(&file, &mut self.buf).ok()?;
-        if length == STAT_BUF {
-            let whole = std::fs::read_to_string(self.procfs.join(pid_text).join("stat")).ok()?;
-            return parse_pid_stat(&whole);
-        }
-        self.room.offer(self.files, pid, file);
-        self.parsed(length)
-    }
-
-    fn parsed(&self, length: usize) -> Option<PidStat> {
-        parse_pid_stat(std::str::from_utf8(&self.buf[..length]).ok()?)
+        Err(_) => None,
     }
 }
 
