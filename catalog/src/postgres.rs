@@ -543,7 +543,7 @@ pub const QUERY_DURATION: MetricDef = pg(
     Gauge,
     Seconds,
     QUERY,
-    "Duration of this monitoring query in this scrape.",
+    "Duration of this monitoring query in this scrape; the areas read together in one statement each show that statement's time.",
 );
 
 /// All PostgreSQL families.

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used)]
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -203,14 +203,40 @@ fn a_server_that_never_answered_is_reported_with_its_connection_error() {
     assert_logs_the_real_connection_error(&exporter);
 }
 
+/// The series of the PostgreSQL areas (not their values): what one scrape
+/// reads, whichever way its statements went.
+fn area_series(families: &BTreeMap<String, FamilyInfo>) -> BTreeSet<(String, Vec<(String, String)>)> {
+    families
+        .iter()
+        .filter(|(name, _)| name.starts_with("pg_") && !name.starts_with("pg_stat_user_tables"))
+        .flat_map(|(_, family)| {
+            family
+                .samples
+                .iter()
+                .map(|(name, labels, _)| (name.clone(), labels.clone().into_iter().collect()))
+        })
+        .collect()
+}
+
 #[test]
 fn a_blocked_query_fails_only_its_own_sub_collector() {
     let pg = seeded_server(&[]);
     let dir = tempfile::tempdir().unwrap();
     let exporter = start_exporter(&config_file(&dir, &pg, "        lock_timeout: 300ms\n"), &pg, &[]);
+    // All areas in their one statement.
+    let before = scrape(&exporter, "/metrics");
+    let first = &before["opsmon_pg_query_success"];
+    assert!(first.samples.iter().all(|(_, _, ok)| *ok == 1.0), "{first:?}");
+    let combined = &before["opsmon_pg_query_duration_seconds"];
+    assert_eq!(
+        combined.value(&[("query", "settings")]),
+        combined.value(&[("query", "locks")]),
+        "read together, the areas share their statement's time"
+    );
 
     // Hold an ACCESS EXCLUSIVE lock: sizing the table must wait for it and
-    // give up after lock_timeout, while every other query goes through.
+    // give up after lock_timeout, which fails the combined statement; the
+    // areas are then read one by one, and every other one goes through.
     let holder = background_session(
         &pg,
         "BEGIN; LOCK TABLE analytics_events IN ACCESS EXCLUSIVE MODE; SELECT pg_sleep(30);",
@@ -218,18 +244,52 @@ fn a_blocked_query_fails_only_its_own_sub_collector() {
         "SELECT count(*) FROM pg_locks WHERE mode = 'AccessExclusiveLock' AND granted \
          AND relation = (SELECT oid FROM pg_class WHERE relname = 'analytics_events')",
     );
+    let started = Instant::now();
     let families = scrape(&exporter, "/metrics");
+    assert!(started.elapsed() < Duration::from_secs(5), "two lock waits of 300 ms, not more");
     drop(holder);
+    // The server does not notice the gone client while it sleeps: end its session.
+    pg.psql(
+        "smartalk_db",
+        "SELECT pg_terminate_backend(pid) FROM pg_locks \
+         WHERE mode = 'AccessExclusiveLock' AND relation = 'analytics_events'::regclass",
+    );
+    let released = Instant::now();
+    while pg
+        .psql("smartalk_db", "SELECT count(*) FROM pg_locks WHERE relation = 'analytics_events'::regclass")
+        != "0"
+    {
+        assert!(released.elapsed() < Duration::from_secs(10), "the lock holder ended");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     let success = &families["opsmon_pg_query_success"];
     assert_eq!(success.value(&[("query", "tables")]), Some(0.0), "{success:?}");
-    for query in ["settings", "activity", "database", "locks", "archiver", "replication", "statements"] {
+    for query in [
+        "settings",
+        "activity",
+        "database",
+        "bgwriter",
+        "locks",
+        "archiver",
+        "replication",
+        "slots",
+        "statements",
+    ] {
         assert_eq!(success.value(&[("query", query)]), Some(1.0), "{query}");
     }
     assert_eq!(families["pg_up"].value(&[]), Some(1.0));
     assert_eq!(families["opsmon_exporter_collector_success"].value(&[("collector", "postgres")]), Some(0.0));
     assert!(families.contains_key("pg_database_size_bytes"));
     assert!(!families.contains_key("pg_stat_user_tables_size_bytes"));
+    assert_eq!(area_series(&families), area_series(&before), "one by one, the areas read the same series");
+
+    // Lock released: every area succeeds again (still one by one for a while,
+    // so that a lasting fault does not cost a failed statement every scrape).
+    let after = scrape(&exporter, "/metrics");
+    let again = &after["opsmon_pg_query_success"];
+    assert!(again.samples.iter().all(|(_, _, ok)| *ok == 1.0), "{again:?}");
+    assert!(after.contains_key("pg_stat_user_tables_size_bytes"));
 }
 
 #[test]

@@ -6,31 +6,36 @@
 //! `statement_timeout` and `lock_timeout`; every step also runs under the
 //! scrape deadline. A down server shows as `pg_up 0` and recovers by itself.
 //!
-//! Few, cheap queries: one per area, the same on every scrape, all against
-//! statistics views. Each is its own sub-collector (`opsmon_pg_query_success`),
-//! so one slow or blocked query fails alone.
+//! Two round trips per scrape: `SELECT 1`, then every area (see [`areas`])
+//! in one statement against the statistics views, prepared once per
+//! connection. Each area is still its own sub-collector
+//! (`opsmon_pg_query_success`): when the combined statement fails, the areas
+//! are read one by one in the same scrape, so one slow or blocked area fails
+//! alone, and stay so for [`COMBINED_RETRY_AFTER`].
 
 use std::str::FromStr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant as StdInstant};
 
-use opsmon_catalog::MetricDef;
 use opsmon_catalog::postgres as m;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgRow, PgSslMode};
 use sqlx::{PgConnection, Row};
 use tokio::time::Instant;
 
+mod areas;
 mod config;
 pub mod connections;
 
+use areas::{Area, AreaStatements};
+pub use areas::{setting_value, short_version};
 pub use config::{
     DEFAULT_CONNECTION_SHARE, MAX_CONNECTION_SHARE, PostgresConfig, PostgresTargetConfig,
     STAT_STATEMENTS_MAX, StatStatementsConfig,
 };
 use connections::{DatabaseSizes, Lease, LeaseError, ServerGate, ServerGates, Slot};
 
-use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector};
+use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, lock};
 use crate::config::Problem;
 use crate::config::secret::{Secret, scrub};
 use crate::logging::RateLimiter;
@@ -145,6 +150,10 @@ pub struct PostgresCollector {
     statements_missing_logged: AtomicBool,
     failure_log: RateLimiter,
     size_interval: Duration,
+    /// The areas' statements for the server version last seen.
+    area_statements: Mutex<Option<(u32, Arc<AreaStatements>)>>,
+    /// When the areas' combined statement last failed (see [`COMBINED_RETRY_AFTER`]).
+    combined_failed_at: Mutex<Option<StdInstant>>,
 }
 
 impl std::fmt::Debug for PostgresCollector {
@@ -157,7 +166,8 @@ impl std::fmt::Debug for PostgresCollector {
     }
 }
 
-/// The areas queried every scrape, in order; the label of `opsmon_pg_query_*`.
+/// What `opsmon_pg_query_*` reports on: the areas, then pg_stat_statements
+/// (read on its own, when enabled).
 const QUERIES: [&str; 10] = [
     "settings",
     "activity",
@@ -175,51 +185,31 @@ const QUERIES: [&str; 10] = [
 /// its `max_connections`.
 const SELECT1_SQL: &str = "SELECT 1::float8";
 
+/// After the combined statement failed (a table locked, say), how long the
+/// areas run one by one before it is tried again: a lasting fault then costs
+/// one statement per area, not that and a failed combined one every scrape.
+const COMBINED_RETRY_AFTER: Duration = Duration::from_secs(300);
+
 /// The statements one scrape of a target sends over its connection when all
-/// goes well, in order — the health check, then each area's one statement
-/// (see `PostgresCollector::run`) — with their parameters written in as SQL
-/// literals, for a server of `server_version_num` with `tables` configured and
-/// pg_stat_statements read with `statements_limit` (or not). Database sizes,
-/// measured once per `database_size_interval`, are not among them.
+/// goes well, in order — the health check, then every area in one statement
+/// ([`AreaStatements::combined`]), then pg_stat_statements when it is read —
+/// with their parameters written in as SQL literals, for a server of
+/// `server_version_num` with `tables` configured and pg_stat_statements read
+/// with `statements_limit` (or not). Database sizes, measured once per
+/// `database_size_interval`, are not among them.
 /// `opsmon-bench` runs these through pgbench: the same chain with a C client.
 pub fn scrape_statements(
     server_version_num: i32,
     tables: &[String],
     statements_limit: Option<u32>,
 ) -> Vec<String> {
-    let names = SETTINGS.map(|(name, _)| name);
-    let mut statements = vec![SELECT1_SQL.to_owned()];
-    for area in QUERIES {
-        let statement = match area {
-            "settings" => SETTINGS_SQL.replace("$1", &text_array_literal(&names)),
-            "activity" => ACTIVITY_SQL.to_owned(),
-            "database" => DATABASE_SQL.to_owned(),
-            "bgwriter" => bgwriter_sql(server_version_num).to_owned(),
-            "locks" => LOCKS_SQL.to_owned(),
-            "archiver" => ARCHIVER_SQL.to_owned(),
-            "replication" => REPLICATION_SQL.to_owned(),
-            "slots" => SLOTS_SQL.to_owned(),
-            "tables" if !tables.is_empty() => {
-                TABLES_SQL.replace("$1", &format!("{}::text[]", text_array_literal(tables)))
-            }
-            "statements" => match statements_limit {
-                Some(limit) => STATEMENTS_SQL.replace("$1", &limit.to_string()),
-                None => continue,
-            },
-            _ => continue,
-        };
-        statements.push(statement);
+    let version = u32::try_from(server_version_num).unwrap_or(0);
+    let mut statements =
+        vec![SELECT1_SQL.to_owned(), AreaStatements::new(version, tables).combined.as_str().to_owned()];
+    if let Some(limit) = statements_limit {
+        statements.push(STATEMENTS_SQL.replace("$1", &limit.to_string()));
     }
     statements
-}
-
-/// `items` as a quoted SQL array literal, `'{"a","b"}'`.
-fn text_array_literal<S: AsRef<str>>(items: &[S]) -> String {
-    let elements: Vec<String> = items
-        .iter()
-        .map(|item| format!("\"{}\"", item.as_ref().replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("'{{{}}}'", elements.join(",").replace('\'', "''"))
 }
 
 impl PostgresCollector {
@@ -273,6 +263,8 @@ impl PostgresCollector {
             statements_missing_logged: AtomicBool::new(false),
             failure_log: RateLimiter::new(Duration::from_secs(60)),
             size_interval: config.database_size_interval.0,
+            area_statements: Mutex::new(None),
+            combined_failed_at: Mutex::new(None),
         })
     }
 
@@ -317,29 +309,53 @@ impl PostgresCollector {
         out.single(&m::UP, 1.0);
         out.family(&m::SELECT1).number(vec![self.server.clone().into()], round_trip);
 
-        let mut outcomes = Vec::with_capacity(QUERIES.len());
-        let mut first_error = None;
-        let mut version = None;
-        for query in QUERIES {
-            let started = StdInstant::now();
-            let run = self.run(query, lease.connection(), &mut out, &mut version);
-            let result = tokio::time::timeout_at(deadline, run).await;
-            let ok = match result {
-                Ok(Ok(())) => true,
-                Ok(Err(error)) => {
-                    first_error.get_or_insert_with(|| format!("{query}: {}", self.scrubbed(&error)));
-                    false
+        let mut outcomes = Outcomes::default();
+        match areas::server_version(lease.connection()).await {
+            Ok(version) => {
+                let statements = self.area_statements(version);
+                self.read_areas(&statements, lease.connection(), deadline, &mut out, &mut outcomes).await;
+            }
+            Err(error) => {
+                let why = self.scrubbed(&error);
+                for area in Area::ALL {
+                    outcomes.failed(area.name(), &why, 0.0);
                 }
-                Err(_) => {
-                    first_error.get_or_insert_with(|| format!("{query}: missed the scrape deadline"));
-                    false
-                }
-            };
-            outcomes.push((query, ok, started.elapsed().as_secs_f64()));
-            if !ok && deadline <= Instant::now() {
-                break;
             }
         }
+        if outcomes.ok("database") && deadline > Instant::now() {
+            let started = StdInstant::now();
+            match tokio::time::timeout_at(deadline, self.database_sizes(lease.connection())).await {
+                Ok(Ok(sizes)) => {
+                    let server: LabelValue = self.server.clone().into();
+                    let mut family = out.family(&m::DATABASE_SIZE);
+                    for (datname, bytes) in sizes.iter() {
+                        family.number(vec![datname.clone().into(), server.clone()], *bytes);
+                    }
+                    outcomes.add_time("database", started.elapsed().as_secs_f64());
+                }
+                Ok(Err(error)) => outcomes.failed("database", &self.scrubbed(&error), 0.0),
+                Err(_) => outcomes.failed("database", "missed the scrape deadline", 0.0),
+            }
+        }
+        if deadline <= Instant::now() {
+            outcomes.unreached("statements");
+        } else {
+            let started = StdInstant::now();
+            let read = async {
+                match self.statements_limit {
+                    Some(limit) => self.statements(limit, lease.connection(), &mut out).await,
+                    None => Ok(()),
+                }
+            };
+            let result = tokio::time::timeout_at(deadline, read).await;
+            let seconds = started.elapsed().as_secs_f64();
+            match result {
+                Ok(Ok(())) => outcomes.succeeded("statements", seconds),
+                Ok(Err(error)) => outcomes.failed("statements", &self.scrubbed(&error), seconds),
+                Err(_) => outcomes.failed("statements", "missed the scrape deadline", seconds),
+            }
+        }
+        let first_error = outcomes.first_error.take();
         // A connection a query failed on may be mid-statement or broken:
         // close it rather than hand it to the next scrape.
         if first_error.is_none() {
@@ -348,13 +364,15 @@ impl PostgresCollector {
             lease.close();
         }
         out.single(&m::LAST_SCRAPE_ERROR, if first_error.is_some() { 1.0 } else { 0.0 });
+        let reported =
+            || QUERIES.iter().filter_map(|query| outcomes.of(query).map(|outcome| (*query, outcome)));
         let mut family = out.family(&m::QUERY_SUCCESS);
-        for (query, ok, _) in &outcomes {
-            family.number(vec![(*query).into(), self.server.clone().into()], if *ok { 1.0 } else { 0.0 });
+        for (query, (ok, _)) in reported() {
+            family.number(vec![query.into(), self.server.clone().into()], if ok { 1.0 } else { 0.0 });
         }
         let mut family = out.family(&m::QUERY_DURATION);
-        for (query, _, seconds) in &outcomes {
-            family.number(vec![(*query).into(), self.server.clone().into()], *seconds);
+        for (query, (_, seconds)) in reported() {
+            family.number(vec![query.into(), self.server.clone().into()], seconds);
         }
         if let Some(error) = &first_error
             && let Some(suppressed) = self.failure_log.allow("query")
@@ -364,6 +382,94 @@ impl PostgresCollector {
         Collected {
             metrics: out,
             error: first_error.map(|e| CollectError::Query(format!("target {}: {e}", self.name))),
+        }
+    }
+
+    /// The statements for a server of `version`, built once per version (a
+    /// server upgraded under a running exporter gets its own on reconnecting).
+    fn area_statements(&self, version: u32) -> Arc<AreaStatements> {
+        let mut built = lock(&self.area_statements);
+        match &*built {
+            Some((built_for, statements)) if *built_for == version => Arc::clone(statements),
+            _ => {
+                let statements = Arc::new(AreaStatements::new(version, &self.tables));
+                *built = Some((version, Arc::clone(&statements)));
+                statements
+            }
+        }
+    }
+
+    /// Every area, in one statement when it may (see [`COMBINED_RETRY_AFTER`]);
+    /// when that fails, one statement per area, so that a blocked area fails
+    /// alone. In one statement each area reports that statement's time.
+    async fn read_areas(
+        &self,
+        statements: &AreaStatements,
+        conn: &mut PgConnection,
+        deadline: Instant,
+        out: &mut MetricSet,
+        outcomes: &mut Outcomes,
+    ) {
+        let server: LabelValue = self.server.clone().into();
+        let combined_allowed =
+            lock(&self.combined_failed_at).is_none_or(|at| at.elapsed() >= COMBINED_RETRY_AFTER);
+        if combined_allowed {
+            let started = StdInstant::now();
+            let read = sqlx::query(statements.combined.clone()).fetch_one(&mut *conn);
+            match tokio::time::timeout_at(deadline, read).await {
+                Ok(Ok(row)) => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    for (area, _, at) in &statements.areas {
+                        match area.decode(&row, *at, out, &server) {
+                            Ok(()) => outcomes.succeeded(area.name(), seconds),
+                            Err(error) => outcomes.failed(area.name(), &self.scrubbed(&error), seconds),
+                        }
+                    }
+                    if self.tables.is_empty() {
+                        outcomes.succeeded("tables", seconds);
+                    }
+                    *lock(&self.combined_failed_at) = None;
+                    return;
+                }
+                Ok(Err(error)) => {
+                    *lock(&self.combined_failed_at) = Some(StdInstant::now());
+                    tracing::debug!(
+                        target_name = %self.name,
+                        error = %self.scrubbed(&error),
+                        "the areas' combined statement failed; reading them one by one"
+                    );
+                }
+                Err(_) => {
+                    let seconds = started.elapsed().as_secs_f64();
+                    for area in Area::ALL {
+                        outcomes.failed(area.name(), "missed the scrape deadline", seconds);
+                    }
+                    return;
+                }
+            }
+        }
+        for (area, sql, _) in &statements.areas {
+            let started = StdInstant::now();
+            let read = async {
+                let row = sqlx::query(sql.clone()).fetch_one(&mut *conn).await?;
+                area.decode(&row, 0, out, &server)
+            };
+            let result = tokio::time::timeout_at(deadline, read).await;
+            let seconds = started.elapsed().as_secs_f64();
+            match result {
+                Ok(Ok(())) => outcomes.succeeded(area.name(), seconds),
+                Ok(Err(error)) => outcomes.failed(area.name(), &self.scrubbed(&error), seconds),
+                Err(_) => {
+                    outcomes.failed(area.name(), "missed the scrape deadline", seconds);
+                    break;
+                }
+            }
+        }
+        if self.tables.is_empty() {
+            outcomes.succeeded("tables", 0.0);
+        }
+        for area in Area::ALL {
+            outcomes.unreached(area.name());
         }
     }
 
@@ -431,122 +537,6 @@ impl PostgresCollector {
         }
     }
 
-    /// One area's statements; `version` is the `server_version_num` the
-    /// settings area read this scrape, which bgwriter needs too.
-    async fn run(
-        &self,
-        query: &str,
-        conn: &mut PgConnection,
-        out: &mut MetricSet,
-        version: &mut Option<i32>,
-    ) -> Result<(), sqlx::Error> {
-        let server: LabelValue = self.server.clone().into();
-        match query {
-            "settings" => *version = Some(settings(conn, out, &server).await?),
-            "activity" => {
-                let rows = sqlx::query(ACTIVITY_SQL).fetch_all(conn).await?;
-                let mut count = out.family(&m::ACTIVITY_COUNT);
-                for row in &rows {
-                    count.number(vec![text(row, 0)?, server.clone(), text(row, 1)?], row.try_get(2)?);
-                }
-                let mut oldest = out.family(&m::ACTIVITY_MAX_TX);
-                for row in &rows {
-                    oldest.number(vec![text(row, 0)?, server.clone(), text(row, 1)?], row.try_get(3)?);
-                }
-            }
-            "database" => {
-                let rows = sqlx::query(DATABASE_SQL).fetch_all(&mut *conn).await?;
-                let sizes = self.database_sizes(conn).await?;
-                let mut size = out.family(&m::DATABASE_SIZE);
-                for (datname, bytes) in sizes.iter() {
-                    size.number(vec![datname.clone().into(), server.clone()], *bytes);
-                }
-                let columns = [
-                    (&m::NUMBACKENDS, 2),
-                    (&m::XACT_COMMIT, 3),
-                    (&m::XACT_ROLLBACK, 4),
-                    (&m::BLKS_READ, 5),
-                    (&m::BLKS_HIT, 6),
-                    (&m::DEADLOCKS, 7),
-                    (&m::TEMP_BYTES, 8),
-                    (&m::TUP_RETURNED, 9),
-                    (&m::TUP_FETCHED, 10),
-                    (&m::TUP_INSERTED, 11),
-                    (&m::TUP_UPDATED, 12),
-                    (&m::TUP_DELETED, 13),
-                    (&m::CONFLICTS, 14),
-                ];
-                for (def, column) in columns {
-                    let mut family = out.family(def);
-                    for row in &rows {
-                        family
-                            .number(vec![text(row, 0)?, text(row, 1)?, server.clone()], row.try_get(column)?);
-                    }
-                }
-            }
-            "locks" => {
-                let rows = sqlx::query(LOCKS_SQL).fetch_all(conn).await?;
-                let mut family = out.family(&m::LOCKS);
-                for row in &rows {
-                    family.number(vec![text(row, 0)?, text(row, 1)?, server.clone()], row.try_get(2)?);
-                }
-            }
-            "archiver" => {
-                let row = sqlx::query(ARCHIVER_SQL).fetch_one(conn).await?;
-                out.family(&m::ARCHIVED).number(vec![server.clone()], row.try_get(0)?);
-                out.family(&m::ARCHIVE_FAILED).number(vec![server.clone()], row.try_get(1)?);
-                out.family(&m::ARCHIVE_AGE).number(vec![server], row.try_get(2)?);
-            }
-            "replication" => {
-                let row = sqlx::query(REPLICATION_SQL).fetch_one(conn).await?;
-                let replica: bool = row.try_get(0)?;
-                out.family(&m::IS_REPLICA).number(vec![server.clone()], if replica { 1.0 } else { 0.0 });
-                let lag: f64 = row.try_get(1)?;
-                out.family(&m::REPLICATION_LAG).number(vec![server.clone()], lag);
-                out.family(&m::REPLICATION_LAG_LEGACY).number(vec![server], lag);
-            }
-            "bgwriter" => bgwriter(conn, out, &server, *version).await?,
-            "slots" => {
-                let rows = sqlx::query(SLOTS_SQL).fetch_all(conn).await?;
-                for (def, column) in [(&m::SLOT_ACTIVE, 2), (&m::SLOT_WAL_LSN_DIFF, 3)] {
-                    let mut family = out.family(def);
-                    for row in &rows {
-                        family
-                            .number(vec![text(row, 1)?, server.clone(), text(row, 0)?], row.try_get(column)?);
-                    }
-                }
-            }
-            "tables" if !self.tables.is_empty() => {
-                let rows = sqlx::query(TABLES_SQL).bind(&self.tables).fetch_all(conn).await?;
-                let columns = [
-                    (&m::TABLE_SEQ_SCAN, 3),
-                    (&m::TABLE_IDX_SCAN, 4),
-                    (&m::TABLE_LIVE, 5),
-                    (&m::TABLE_DEAD, 6),
-                    (&m::TABLE_AUTOVACUUM, 7),
-                    (&m::TABLE_AUTOANALYZE, 8),
-                    (&m::TABLE_SIZE, 9),
-                ];
-                for (def, column) in columns {
-                    let mut family = out.family(def);
-                    for row in &rows {
-                        family.number(
-                            vec![text(row, 0)?, text(row, 2)?, text(row, 1)?, server.clone()],
-                            row.try_get(column)?,
-                        );
-                    }
-                }
-            }
-            "statements" => {
-                if let Some(limit) = self.statements_limit {
-                    self.statements(limit, conn, out).await?;
-                }
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
     /// Sizes of every database, measured at most once per
     /// `database_size_interval` by all the targets on this server together.
     async fn database_sizes(&self, conn: &mut PgConnection) -> Result<Arc<DatabaseSizes>, sqlx::Error> {
@@ -601,250 +591,9 @@ impl PostgresCollector {
     }
 }
 
-/// The server parameters reported, as postgres_exporter names them. A
-/// parameter this server version does not have is left out.
-const SETTINGS: [(&str, &MetricDef); 21] = [
-    ("superuser_reserved_connections", &m::SETTING_SUPERUSER_RESERVED),
-    ("max_locks_per_transaction", &m::SETTING_MAX_LOCKS_PER_TRANSACTION),
-    ("autovacuum_vacuum_scale_factor", &m::SETTING_AUTOVACUUM_VACUUM_SCALE_FACTOR),
-    ("autovacuum_vacuum_threshold", &m::SETTING_AUTOVACUUM_VACUUM_THRESHOLD),
-    ("autovacuum_analyze_scale_factor", &m::SETTING_AUTOVACUUM_ANALYZE_SCALE_FACTOR),
-    ("autovacuum_analyze_threshold", &m::SETTING_AUTOVACUUM_ANALYZE_THRESHOLD),
-    ("autovacuum_max_workers", &m::SETTING_AUTOVACUUM_MAX_WORKERS),
-    ("max_worker_processes", &m::SETTING_MAX_WORKER_PROCESSES),
-    ("max_parallel_workers", &m::SETTING_MAX_PARALLEL_WORKERS),
-    ("max_wal_senders", &m::SETTING_MAX_WAL_SENDERS),
-    ("max_replication_slots", &m::SETTING_MAX_REPLICATION_SLOTS),
-    ("random_page_cost", &m::SETTING_RANDOM_PAGE_COST),
-    ("seq_page_cost", &m::SETTING_SEQ_PAGE_COST),
-    ("shared_buffers", &m::SETTING_SHARED_BUFFERS),
-    ("effective_cache_size", &m::SETTING_EFFECTIVE_CACHE_SIZE),
-    ("work_mem", &m::SETTING_WORK_MEM),
-    ("maintenance_work_mem", &m::SETTING_MAINTENANCE_WORK_MEM),
-    ("max_wal_size", &m::SETTING_MAX_WAL_SIZE),
-    ("min_wal_size", &m::SETTING_MIN_WAL_SIZE),
-    ("checkpoint_timeout", &m::SETTING_CHECKPOINT_TIMEOUT),
-    ("autovacuum", &m::SETTING_AUTOVACUUM),
-];
-
-/// The settings area in one statement: the server's version (long and as a
-/// number, which bgwriter needs too), `max_connections`, and `current_setting`
-/// of each wanted parameter in the order asked, NULL for one this version
-/// lacks. Far cheaper than reading the `pg_settings` view, which builds every
-/// column of all ~350 parameters on each call.
-const SETTINGS_SQL: &str = "\
-SELECT version(), current_setting('server_version_num')::int, current_setting('max_connections')::float8,
-       array_agg(current_setting(u.name, true) ORDER BY u.position)
-FROM unnest($1::text[]) WITH ORDINALITY AS u(name, position)";
-
-/// Adds the settings area's families; returns the server's `server_version_num`.
-async fn settings(
-    conn: &mut PgConnection,
-    out: &mut MetricSet,
-    server: &LabelValue,
-) -> Result<i32, sqlx::Error> {
-    let names = SETTINGS.map(|(name, _)| name);
-    let row = sqlx::query(SETTINGS_SQL).bind(&names[..]).fetch_one(conn).await?;
-    let long_version: String = row.try_get(0)?;
-    let number: i32 = row.try_get(1)?;
-    out.family(&m::MAX_CONNECTIONS).number(vec![server.clone()], row.try_get(2)?);
-    out.family(&m::STATIC)
-        .number(vec![server.clone(), short_version(number).into(), long_version.into()], 1.0);
-    let shown: Vec<Option<String>> = row.try_get(3)?;
-    for ((_, def), shown) in SETTINGS.iter().zip(&shown) {
-        if let Some(value) = shown.as_deref().and_then(setting_value) {
-            out.family(def).number(vec![server.clone()], value);
-        }
-    }
-    Ok(number)
-}
-
-/// A parameter as `current_setting` shows it (`128MB`, `5min`, `0.2`, `on`)
-/// in base units, as postgres_exporter reports it: time in seconds, sizes in
-/// bytes (1 kB = 1024 B), `on`/`off` as 1/0. `None` for anything else.
-pub fn setting_value(shown: &str) -> Option<f64> {
-    let shown = shown.trim();
-    match shown {
-        "on" => return Some(1.0),
-        "off" => return Some(0.0),
-        _ => {}
-    }
-    let bytes = shown.as_bytes();
-    // The number ends where the unit starts; an `e` followed by a digit or
-    // sign is an exponent (`1e-05`), not a unit.
-    let mut end = 0;
-    while end < bytes.len() {
-        let c = bytes[end];
-        let exponent = (c == b'e' || c == b'E')
-            && bytes.get(end + 1).is_some_and(|n| n.is_ascii_digit() || *n == b'-' || *n == b'+');
-        if c.is_ascii_digit() || c == b'.' || c == b'-' || c == b'+' || exponent {
-            end += 1;
-        } else {
-            break;
-        }
-    }
-    let value: f64 = shown[..end].parse().ok().filter(|v: &f64| v.is_finite())?;
-    let factor = match shown[end..].trim() {
-        "" | "B" | "s" => 1.0,
-        "us" => 1e-6,
-        "ms" => 1e-3,
-        "min" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        "kB" => 1024.0,
-        "MB" => 1024.0 * 1024.0,
-        "GB" => 1024.0 * 1024.0 * 1024.0,
-        "TB" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
-        _ => return None,
-    };
-    Some(value * factor)
-}
-
-/// pg_stat_bgwriter; from PostgreSQL 17 the checkpoint columns moved to
-/// pg_stat_checkpointer and the backend-write ones to pg_stat_io, so those
-/// two families are left out there. The server's version comes from the
-/// settings area of the same scrape, or is asked for when that failed.
-async fn bgwriter(
-    conn: &mut PgConnection,
-    out: &mut MetricSet,
-    server: &LabelValue,
-    version: Option<i32>,
-) -> Result<(), sqlx::Error> {
-    let version: i32 = match version {
-        Some(version) => version,
-        None => {
-            sqlx::query_scalar("SELECT current_setting('server_version_num')::int")
-                .fetch_one(&mut *conn)
-                .await?
-        }
-    };
-    let row = sqlx::query(bgwriter_sql(version)).fetch_one(conn).await?;
-    let columns = [
-        &m::CHECKPOINTS_TIMED,
-        &m::CHECKPOINTS_REQ,
-        &m::CHECKPOINT_WRITE_TIME,
-        &m::CHECKPOINT_SYNC_TIME,
-        &m::BUFFERS_CHECKPOINT,
-        &m::BUFFERS_CLEAN,
-        &m::MAXWRITTEN_CLEAN,
-        &m::BUFFERS_BACKEND,
-        &m::BUFFERS_BACKEND_FSYNC,
-        &m::BUFFERS_ALLOC,
-        &m::BGWRITER_STATS_RESET,
-    ];
-    for (column, def) in columns.into_iter().enumerate() {
-        if let Some(value) = row.try_get::<Option<f64>, _>(column)? {
-            out.family(def).number(vec![server.clone()], value);
-        }
-    }
-    Ok(())
-}
-
-/// The statement for a server's `server_version_num`: pg_stat_checkpointer
-/// exists from PostgreSQL 17, and pg_stat_bgwriter lost its checkpoint and
-/// backend columns there; naming a missing view or column would fail the query.
-fn bgwriter_sql(server_version_num: i32) -> &'static str {
-    if server_version_num >= 170_000 { CHECKPOINTER_SQL } else { BGWRITER_SQL }
-}
-
-const BGWRITER_SQL: &str = "\
-SELECT checkpoints_timed::float8, checkpoints_req::float8, checkpoint_write_time::float8,
-       checkpoint_sync_time::float8, buffers_checkpoint::float8, buffers_clean::float8,
-       maxwritten_clean::float8, buffers_backend::float8, buffers_backend_fsync::float8,
-       buffers_alloc::float8, COALESCE(extract(epoch FROM stats_reset), 0)::float8
-FROM pg_stat_bgwriter";
-
-const CHECKPOINTER_SQL: &str = "\
-SELECT c.num_timed::float8, c.num_requested::float8, c.write_time::float8, c.sync_time::float8,
-       c.buffers_written::float8, b.buffers_clean::float8, b.maxwritten_clean::float8,
-       NULL::float8, NULL::float8, b.buffers_alloc::float8,
-       COALESCE(extract(epoch FROM b.stats_reset), 0)::float8
-FROM pg_stat_bgwriter b, pg_stat_checkpointer c";
-
-/// Every slot; the WAL it retains is NaN until it has reserved any, as
-/// postgres_exporter reports it.
-const SLOTS_SQL: &str = "\
-SELECT slot_name::text, COALESCE(database::text, ''), CASE WHEN active THEN 1 ELSE 0 END::float8,
-       COALESCE(pg_wal_lsn_diff(CASE WHEN pg_is_in_recovery() THEN pg_last_wal_receive_lsn()
-                                     ELSE pg_current_wal_lsn() END, restart_lsn)::float8, 'NaN'::float8)
-FROM pg_replication_slots
-ORDER BY 1";
-
-const ARCHIVER_SQL: &str = "\
-SELECT archived_count::float8, failed_count::float8,
-       COALESCE(extract(epoch FROM now() - last_archived_time)::float8, 'NaN'::float8)
-FROM pg_stat_archiver";
-
-/// Replay lag is 0 on a primary, as postgres_exporter reports it.
-const REPLICATION_SQL: &str = "\
-SELECT pg_is_in_recovery(),
-       CASE WHEN NOT pg_is_in_recovery() THEN 0
-            ELSE GREATEST(0, COALESCE(extract(epoch FROM now() - pg_last_xact_replay_timestamp()), 0))::float8 END";
-
-fn text(row: &PgRow, index: usize) -> Result<LabelValue, sqlx::Error> {
-    Ok(row.try_get::<Option<String>, _>(index)?.unwrap_or_default().into())
-}
-
-/// postgres_exporter's `short_version`: `150020` → `15.20.0`, `90624` → `9.6.24`.
-pub fn short_version(server_version_num: i32) -> String {
-    if server_version_num >= 100_000 {
-        format!("{}.{}.0", server_version_num / 10_000, server_version_num % 10_000)
-    } else {
-        format!(
-            "{}.{}.{}",
-            server_version_num / 10_000,
-            server_version_num / 100 % 100,
-            server_version_num % 100
-        )
-    }
-}
-
-/// Every database × state, so series do not come and go with activity.
-const ACTIVITY_SQL: &str = "\
-SELECT d.datname, s.state, COALESCE(a.count, 0)::float8, COALESCE(a.max_tx, 0)::float8
-FROM pg_database d
-CROSS JOIN (VALUES ('active'), ('idle'), ('idle in transaction'), ('idle in transaction (aborted)'),
-                   ('fastpath function call'), ('disabled')) AS s(state)
-LEFT JOIN (SELECT datname, state, count(*) AS count,
-                  max(GREATEST(0, extract(epoch FROM now() - xact_start))) AS max_tx
-           FROM pg_stat_activity WHERE datname IS NOT NULL GROUP BY datname, state) a
-       ON a.datname = d.datname AND a.state = s.state
-ORDER BY 1, 2";
-
-const DATABASE_SQL: &str = "\
-SELECT s.datid::text, s.datname, s.numbackends::float8, s.xact_commit::float8, s.xact_rollback::float8,
-       s.blks_read::float8, s.blks_hit::float8, s.deadlocks::float8, s.temp_bytes::float8,
-       s.tup_returned::float8, s.tup_fetched::float8, s.tup_inserted::float8, s.tup_updated::float8,
-       s.tup_deleted::float8, s.conflicts::float8
-FROM pg_stat_database s WHERE s.datname IS NOT NULL
-ORDER BY s.datname";
-
 /// `pg_database_size` stats every file of a database: cached per `database_size_interval`.
 const SIZES_SQL: &str =
     "SELECT datname::text, pg_database_size(oid)::float8 FROM pg_database ORDER BY datname";
-
-/// Every database × lock mode, as postgres_exporter reports them.
-const LOCKS_SQL: &str = "\
-SELECT d.datname, m.mode, COALESCE(l.count, 0)::float8
-FROM pg_database d
-CROSS JOIN (VALUES ('accesssharelock'), ('rowsharelock'), ('rowexclusivelock'), ('shareupdateexclusivelock'),
-                   ('sharelock'), ('sharerowexclusivelock'), ('exclusivelock'), ('accessexclusivelock'),
-                   ('sireadlock')) AS m(mode)
-LEFT JOIN (SELECT database, lower(mode) AS mode, count(*) AS count FROM pg_locks
-           WHERE database IS NOT NULL GROUP BY database, lower(mode)) l
-       ON l.database = d.oid AND l.mode = m.mode
-ORDER BY 1, 2";
-
-/// Configured tables, by `name` (any schema) or `schema.name`.
-const TABLES_SQL: &str = "\
-SELECT current_database(), t.schemaname::text, t.relname::text, t.seq_scan::float8, COALESCE(t.idx_scan, 0)::float8,
-       t.n_live_tup::float8, t.n_dead_tup::float8,
-       COALESCE(extract(epoch FROM t.last_autovacuum), 0)::float8,
-       COALESCE(extract(epoch FROM t.last_autoanalyze), 0)::float8,
-       pg_total_relation_size(t.relid)::float8
-FROM pg_stat_user_tables t
-WHERE t.relname = ANY($1) OR (t.schemaname || '.' || t.relname) = ANY($1)
-ORDER BY 2, 3";
 
 /// Top statements by mean time (PostgreSQL 13+ column names).
 const STATEMENTS_SQL: &str = "\
@@ -857,6 +606,63 @@ JOIN pg_roles r ON r.oid = s.userid
 WHERE s.queryid IS NOT NULL
 ORDER BY s.mean_exec_time DESC
 LIMIT $1";
+
+/// What each query did this scrape, for `opsmon_pg_query_success` and
+/// `_duration_seconds`, and the first error, for the log and the collector's
+/// own success.
+#[derive(Debug, Default)]
+struct Outcomes {
+    /// Query, succeeded, seconds.
+    seen: Vec<(&'static str, bool, f64)>,
+    first_error: Option<String>,
+}
+
+impl Outcomes {
+    fn of(&self, query: &str) -> Option<(bool, f64)> {
+        self.seen.iter().find(|(name, _, _)| *name == query).map(|(_, ok, seconds)| (*ok, *seconds))
+    }
+
+    fn ok(&self, query: &str) -> bool {
+        self.of(query).is_some_and(|(ok, _)| ok)
+    }
+
+    /// Records a success, unless the query already has an outcome.
+    fn succeeded(&mut self, query: &'static str, seconds: f64) {
+        if self.of(query).is_none() {
+            self.seen.push((query, true, seconds));
+        }
+    }
+
+    /// Records a failure, also over an earlier success (the database area's
+    /// sizes are read after its statistics).
+    fn failed(&mut self, query: &'static str, why: &str, seconds: f64) {
+        self.first_error.get_or_insert_with(|| format!("{query}: {why}"));
+        match self.seen.iter_mut().find(|(name, _, _)| *name == query) {
+            Some(seen) => {
+                seen.1 = false;
+                seen.2 += seconds;
+            }
+            None => self.seen.push((query, false, seconds)),
+        }
+    }
+
+    /// A query the scrape's deadline came before: failed, if nothing else.
+    fn unreached(&mut self, query: &'static str) {
+        if self.of(query).is_none() {
+            self.failed(query, "not reached before the scrape deadline", 0.0);
+        }
+    }
+
+    fn add_time(&mut self, query: &str, seconds: f64) {
+        if let Some(seen) = self.seen.iter_mut().find(|(name, _, _)| *name == query) {
+            seen.2 += seconds;
+        }
+    }
+}
+
+fn text(row: &PgRow, index: usize) -> Result<LabelValue, sqlx::Error> {
+    Ok(row.try_get::<Option<String>, _>(index)?.unwrap_or_default().into())
+}
 
 impl Collector for PostgresCollector {
     fn name(&self) -> &'static str {
@@ -944,69 +750,31 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
     }
 
-    /// Conversions checked against postgres_exporter 0.11 on PostgreSQL 15
-    /// (`pg_settings_shared_buffers_bytes 1.34217728e+08` for `128MB`, …).
     #[test]
-    fn settings_in_base_units_like_postgres_exporter() {
-        assert_eq!(setting_value("128MB"), Some(134_217_728.0));
-        assert_eq!(setting_value("4GB"), Some(4_294_967_296.0));
-        assert_eq!(setting_value("80MB"), Some(83_886_080.0));
-        assert_eq!(setting_value("4096kB"), Some(4_194_304.0));
-        assert_eq!(setting_value("5min"), Some(300.0));
-        assert_eq!(setting_value("200ms"), Some(0.2));
-        assert_eq!(setting_value("1d"), Some(86_400.0));
-        assert_eq!(setting_value("0.2"), Some(0.2));
-        assert_eq!(setting_value("1e-05"), Some(1e-5));
-        assert_eq!(setting_value("50"), Some(50.0));
-        assert_eq!(setting_value("-1"), Some(-1.0), "-1 means unlimited or disabled");
-        assert_eq!(setting_value("on"), Some(1.0));
-        assert_eq!(setting_value("off"), Some(0.0));
-        assert_eq!(setting_value("replica"), None);
-        assert_eq!(setting_value("12parsecs"), None, "an unknown unit is left out");
-        assert_eq!(setting_value(""), None);
-    }
-
-    #[test]
-    fn checkpointer_view_from_postgresql_17() {
-        assert!(bgwriter_sql(150_020).contains("FROM pg_stat_bgwriter"));
-        assert!(!bgwriter_sql(160_004).contains("pg_stat_checkpointer"), "absent before 17");
-        let v17 = bgwriter_sql(170_000);
-        assert!(v17.contains("pg_stat_checkpointer") && !v17.contains("buffers_backend"), "{v17}");
-        // Same column count either way: the families map by position.
-        let columns = |sql: &str| sql.matches("::float8").count();
-        assert_eq!(columns(bgwriter_sql(150_020)), 11);
-        assert_eq!(columns(v17), 11);
-    }
-
-    #[test]
-    fn a_scrape_sends_the_health_check_then_one_statement_per_area() {
-        let tables = vec!["analytics_events".to_owned(), "o'neil.\"odd\"".to_owned()];
+    fn a_scrape_sends_the_health_check_then_every_area_in_one_statement() {
+        let tables = vec!["analytics_events".to_owned()];
         let statements = scrape_statements(150_020, &tables, None);
-        // SELECT 1 and settings … tables; no pg_stat_statements when it is off.
-        assert_eq!(statements.len(), 10, "{statements:#?}");
+        assert_eq!(
+            statements.len(),
+            2,
+            "SELECT 1 and the areas; no pg_stat_statements when it is off: {statements:#?}"
+        );
         assert_eq!(statements[0], SELECT1_SQL);
-        assert!(statements[1].contains(r#"unnest('{"superuser_reserved_connections","#), "{}", statements[1]);
+        for view in [
+            "pg_stat_activity",
+            "pg_stat_database",
+            "pg_stat_bgwriter",
+            "pg_locks",
+            "pg_stat_archiver",
+            "pg_replication_slots",
+            "pg_stat_user_tables",
+        ] {
+            assert!(statements[1].contains(view), "{view}: {}", statements[1]);
+        }
         assert!(statements.iter().all(|s| !s.contains('$')), "every parameter is a literal: {statements:#?}");
-        assert!(
-            statements
-                .iter()
-                .any(|s| s.contains("FROM pg_stat_bgwriter\"") || s.ends_with("FROM pg_stat_bgwriter"))
-        );
-        assert!(
-            statements[9].contains(r#"ANY('{"analytics_events","o''neil.\"odd\""}'::text[])"#),
-            "{}",
-            statements[9]
-        );
         let newer = scrape_statements(170_002, &[], Some(20));
-        assert_eq!(newer.len(), 10, "no tables area, a statements one: {newer:#?}");
-        assert!(newer.iter().any(|s| s.contains("pg_stat_checkpointer")));
-        assert!(newer[9].ends_with("LIMIT 20"), "{}", newer[9]);
-    }
-
-    #[test]
-    fn short_versions_like_postgres_exporter() {
-        assert_eq!(short_version(150_020), "15.20.0");
-        assert_eq!(short_version(120_003), "12.3.0");
-        assert_eq!(short_version(90_624), "9.6.24");
+        assert_eq!(newer.len(), 3, "the areas without tables, then pg_stat_statements: {newer:#?}");
+        assert!(newer[1].contains("pg_stat_checkpointer") && !newer[1].contains("pg_stat_user_tables"));
+        assert!(newer[2].ends_with("LIMIT 20"), "{}", newer[2]);
     }
 }
