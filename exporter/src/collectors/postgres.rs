@@ -431,13 +431,24 @@ impl PostgresCollector {
                     *lock(&self.combined_failed_at) = None;
                     return;
                 }
-                Ok(Err(error)) => {
+                // The server refused or cancelled it (a lock or statement
+                // timeout, a permission): one area's fault, found by reading
+                // them one by one.
+                Ok(Err(error @ sqlx::Error::Database(_))) => {
                     *lock(&self.combined_failed_at) = Some(StdInstant::now());
                     tracing::debug!(
                         target_name = %self.name,
                         error = %self.scrubbed(&error),
                         "the areas' combined statement failed; reading them one by one"
                     );
+                }
+                // The connection broke: no area can be read on it.
+                Ok(Err(error)) => {
+                    let (why, seconds) = (self.scrubbed(&error), started.elapsed().as_secs_f64());
+                    for area in Area::ALL {
+                        outcomes.failed(area.name(), &why, seconds);
+                    }
+                    return;
                 }
                 Err(_) => {
                     let seconds = started.elapsed().as_secs_f64();
