@@ -150,8 +150,6 @@ pub struct PostgresCollector {
     statements_missing_logged: AtomicBool,
     failure_log: RateLimiter,
     size_interval: Duration,
-    /// The areas' statements for the server version last seen.
-    area_statements: Mutex<Option<(u32, Arc<AreaStatements>)>>,
     /// When the areas' combined statement last failed (see [`COMBINED_RETRY_AFTER`]).
     combined_failed_at: Mutex<Option<StdInstant>>,
 }
@@ -263,7 +261,6 @@ impl PostgresCollector {
             statements_missing_logged: AtomicBool::new(false),
             failure_log: RateLimiter::new(Duration::from_secs(60)),
             size_interval: config.database_size_interval.0,
-            area_statements: Mutex::new(None),
             combined_failed_at: Mutex::new(None),
         })
     }
@@ -312,7 +309,7 @@ impl PostgresCollector {
         let mut outcomes = Outcomes::default();
         match areas::server_version(lease.connection()).await {
             Ok(version) => {
-                let statements = self.area_statements(version);
+                let statements = self.gate.area_statements(version, &self.tables);
                 self.read_areas(&statements, lease.connection(), deadline, &mut out, &mut outcomes).await;
             }
             Err(error) => {
@@ -382,20 +379,6 @@ impl PostgresCollector {
         Collected {
             metrics: out,
             error: first_error.map(|e| CollectError::Query(format!("target {}: {e}", self.name))),
-        }
-    }
-
-    /// The statements for a server of `version`, built once per version (a
-    /// server upgraded under a running exporter gets its own on reconnecting).
-    fn area_statements(&self, version: u32) -> Arc<AreaStatements> {
-        let mut built = lock(&self.area_statements);
-        match &*built {
-            Some((built_for, statements)) if *built_for == version => Arc::clone(statements),
-            _ => {
-                let statements = Arc::new(AreaStatements::new(version, &self.tables));
-                *built = Some((version, Arc::clone(&statements)));
-                statements
-            }
         }
     }
 

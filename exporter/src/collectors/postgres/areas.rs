@@ -222,6 +222,9 @@ impl Area {
 /// alone, and all of them as the columns of one.
 #[derive(Debug)]
 pub struct AreaStatements {
+    /// The server version and tables these statements are for.
+    pub server_version_num: u32,
+    pub tables: Vec<String>,
     /// The areas read, in order, each with its own statement and where its
     /// columns start in the combined statement's row.
     pub areas: Vec<(Area, SqlStr, usize)>,
@@ -247,7 +250,7 @@ impl AreaStatements {
         }
         // Each source answers exactly one row, so their cross product is one row.
         let combined = sql_str(format!("SELECT *\nFROM {}", sources.join(",\n     ")));
-        Self { areas, combined }
+        Self { server_version_num, tables: tables.to_vec(), areas, combined }
     }
 
     /// Columns of the combined statement's row.

@@ -18,7 +18,8 @@
 //! The gate also keeps what is the same for every target on the server and
 //! expensive to measure: the database sizes (`pg_database_size` stats every
 //! file of every database), so 100 targets on one cluster measure them once
-//! per interval, not 100 times.
+//! per interval, not 100 times; and the areas' statements (a few KiB of SQL),
+//! so 100 targets reading the same tables hold one copy.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -29,6 +30,8 @@ use sqlx::postgres::PgConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Instant;
+
+use super::areas::AreaStatements;
 
 use crate::collectors::collector::lock;
 
@@ -71,6 +74,7 @@ impl ServerGates {
             idle_timeout: self.idle_timeout,
             slots: Mutex::default(),
             sizes: Mutex::default(),
+            statements: Mutex::default(),
         });
         spawn_reaper(Arc::downgrade(&gate), self.idle_timeout);
         gates.insert(server.to_owned(), Arc::clone(&gate));
@@ -110,6 +114,8 @@ pub struct ServerGate {
     slots: Mutex<Vec<Weak<Slot>>>,
     /// Database sizes by the role that measured them, and when.
     sizes: Mutex<HashMap<String, (StdInstant, Arc<DatabaseSizes>)>>,
+    /// The areas' statements, one per list of tables the targets read.
+    statements: Mutex<Vec<Arc<AreaStatements>>>,
 }
 
 /// `(datname, bytes)` of every database on a server.
@@ -324,6 +330,21 @@ impl ServerGate {
         lock(&self.sizes).insert(role.to_owned(), (StdInstant::now(), sizes));
     }
 
+    /// The areas' statements for this server's `server_version_num` and a
+    /// target reading `tables`, built once and shared by every target on the
+    /// server that reads the same tables: a hundred targets hold one copy.
+    pub fn area_statements(&self, server_version_num: u32, tables: &[String]) -> Arc<AreaStatements> {
+        let mut built = lock(&self.statements);
+        // A server upgraded under a running exporter: its old statements go.
+        built.retain(|statements| statements.server_version_num == server_version_num);
+        if let Some(statements) = built.iter().find(|statements| statements.tables == tables) {
+            return Arc::clone(statements);
+        }
+        let statements = Arc::new(AreaStatements::new(server_version_num, tables));
+        built.push(Arc::clone(&statements));
+        statements
+    }
+
     /// Idle connections kept on this server right now.
     pub fn idle(&self) -> usize {
         lock(&self.slots).iter().filter_map(Weak::upgrade).filter(|s| lock(&s.kept).is_some()).count()
@@ -350,5 +371,21 @@ mod tests {
         assert_eq!(connections_for(0.5, 100_000.0), MAX_SERVER_CONNECTIONS);
         assert_eq!(connections_for(0.1, f64::NAN), 1);
         assert_eq!(connections_for(0.1, -5.0), 1);
+    }
+
+    #[tokio::test]
+    async fn targets_reading_the_same_tables_share_their_statements() {
+        let gates = ServerGates::new(0.1, Duration::from_secs(60));
+        let gate = gates.gate("127.0.0.1:5432");
+        let events = vec!["analytics_events".to_owned()];
+        let first = gate.area_statements(150_020, &events);
+        assert!(Arc::ptr_eq(&first, &gate.area_statements(150_020, &events)), "one copy for both targets");
+        let none = gate.area_statements(150_020, &[]);
+        assert!(!Arc::ptr_eq(&first, &none), "other tables, other statements");
+        assert_eq!(lock(&gate.statements).len(), 2);
+        // The server was upgraded: statements for the old version are dropped.
+        let upgraded = gate.area_statements(170_002, &events);
+        assert_eq!(upgraded.server_version_num, 170_002);
+        assert_eq!(lock(&gate.statements).len(), 1);
     }
 }
