@@ -3,11 +3,13 @@
 //! start time never changes, so boot time is read once.
 
 use std::mem::MaybeUninit;
+use std::path::Path;
 use std::sync::OnceLock;
 
 use opsmon_catalog::selfmon;
 use rustix::fs::{Mode, OFlags, RawDir};
 
+use crate::collectors::read_kernel_file;
 use crate::metrics::MetricSet;
 
 /// The fields of /proc/self/stat the families need.
@@ -43,7 +45,7 @@ fn boot_time(proc_stat: &str) -> Option<u64> {
 /// leaves its families out rather than failing the scrape.
 pub fn collect(out: &mut MetricSet) {
     let ticks = rustix::param::clock_ticks_per_second() as f64;
-    if let Some(stat) = std::fs::read_to_string("/proc/self/stat").ok().as_deref().and_then(parse_stat) {
+    if let Some(stat) = read_kernel_file(Path::new("/proc/self/stat")).ok().as_deref().and_then(parse_stat) {
         out.single(&selfmon::PROCESS_CPU, stat.cpu_ticks as f64 / ticks);
         out.single(&selfmon::PROCESS_VIRTUAL_MEMORY, stat.virtual_bytes as f64);
         out.single(
@@ -52,7 +54,7 @@ pub fn collect(out: &mut MetricSet) {
         );
         static START_TIME: OnceLock<Option<f64>> = OnceLock::new();
         let start_time = START_TIME.get_or_init(|| {
-            let boot = std::fs::read_to_string("/proc/stat").ok().as_deref().and_then(boot_time)?;
+            let boot = read_kernel_file(Path::new("/proc/stat")).ok().as_deref().and_then(boot_time)?;
             Some(boot as f64 + stat.start_ticks as f64 / ticks)
         });
         if let Some(start_time) = start_time {

@@ -1,8 +1,11 @@
 //! The one trait every backend implements, the error a collector reports,
 //! and the helpers collectors share: running blocking work off the async
-//! runtime, and a lock that survives a panicked holder.
+//! runtime, reading a kernel file whole, and a lock that survives a
+//! panicked holder.
 
 use std::future::Future;
+use std::io::Read as _;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -96,6 +99,18 @@ where
     T: Send + 'static,
 {
     tokio::task::spawn_blocking(work).await.map_err(|e| CollectError::Task(e.to_string()))
+}
+
+/// Reads a /proc or /sys file whole. `std::fs::read_to_string` first asks the
+/// file's size (one `statx`) and, told 0 as procfs always answers, starts with
+/// a small probing read; a buffer of a page or more and plain reads need
+/// neither, on the dozen such files every scrape reads.
+pub fn read_kernel_file(path: &Path) -> std::io::Result<String> {
+    let file = std::fs::File::open(path)?;
+    let mut text = String::with_capacity(8192);
+    // Through `Take`, which has no size hint: `File`'s own `read_to_string` would ask.
+    file.take(u64::MAX).read_to_string(&mut text)?;
+    Ok(text)
 }
 
 /// Locks `mutex` even when a panicking holder poisoned it: collectors keep

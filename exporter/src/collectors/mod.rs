@@ -20,7 +20,7 @@ pub mod regular_file;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-pub use collector::{BoxFuture, CollectError, Collected, Collector, blocking, lock};
+pub use collector::{BoxFuture, CollectError, Collected, Collector, blocking, lock, read_kernel_file};
 use serde::Deserialize;
 
 use crate::config::{Position, Problem, position};

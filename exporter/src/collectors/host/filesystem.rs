@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use super::FilesystemConfig;
 use super::paths::HostPaths;
 use super::procfs::{Mount, parse_mounts};
-use crate::collectors::collector::{CollectError, lock};
+use crate::collectors::collector::{CollectError, lock, read_kernel_file};
 use crate::metrics::{LabelValue, MetricSet};
 
 /// Space figures of one filesystem, in bytes, and its inode counts.
@@ -74,12 +74,12 @@ impl Filesystems {
 
     /// Adds the filesystem families to `out`.
     pub async fn collect(&self, out: &mut MetricSet, deadline: Instant) -> Result<(), CollectError> {
-        let mounts_text = match std::fs::read_to_string(self.paths.proc("1/mounts")) {
+        let mounts_text = match read_kernel_file(&self.paths.proc("1/mounts")) {
             Ok(text) => text,
             // PID 1's mounts are the host's view; without access, ours will do.
             Err(_) => {
                 let own = self.paths.proc("self/mounts");
-                std::fs::read_to_string(&own).map_err(|e| CollectError::io(own.display().to_string(), e))?
+                read_kernel_file(&own).map_err(|e| CollectError::io(own.display().to_string(), e))?
             }
         };
         let mounts = self.select(parse_mounts(&mounts_text));

@@ -27,7 +27,9 @@ pub use config::{
 };
 pub use paths::HostPaths;
 
-use crate::collectors::collector::{BoxFuture, CollectError, Collected, Collector, blocking};
+use crate::collectors::collector::{
+    BoxFuture, CollectError, Collected, Collector, blocking, read_kernel_file,
+};
 use crate::config::Problem;
 use crate::metrics::MetricSet;
 
@@ -139,7 +141,7 @@ impl HostCollector {
 }
 
 fn read(path: &Path) -> Result<String, CollectError> {
-    std::fs::read_to_string(path).map_err(|e| CollectError::io(path.display().to_string(), e))
+    read_kernel_file(path).map_err(|e| CollectError::io(path.display().to_string(), e))
 }
 
 /// Reads every /proc source on a blocking thread. Each source fails alone:
@@ -286,7 +288,7 @@ fn disks(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
 /// node_exporter's default vmstat fields (`^(oom_kill|pgpg|pswp|pg.*fault).*`)
 /// that this kernel has. A kernel without /proc/vmstat has none of them.
 fn vmstat(paths: &HostPaths, out: &mut MetricSet) {
-    let Ok(text) = std::fs::read_to_string(paths.proc("vmstat")) else { return };
+    let Ok(text) = read_kernel_file(&paths.proc("vmstat")) else { return };
     let wanted = [
         ("pgpgin", &host::VMSTAT_PGPGIN),
         ("pgpgout", &host::VMSTAT_PGPGOUT),
@@ -315,7 +317,7 @@ fn file_handles(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectErr
 /// Connection tracking, only while the nf_conntrack module is loaded (its
 /// files are absent otherwise, which is no error).
 fn conntrack(paths: &HostPaths, out: &mut MetricSet) {
-    let number = |file: &str| std::fs::read_to_string(paths.proc(file)).ok()?.trim().parse::<f64>().ok();
+    let number = |file: &str| read_kernel_file(&paths.proc(file)).ok()?.trim().parse::<f64>().ok();
     if let Some(entries) = number("sys/net/netfilter/nf_conntrack_count") {
         out.single(&host::CONNTRACK_ENTRIES, entries);
     }
@@ -360,7 +362,7 @@ fn listening(paths: &HostPaths, out: &mut MetricSet, ports: &[u16]) -> Result<()
             let mut listening = BTreeSet::new();
             for file in ["net/tcp", "net/tcp6"] {
                 let path = paths.proc(file);
-                match std::fs::read_to_string(&path) {
+                match read_kernel_file(&path) {
                     Ok(text) => procfs::parse_listening_ports(&text, &mut listening),
                     // A host without IPv6 has no tcp6 file; that is not an error.
                     Err(e) if file.ends_with('6') && e.kind() == std::io::ErrorKind::NotFound => {}
