@@ -434,6 +434,9 @@ async fn run(args: &Args, fleet: &mut Fleet) -> Result<String> {
     let mut out = header;
     out.push('\n');
     out.push_str(&report::figures_table(&rows, plan.clients, args.full));
+    if let Some(ours) = rows.iter().find(|r| r.name == full::OURS && !r.figures.collector_ms.is_empty()) {
+        out.push_str(&report::collectors_table(ours));
+    }
     out.push('\n');
     if let Some(setup) = &setup {
         out.push_str(&full_report(args, setup, &targets, &rows, &plan).await?);
@@ -754,6 +757,7 @@ async fn measure(
     let pg_seq_before = pg.map(|p| p.snapshot(targets, None)).transpose()?;
     let cpu_before = targets.iter().map(ticks).collect::<Result<Vec<_>>>()?;
     let mut latencies = vec![Vec::with_capacity(plan.scrapes as usize); n];
+    let mut collector_ms: Vec<BTreeMap<String, Vec<f64>>> = vec![BTreeMap::new(); n];
     let mut last_body: Vec<Option<scrape::Scrape>> = (0..n).map(|_| None).collect();
     for _ in 0..plan.scrapes {
         for i in 0..n {
@@ -773,6 +777,14 @@ async fn measure(
                 Ok(s) if s.status == StatusCode::OK => {
                     if let Some(l) = latencies.get_mut(i) {
                         l.push(s.elapsed.as_secs_f64() * 1000.0);
+                    }
+                    // Read after the clock stopped: not part of the latency.
+                    if t.name == full::OURS
+                        && let (Ok(text), Some(durations)) = (s.text(), collector_ms.get_mut(i))
+                    {
+                        for (collector, seconds) in stats::collector_durations(&text) {
+                            durations.entry(collector.to_owned()).or_default().push(seconds * 1000.0);
+                        }
                     }
                     if let Some(b) = last_body.get_mut(i) {
                         *b = Some(s);
@@ -841,6 +853,15 @@ async fn measure(
             f.first_error.get_or_insert(format!("load: {e}"));
         }
 
+        if let Some(durations) = collector_ms.get(i) {
+            f.collector_ms = durations
+                .iter()
+                .map(|(name, ms)| {
+                    let quantiles = [50.0, 90.0, 99.0].map(|p| stats::percentile(ms, p));
+                    (name.clone(), quantiles)
+                })
+                .collect();
+        }
         let lat = latencies.get(i).map(Vec::as_slice).unwrap_or_default();
         f.p50_ms = stats::percentile(lat, 50.0);
         f.p90_ms = stats::percentile(lat, 90.0);

@@ -2,7 +2,7 @@
 //! the machine/header line, and the two markdown tables (absolute figures and
 //! ratios to the baseline, checked against the project's goals).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use crate::chain::ChainFigures;
@@ -50,6 +50,9 @@ pub struct Figures {
     /// Probe mode: the static target's CPU in that phase, in cores (taken out
     /// of `loadgen_cores`, which is the same process).
     pub static_cores: Option<f64>,
+    /// opsmon-exporter: p50, p90 and p99 ms of each collector's
+    /// `opsmon_exporter_collector_duration_seconds` over the sequential scrapes.
+    pub collector_ms: BTreeMap<String, [Option<f64>; 3]>,
 }
 
 impl Figures {
@@ -77,8 +80,35 @@ impl Figures {
             static_requests_per_probe: m(|r| r.static_requests_per_probe),
             static_cpu_ms_per_probe: m(|r| r.static_cpu_ms_per_probe),
             static_cores: m(|r| r.static_cores),
+            collector_ms: runs
+                .iter()
+                .flat_map(|r| r.collector_ms.keys().cloned())
+                .collect::<BTreeSet<String>>()
+                .into_iter()
+                .map(|name| {
+                    let of = |q: usize| median_of(runs.iter().map(|r| r.collector_ms.get(&name)?[q]));
+                    let quantiles = [of(0), of(1), of(2)];
+                    (name, quantiles)
+                })
+                .collect(),
         }
     }
+}
+
+/// Each collector's duration inside one exporter's sequential scrapes, as it
+/// reports them: which part of a scrape is the long one.
+pub fn collectors_table(row: &Row) -> String {
+    let mut out = format!(
+        "
+**Inside {}'s sequential scrapes** — each collector's `opsmon_exporter_collector_duration_seconds` \
+         (the collectors run concurrently; the scrape ends with the longest):\n\n\
+         | collector | p50 ms | p90 ms | p99 ms |\n|---|--:|--:|--:|\n",
+        row.name
+    );
+    for (name, [p50, p90, p99]) in &row.figures.collector_ms {
+        let _ = writeln!(out, "| {name} | {} | {} | {} |", fmt(*p50, 2), fmt(*p90, 2), fmt(*p99, 2));
+    }
+    out
 }
 
 /// What asking for gzip changes, per exporter: its figures with
@@ -427,6 +457,23 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn collectors_by_their_medians_across_runs() {
+        let run = |host: f64| Figures {
+            collector_ms: BTreeMap::from([
+                ("host".to_owned(), [Some(host), Some(host * 2.0), Some(host * 3.0)]),
+                ("postgres".to_owned(), [Some(1.0), None, Some(2.0)]),
+            ]),
+            ..Figures::default()
+        };
+        let median = Figures::median(&[run(1.0), run(3.0), run(2.0)]);
+        assert_eq!(median.collector_ms["host"], [Some(2.0), Some(4.0), Some(6.0)]);
+        assert_eq!(median.collector_ms["postgres"], [Some(1.0), None, Some(2.0)]);
+        let table = collectors_table(&Row { name: "opsmon-exporter".into(), figures: median });
+        assert!(table.contains("| host | 2.00 | 4.00 | 6.00 |"), "{table}");
+        assert!(table.contains("| postgres | 1.00 | n/a | 2.00 |"), "{table}");
+    }
 
     #[test]
     fn chain_against_node_exporters_p99() {

@@ -1,6 +1,18 @@
 //! Pure number crunching on scrape results: percentiles, medians across runs,
-//! counting series in an exposition payload and reading the version out of a
-//! `*_build_info` series. No I/O here, so every function is unit-tested.
+//! counting series in an exposition payload, reading opsmon-exporter's
+//! collector durations and the version out of a `*_build_info` series. No
+//! I/O here, so every function is unit-tested.
+
+/// `(collector, seconds)` of each `opsmon_exporter_collector_duration_seconds`
+/// sample in an exposition.
+pub fn collector_durations(text: &str) -> impl Iterator<Item = (&str, f64)> {
+    const PREFIX: &str = "opsmon_exporter_collector_duration_seconds{collector=\"";
+    text.lines().filter_map(|line| {
+        let rest = line.strip_prefix(PREFIX)?;
+        let (name, value) = rest.split_once("\"} ")?;
+        Some((name, value.split_whitespace().next()?.parse().ok()?))
+    })
+}
 
 /// Nearest-rank percentile (`p` in 0..=100) of `values`; `None` when empty.
 ///
@@ -142,5 +154,15 @@ mod tests {
         let body = "opsmon_build_info{note=\"a \\\"q\\\" version=x\",version=\"0.1.0\"} 1\n";
         assert_eq!(build_info_version(body).as_deref(), Some("opsmon 0.1.0"));
         assert_eq!(build_info_version("up 1\nfoo_info{version=\"1\"} 1\n"), None);
+    }
+
+    #[test]
+    fn reads_the_collector_durations() {
+        let text = "# TYPE opsmon_exporter_collector_duration_seconds gauge\n\
+                    opsmon_exporter_collector_duration_seconds{collector=\"host\"} 0.0012\n\
+                    opsmon_exporter_collector_duration_seconds{collector=\"postgres\"} 1e-3\n\
+                    opsmon_exporter_collector_success{collector=\"host\"} 1\n";
+        let read: Vec<(&str, f64)> = collector_durations(text).collect();
+        assert_eq!(read, vec![("host", 0.0012), ("postgres", 0.001)]);
     }
 }
