@@ -99,8 +99,7 @@ impl Figures {
 /// reports them: which part of a scrape is the long one.
 pub fn collectors_table(row: &Row) -> String {
     let mut out = format!(
-        "
-**Inside {}'s sequential scrapes** — each collector's `opsmon_exporter_collector_duration_seconds` \
+        "\n**Inside {}'s sequential scrapes** — each collector's `opsmon_exporter_collector_duration_seconds` \
          (the collectors run concurrently; the scrape ends with the longest):\n\n\
          | collector | p50 ms | p90 ms | p99 ms |\n|---|--:|--:|--:|\n",
         row.name
