@@ -290,6 +290,12 @@ fn a_blocked_query_fails_only_its_own_sub_collector() {
     let again = &after["opsmon_pg_query_success"];
     assert!(again.samples.iter().all(|(_, _, ok)| *ok == 1.0), "{again:?}");
     assert!(after.contains_key("pg_stat_user_tables_size_bytes"));
+    let one_by_one = &after["opsmon_pg_query_duration_seconds"];
+    assert_ne!(
+        one_by_one.value(&[("query", "settings")]),
+        one_by_one.value(&[("query", "locks")]),
+        "read one by one, each area has its own time"
+    );
 }
 
 #[test]

@@ -164,21 +164,6 @@ impl std::fmt::Debug for PostgresCollector {
     }
 }
 
-/// What `opsmon_pg_query_*` reports on: the areas, then pg_stat_statements
-/// (read on its own, when enabled).
-const QUERIES: [&str; 10] = [
-    "settings",
-    "activity",
-    "database",
-    "bgwriter",
-    "locks",
-    "archiver",
-    "replication",
-    "slots",
-    "tables",
-    "statements",
-];
-
 /// The health check each scrape opens with once the server's gate has learnt
 /// its `max_connections`.
 const SELECT1_SQL: &str = "SELECT 1::float8";
@@ -361,8 +346,14 @@ impl PostgresCollector {
             lease.close();
         }
         out.single(&m::LAST_SCRAPE_ERROR, if first_error.is_some() { 1.0 } else { 0.0 });
-        let reported =
-            || QUERIES.iter().filter_map(|query| outcomes.of(query).map(|outcome| (*query, outcome)));
+        // The areas, then pg_stat_statements (read on its own, when enabled).
+        let reported = || {
+            Area::ALL
+                .map(Area::name)
+                .into_iter()
+                .chain(["statements"])
+                .filter_map(|query| outcomes.of(query).map(|outcome| (query, outcome)))
+        };
         let mut family = out.family(&m::QUERY_SUCCESS);
         for (query, (ok, _)) in reported() {
             family.number(vec![query.into(), self.server.clone().into()], if ok { 1.0 } else { 0.0 });

@@ -125,12 +125,11 @@ impl Area {
                 let rows = ACTIVITY.unfold(row, at)?;
                 // datname, server, state
                 let labels = |i: usize| vec![rows.label(0, i), server.clone(), rows.label(1, i)];
-                rows.emit(out, &m::ACTIVITY_COUNT, 0, labels);
-                rows.emit(out, &m::ACTIVITY_MAX_TX, 1, labels);
+                rows.emit(out, &[&m::ACTIVITY_COUNT, &m::ACTIVITY_MAX_TX], labels);
             }
             Area::Database => {
                 let rows = DATABASE.unfold(row, at)?;
-                let families = [
+                let families: [&'static MetricDef; 13] = [
                     &m::NUMBACKENDS,
                     &m::XACT_COMMIT,
                     &m::XACT_ROLLBACK,
@@ -146,10 +145,7 @@ impl Area {
                     &m::CONFLICTS,
                 ];
                 // datid, datname, server
-                let labels = |i: usize| vec![rows.label(0, i), rows.label(1, i), server.clone()];
-                for (value, def) in families.into_iter().enumerate() {
-                    rows.emit(out, def, value, labels);
-                }
+                rows.emit(out, &families, |i| vec![rows.label(0, i), rows.label(1, i), server.clone()]);
             }
             Area::Bgwriter => {
                 let families = [
@@ -174,7 +170,7 @@ impl Area {
             Area::Locks => {
                 let rows = LOCKS.unfold(row, at)?;
                 // datname, mode, server
-                rows.emit(out, &m::LOCKS, 0, |i| vec![rows.label(0, i), rows.label(1, i), server.clone()]);
+                rows.emit(out, &[&m::LOCKS], |i| vec![rows.label(0, i), rows.label(1, i), server.clone()]);
             }
             Area::Archiver => {
                 out.family(&m::ARCHIVED).number(vec![server.clone()], row.try_get(at)?);
@@ -192,12 +188,11 @@ impl Area {
                 let rows = SLOTS.unfold(row, at)?;
                 // database, server, slot_name
                 let labels = |i: usize| vec![rows.label(1, i), server.clone(), rows.label(0, i)];
-                rows.emit(out, &m::SLOT_ACTIVE, 0, labels);
-                rows.emit(out, &m::SLOT_WAL_LSN_DIFF, 1, labels);
+                rows.emit(out, &[&m::SLOT_ACTIVE, &m::SLOT_WAL_LSN_DIFF], labels);
             }
             Area::Tables => {
                 let rows = TABLES.unfold(row, at)?;
-                let families = [
+                let families: [&'static MetricDef; 7] = [
                     &m::TABLE_SEQ_SCAN,
                     &m::TABLE_IDX_SCAN,
                     &m::TABLE_LIVE,
@@ -209,9 +204,7 @@ impl Area {
                 // datname, relname, schemaname, server
                 let labels =
                     |i: usize| vec![rows.label(0, i), rows.label(2, i), rows.label(1, i), server.clone()];
-                for (value, def) in families.into_iter().enumerate() {
-                    rows.emit(out, def, value, labels);
-                }
+                rows.emit(out, &families, labels);
             }
         }
         Ok(())
@@ -338,17 +331,19 @@ impl Unfolded {
         self.labels[column][row].clone().unwrap_or_default().into()
     }
 
-    /// One family from value column `value`, a sample per row.
+    /// One family per value column, `families` in the columns' order, a
+    /// sample per row labelled by `labels(row)`.
     fn emit(
         &self,
         out: &mut MetricSet,
-        def: &'static MetricDef,
-        value: usize,
+        families: &[&'static MetricDef],
         labels: impl Fn(usize) -> Vec<LabelValue>,
     ) {
-        let mut family = out.family(def);
-        for row in 0..self.rows {
-            family.number(labels(row), self.values[value][row]);
+        for (def, values) in families.iter().zip(&self.values) {
+            let mut family = out.family(def);
+            for (row, value) in values.iter().enumerate().take(self.rows) {
+                family.number(labels(row), *value);
+            }
         }
     }
 }
