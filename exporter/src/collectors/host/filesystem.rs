@@ -14,8 +14,9 @@ use tokio::time::Instant;
 
 use super::FilesystemConfig;
 use super::paths::HostPaths;
-use super::procfs::{Mount, parse_mounts};
-use crate::collectors::collector::{CollectError, lock, read_kernel_file};
+use super::mount_table::MountTable;
+use super::procfs::Mount;
+use crate::collectors::collector::{CollectError, lock};
 use crate::metrics::{LabelValue, MetricSet};
 
 /// Space figures of one filesystem, in bytes, and its inode counts.
@@ -50,12 +51,15 @@ pub struct Filesystems {
     paths: HostPaths,
     stuck: Arc<Mutex<HashSet<String>>>,
     stat: StatFn,
+    /// PID 1's mounts, read again when the kernel reports a change.
+    mount_table: MountTable,
 }
 
 impl Filesystems {
     /// A reader with the given selection, of the host found at `paths`.
     pub fn new(config: FilesystemConfig, paths: HostPaths) -> Self {
-        Self { config, paths, stuck: Arc::default(), stat: statvfs }
+        let mount_table = MountTable::new(paths.procfs.clone());
+        Self { config, paths, stuck: Arc::default(), stat: statvfs, mount_table }
     }
 
     /// Mounts that pass the exclusion patterns, first occurrence of each
@@ -74,15 +78,7 @@ impl Filesystems {
 
     /// Adds the filesystem families to `out`.
     pub async fn collect(&self, out: &mut MetricSet, deadline: Instant) -> Result<(), CollectError> {
-        let mounts_text = match read_kernel_file(&self.paths.proc("1/mounts")) {
-            Ok(text) => text,
-            // PID 1's mounts are the host's view; without access, ours will do.
-            Err(_) => {
-                let own = self.paths.proc("self/mounts");
-                read_kernel_file(&own).map_err(|e| CollectError::io(own.display().to_string(), e))?
-            }
-        };
-        let mounts = self.select(parse_mounts(&mounts_text));
+        let mounts = self.mount_table.current(|mounts| self.select(mounts))?;
         self.collect_mounts(&mounts, out, deadline).await;
         Ok(())
     }
@@ -186,6 +182,7 @@ impl Filesystems {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::collectors::host::procfs::parse_mounts;
 
     #[test]
     fn pseudo_filesystems_and_duplicates_are_excluded_by_default() {

@@ -8,6 +8,8 @@
 mod config;
 pub mod directories;
 pub mod filesystem;
+pub mod kernel_files;
+pub mod mount_table;
 pub mod paths;
 pub mod processes;
 pub mod procfs;
@@ -15,7 +17,6 @@ pub mod sockdiag;
 pub mod timex;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::time::SystemTime;
 
 use opsmon_catalog::host;
@@ -32,6 +33,7 @@ use crate::collectors::collector::{
 };
 use crate::config::Problem;
 use crate::metrics::MetricSet;
+use kernel_files::KernelFiles;
 
 /// Collects host metrics.
 #[derive(Debug)]
@@ -41,6 +43,7 @@ pub struct HostCollector {
     process_groups: std::sync::Arc<processes::ProcessGroups>,
     listen_ports: std::sync::Arc<Vec<u16>>,
     paths: std::sync::Arc<HostPaths>,
+    kernel_files: std::sync::Arc<KernelFiles>,
     ticks_per_second: f64,
     page_size: f64,
 }
@@ -57,6 +60,7 @@ impl HostCollector {
             directories: directories::Directories::new(config.directories),
             process_groups: std::sync::Arc::new(processes::ProcessGroups::new(config.process_groups)),
             listen_ports: std::sync::Arc::new(config.listen_ports),
+            kernel_files: std::sync::Arc::new(KernelFiles::new(config.paths.procfs.clone())),
             paths: std::sync::Arc::new(config.paths),
             ticks_per_second: rustix::param::clock_ticks_per_second() as f64,
             page_size: rustix::param::page_size() as f64,
@@ -80,8 +84,9 @@ impl Collector for HostCollector {
             let groups = std::sync::Arc::clone(&self.process_groups);
             let ports = std::sync::Arc::clone(&self.listen_ports);
             let paths = std::sync::Arc::clone(&self.paths);
+            let files = std::sync::Arc::clone(&self.kernel_files);
             let (ticks, page) = (self.ticks_per_second, self.page_size);
-            let proc_files = blocking(move || read_proc_files(&paths, &groups, &ports, ticks, page));
+            let proc_files = blocking(move || read_proc_files(&paths, &files, &groups, &ports, ticks, page));
             let mut fs_metrics = MetricSet::new();
             let filesystems = self.filesystems.collect(&mut fs_metrics, deadline);
             let mut dir_metrics = MetricSet::new();
@@ -140,14 +145,17 @@ impl HostCollector {
     }
 }
 
-fn read(path: &Path) -> Result<String, CollectError> {
-    read_kernel_file(path).map_err(|e| CollectError::io(path.display().to_string(), e))
+/// `relative` under the host's procfs, through the file kept open for it; the
+/// error names the path.
+fn read(files: &KernelFiles, paths: &HostPaths, relative: &'static str) -> Result<String, CollectError> {
+    files.read(relative).map_err(|e| CollectError::io(paths.proc(relative).display().to_string(), e))
 }
 
 /// Reads every /proc source on a blocking thread. Each source fails alone:
 /// its families are left out and the first error is returned beside the rest.
 fn read_proc_files(
     paths: &HostPaths,
+    files: &KernelFiles,
     groups: &processes::ProcessGroups,
     ports: &[u16],
     ticks_per_second: f64,
@@ -160,14 +168,14 @@ fn read_proc_files(
             first_error.get_or_insert(e);
         }
     };
-    note(cpu_and_boot_time(paths, &mut out, ticks_per_second));
-    note(load(paths, &mut out));
-    note(memory(paths, &mut out));
-    note(network(paths, &mut out));
-    note(disks(paths, &mut out));
-    vmstat(paths, &mut out);
-    note(file_handles(paths, &mut out));
-    conntrack(paths, &mut out);
+    note(cpu_and_boot_time(paths, files, &mut out, ticks_per_second));
+    note(load(paths, files, &mut out));
+    note(memory(paths, files, &mut out));
+    note(network(paths, files, &mut out));
+    note(disks(paths, files, &mut out));
+    vmstat(files, &mut out);
+    note(file_handles(paths, files, &mut out));
+    conntrack(files, &mut out);
     uname_and_time(&mut out);
     note(timex::collect(&mut out));
     note(
@@ -181,10 +189,11 @@ fn read_proc_files(
 
 fn cpu_and_boot_time(
     paths: &HostPaths,
+    files: &KernelFiles,
     out: &mut MetricSet,
     ticks_per_second: f64,
 ) -> Result<(), CollectError> {
-    let stat = procfs::parse_stat(&read(&paths.proc("stat"))?).map_err(CollectError::Parse)?;
+    let stat = procfs::parse_stat(&read(files, paths, "stat")?).map_err(CollectError::Parse)?;
     let mut family = out.family(&host::CPU_SECONDS);
     for cpu in stat.cpus {
         let label: crate::metrics::LabelValue = cpu.cpu.into();
@@ -198,17 +207,17 @@ fn cpu_and_boot_time(
     Ok(())
 }
 
-fn load(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
+fn load(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
     let [one, five, fifteen] =
-        procfs::parse_loadavg(&read(&paths.proc("loadavg"))?).map_err(CollectError::Parse)?;
+        procfs::parse_loadavg(&read(files, paths, "loadavg")?).map_err(CollectError::Parse)?;
     out.single(&host::LOAD1, one);
     out.single(&host::LOAD5, five);
     out.single(&host::LOAD15, fifteen);
     Ok(())
 }
 
-fn memory(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
-    let text = read(&paths.proc("meminfo"))?;
+fn memory(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
+    let text = read(files, paths, "meminfo")?;
     let fields = procfs::parse_meminfo(&text);
     let wanted = [
         ("MemTotal", &host::MEM_TOTAL),
@@ -228,8 +237,8 @@ fn memory(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
     Ok(())
 }
 
-fn network(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
-    let devices = procfs::parse_net_dev(&read(&paths.proc("net/dev"))?).map_err(CollectError::Parse)?;
+fn network(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
+    let devices = procfs::parse_net_dev(&read(files, paths, "net/dev")?).map_err(CollectError::Parse)?;
     let defs = [
         [&host::NET_RX_BYTES, &host::NET_RX_PACKETS, &host::NET_RX_ERRS, &host::NET_RX_DROP],
         [&host::NET_TX_BYTES, &host::NET_TX_PACKETS, &host::NET_TX_ERRS, &host::NET_TX_DROP],
@@ -269,8 +278,8 @@ const DISK_COLUMNS: [(&opsmon_catalog::MetricDef, f64); 17] = [
 ];
 
 /// Block devices; columns an older kernel lacks leave their families out.
-fn disks(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
-    let devices = procfs::parse_diskstats(&read(&paths.proc("diskstats"))?);
+fn disks(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
+    let devices = procfs::parse_diskstats(&read(files, paths, "diskstats")?);
     for (column, (def, factor)) in DISK_COLUMNS.iter().enumerate() {
         if !devices.iter().any(|d| d.counters.len() > column) {
             continue;
@@ -287,8 +296,8 @@ fn disks(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
 
 /// node_exporter's default vmstat fields (`^(oom_kill|pgpg|pswp|pg.*fault).*`)
 /// that this kernel has. A kernel without /proc/vmstat has none of them.
-fn vmstat(paths: &HostPaths, out: &mut MetricSet) {
-    let Ok(text) = read_kernel_file(&paths.proc("vmstat")) else { return };
+fn vmstat(files: &KernelFiles, out: &mut MetricSet) {
+    let Ok(text) = files.read("vmstat") else { return };
     let wanted = [
         ("pgpgin", &host::VMSTAT_PGPGIN),
         ("pgpgout", &host::VMSTAT_PGPGOUT),
@@ -306,9 +315,9 @@ fn vmstat(paths: &HostPaths, out: &mut MetricSet) {
     }
 }
 
-fn file_handles(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectError> {
+fn file_handles(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
     let (allocated, maximum) =
-        procfs::parse_file_nr(&read(&paths.proc("sys/fs/file-nr"))?).map_err(CollectError::Parse)?;
+        procfs::parse_file_nr(&read(files, paths, "sys/fs/file-nr")?).map_err(CollectError::Parse)?;
     out.single(&host::FILEFD_ALLOCATED, allocated);
     out.single(&host::FILEFD_MAXIMUM, maximum);
     Ok(())
@@ -316,8 +325,8 @@ fn file_handles(paths: &HostPaths, out: &mut MetricSet) -> Result<(), CollectErr
 
 /// Connection tracking, only while the nf_conntrack module is loaded (its
 /// files are absent otherwise, which is no error).
-fn conntrack(paths: &HostPaths, out: &mut MetricSet) {
-    let number = |file: &str| read_kernel_file(&paths.proc(file)).ok()?.trim().parse::<f64>().ok();
+fn conntrack(files: &KernelFiles, out: &mut MetricSet) {
+    let number = |file: &'static str| files.read(file).ok()?.trim().parse::<f64>().ok();
     if let Some(entries) = number("sys/net/netfilter/nf_conntrack_count") {
         out.single(&host::CONNTRACK_ENTRIES, entries);
     }
