@@ -347,10 +347,11 @@ async fn point(
             yaml
         }
         Dim::Mounts => {
-            ours = in_mount_namespace(&ours, &dir.join("ours"), n);
+            let procfs = procfs_seen_from_inside(&dir.join("procfs"))?;
+            ours = in_mount_namespace(&ours, &dir.join("ours"), n, &procfs);
             let mut node = Launch::standard(PEER, &args.node_exporter);
             node.args.extend(["--collector.disable-defaults".into(), "--collector.filesystem".into()]);
-            peer = Some(in_mount_namespace(&node, &dir.join("peer"), n));
+            peer = Some(in_mount_namespace(&node, &dir.join("peer"), n, &procfs));
             "collectors:\n  host:\n    enabled: true\n".to_owned()
         }
         Dim::ListenPorts => {
@@ -465,10 +466,33 @@ async fn point(
     Ok(Point { n, ours: costs.next(), peer: costs.next() })
 }
 
+/// A directory standing in for /proc (`--path.procfs`) in which `1` is the
+/// reading process itself. Both exporters read the host's mounts from
+/// `1/mounts`, PID 1's mount namespace, which never holds the sweep's
+/// mounts; through this view they read their own namespace, where the
+/// mounts are. Every other top-level /proc entry is a link to the real one.
+fn procfs_seen_from_inside(view: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(view).with_context(|| format!("creating {}", view.display()))?;
+    for entry in std::fs::read_dir("/proc").context("listing /proc")? {
+        let name = entry?.file_name();
+        let Some(text) = name.to_str() else { continue };
+        if text.bytes().all(|b| b.is_ascii_digit()) || view.join(text).symlink_metadata().is_ok() {
+            continue;
+        }
+        std::os::unix::fs::symlink(Path::new("/proc").join(text), view.join(text))
+            .with_context(|| format!("linking {}/{text}", view.display()))?;
+    }
+    if view.join("1").symlink_metadata().is_err() {
+        std::os::unix::fs::symlink("/proc/self", view.join("1")).context("linking 1 to /proc/self")?;
+    }
+    Ok(view.to_path_buf())
+}
+
 /// `launch` run by `unshare` in a private mount namespace where `n` small
-/// tmpfs are mounted under `dir` first; `unshare` and `sh` exec the
-/// exporter, so the PID is the exporter's and the mounts vanish with it.
-fn in_mount_namespace(launch: &Launch, dir: &Path, n: u64) -> Launch {
+/// tmpfs are mounted under `dir` first, reading the host from `procfs` (see
+/// [`procfs_seen_from_inside`]); `unshare` and `sh` exec the exporter, so
+/// the PID is the exporter's and the mounts vanish with it.
+fn in_mount_namespace(launch: &Launch, dir: &Path, n: u64, procfs: &Path) -> Launch {
     let script = format!(
         "i=0; while [ $i -lt {n} ]; do d={}/m$i; mkdir -p $d && mount -t tmpfs -o size=64k,nr_inodes=64 sweep $d || exit 1; i=$((i+1)); done; exec \"$0\" \"$@\"",
         dir.display()
@@ -478,6 +502,7 @@ fn in_mount_namespace(launch: &Launch, dir: &Path, n: u64) -> Launch {
     args.push(script);
     args.push(launch.program.display().to_string());
     args.extend(launch.args.iter().cloned());
+    args.push(format!("--path.procfs={}", procfs.display()));
     Launch {
         name: launch.name.clone(),
         program: PathBuf::from("/usr/bin/unshare"),
@@ -784,9 +809,30 @@ mod tests {
     #[test]
     fn mount_namespace_wraps_and_execs_the_exporter() {
         let l = Launch::standard("x", Path::new("/bin/exporter"));
-        let wrapped = in_mount_namespace(&l, Path::new("/tmp/d"), 3);
+        let wrapped = in_mount_namespace(&l, Path::new("/tmp/d"), 3, Path::new("/tmp/p"));
         assert_eq!(wrapped.program, PathBuf::from("/usr/bin/unshare"));
         assert!(wrapped.args[5].contains("-lt 3") && wrapped.args[5].ends_with("exec \"$0\" \"$@\""));
-        assert_eq!(wrapped.args[6..], ["/bin/exporter".to_owned(), "--web.listen-address={addr}".to_owned()]);
+        assert_eq!(
+            wrapped.args[6..],
+            [
+                "/bin/exporter".to_owned(),
+                "--web.listen-address={addr}".to_owned(),
+                "--path.procfs=/tmp/p".to_owned()
+            ]
+        );
+    }
+
+    #[test]
+    fn the_procfs_view_shows_the_reader_as_pid_1() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let view = procfs_seen_from_inside(&dir.path().join("procfs")).expect("view");
+        let own = std::fs::read_to_string("/proc/self/mounts").expect("own mounts");
+        assert_eq!(
+            std::fs::read_to_string(view.join("1/mounts")).expect("1/mounts").lines().count(),
+            own.lines().count()
+        );
+        assert!(std::fs::read_to_string(view.join("stat")).expect("stat").starts_with("cpu "));
+        assert!(!view.join("2").exists(), "no process but the reader");
+        procfs_seen_from_inside(&view).expect("made twice");
     }
 }

@@ -13,8 +13,8 @@ use opsmon_catalog::host;
 use tokio::time::Instant;
 
 use super::FilesystemConfig;
-use super::paths::HostPaths;
 use super::mount_table::MountTable;
+use super::paths::HostPaths;
 use super::procfs::Mount;
 use crate::collectors::collector::{CollectError, lock};
 use crate::metrics::{LabelValue, MetricSet};

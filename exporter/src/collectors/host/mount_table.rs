@@ -48,7 +48,10 @@ impl MountTable {
 
     /// The mounts `select` keeps of the current table: the last result again
     /// while the kernel reports no change, else `select` over a fresh read.
-    pub fn current(&self, select: impl FnOnce(Vec<Mount>) -> Vec<Mount>) -> Result<Arc<Vec<Mount>>, CollectError> {
+    pub fn current(
+        &self,
+        select: impl FnOnce(Vec<Mount>) -> Vec<Mount>,
+    ) -> Result<Arc<Vec<Mount>>, CollectError> {
         let mut guard = lock(&self.watched);
         let watched = match &mut *guard {
             Some(watched) => watched,
@@ -188,7 +191,11 @@ mod tests {
         let after = table.current(counting).expect("after the mount");
         assert_eq!(reads.get(), 2, "the mount was reported and the table read again");
         assert_eq!(after.len(), before.len() + 1);
-        assert!(after.iter().any(|m| m.device == "opsmon-mount-test" && m.mount_point == target.to_string_lossy()));
+        assert!(
+            after
+                .iter()
+                .any(|m| m.device == "opsmon-mount-test" && m.mount_point == target.to_string_lossy())
+        );
         assert_eq!(table.current(counting).expect("then kept").len(), after.len());
         assert_eq!(reads.get(), 2);
 
