@@ -3,8 +3,10 @@
 //! runtime, reading a kernel file whole, and a lock that survives a
 //! panicked holder.
 
+use std::fs::File;
 use std::future::Future;
-use std::io::Read as _;
+use std::io::ErrorKind;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Mutex, MutexGuard, PoisonError};
@@ -103,14 +105,38 @@ where
 
 /// Reads a /proc or /sys file whole. `std::fs::read_to_string` first asks the
 /// file's size (one `statx`) and, told 0 as procfs always answers, starts with
-/// a small probing read; a buffer of a page or more and plain reads need
-/// neither, on the dozen such files every scrape reads.
+/// a small probing read; a buffer of a page or more needs neither, on the
+/// dozen such files every scrape reads.
 pub fn read_kernel_file(path: &Path) -> std::io::Result<String> {
-    let file = std::fs::File::open(path)?;
-    let mut text = String::with_capacity(8192);
-    // Through `Take`, which has no size hint: `File`'s own `read_to_string` would ask.
-    file.take(u64::MAX).read_to_string(&mut text)?;
-    Ok(text)
+    read_from_start(&File::open(path)?)
+}
+
+/// Room reserved for a kernel file's text: a page or two covers every file
+/// read on a small host, and a longer file grows the buffer.
+const KERNEL_FILE_CAPACITY: usize = 8192;
+
+/// `file`'s whole text from offset 0, by positional reads (a kernel file
+/// regenerates its text when read from 0 again).
+pub fn read_from_start(file: &File) -> std::io::Result<String> {
+    let mut bytes = Vec::with_capacity(KERNEL_FILE_CAPACITY);
+    loop {
+        if bytes.len() == bytes.capacity() {
+            bytes.reserve(bytes.capacity());
+        }
+        let filled = bytes.len();
+        bytes.resize(bytes.capacity(), 0);
+        let read = file.read_at(&mut bytes[filled..], filled as u64);
+        match read {
+            Ok(0) => {
+                bytes.truncate(filled);
+                break;
+            }
+            Ok(length) => bytes.truncate(filled + length),
+            Err(e) if e.kind() == ErrorKind::Interrupted => bytes.truncate(filled),
+            Err(e) => return Err(e),
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
 }
 
 /// Locks `mutex` even when a panicking holder poisoned it: collectors keep

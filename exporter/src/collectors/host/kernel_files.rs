@@ -12,16 +12,10 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::ErrorKind;
-use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
-use crate::collectors::collector::lock;
-
-/// Room reserved for a file's text: a page or two covers every file read
-/// here on a small host, and a longer file grows the buffer.
-const INITIAL_CAPACITY: usize = 8192;
+use crate::collectors::collector::{CollectError, lock, read_from_start};
 
 /// Fixed files under one procfs, open between scrapes.
 #[derive(Debug)]
@@ -37,8 +31,13 @@ impl KernelFiles {
     }
 
     /// The text of `relative` (`"stat"`, `"net/dev"`) under procfs, through the
-    /// kept file when there is one. The error is opening's or reading's.
-    pub fn read(&self, relative: &'static str) -> std::io::Result<String> {
+    /// kept file when there is one; the error names the path.
+    pub fn read(&self, relative: &'static str) -> Result<String, CollectError> {
+        self.read_io(relative)
+            .map_err(|e| CollectError::io(self.procfs.join(relative).display().to_string(), e))
+    }
+
+    fn read_io(&self, relative: &'static str) -> std::io::Result<String> {
         let kept = lock(&self.kept).remove(relative);
         let (file, text) = match kept.map(|file| read_from_start(&file).map(|text| (file, text))) {
             Some(Ok(read)) => read,
@@ -54,32 +53,10 @@ impl KernelFiles {
     }
 }
 
-/// `file`'s whole text from offset 0, by positional reads (a kernel file
-/// regenerates its text when read from 0 again).
-pub fn read_from_start(file: &File) -> std::io::Result<String> {
-    let mut bytes = Vec::with_capacity(INITIAL_CAPACITY);
-    loop {
-        if bytes.len() == bytes.capacity() {
-            bytes.reserve(bytes.capacity());
-        }
-        let filled = bytes.len();
-        bytes.resize(bytes.capacity(), 0);
-        let read = file.read_at(&mut bytes[filled..], filled as u64);
-        match read {
-            Ok(0) => {
-                bytes.truncate(filled);
-                break;
-            }
-            Ok(length) => bytes.truncate(filled + length),
-            Err(e) if e.kind() == ErrorKind::Interrupted => bytes.truncate(filled),
-            Err(e) => return Err(e),
-        }
-    }
-    String::from_utf8(bytes).map_err(|e| std::io::Error::new(ErrorKind::InvalidData, e))
-}
-
 #[cfg(test)]
 mod tests {
+    use std::io::ErrorKind;
+
     use super::*;
 
     #[test]
@@ -92,17 +69,19 @@ mod tests {
         // the new text, nothing of the old left over.
         std::fs::write(dir.path().join("loadavg"), "1.5 1 1 2/9 7\n").expect("rewrite");
         assert_eq!(files.read("loadavg").expect("second read"), "1.5 1 1 2/9 7\n");
-        // Replaced by a new file: the kept one still reads the old inode, as
-        // a kernel file never is; a missing path is an error.
+        // Removed: the kept file still reads its inode (a kernel file is never
+        // replaced so); a path that is not there is an error that names it.
         std::fs::remove_file(dir.path().join("loadavg")).expect("remove");
-        assert!(KernelFiles::new(dir.path().to_path_buf()).read("loadavg").is_err());
+        assert_eq!(files.read("loadavg").expect("kept"), "1.5 1 1 2/9 7\n");
+        let error = KernelFiles::new(dir.path().to_path_buf()).read("loadavg").expect_err("missing");
+        assert!(error.to_string().contains("loadavg"), "{error}");
     }
 
     #[test]
     fn a_file_longer_than_the_first_buffer_is_read_whole() {
         let dir = tempfile::tempdir().expect("tempdir");
         let text: String = (0..3000).map(|i| format!("line {i}\n")).collect();
-        assert!(text.len() > 2 * INITIAL_CAPACITY);
+        assert!(text.len() > 16_384, "two buffers and more");
         std::fs::write(dir.path().join("big"), &text).expect("write");
         let files = KernelFiles::new(dir.path().to_path_buf());
         assert_eq!(files.read("big").expect("read"), text);
@@ -126,7 +105,7 @@ mod tests {
     fn text_that_is_not_utf8_is_an_error() {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("bad"), [0xff, 0xfe]).expect("write");
-        let error = KernelFiles::new(dir.path().to_path_buf()).read("bad").expect_err("invalid");
+        let error = KernelFiles::new(dir.path().to_path_buf()).read_io("bad").expect_err("invalid");
         assert_eq!(error.kind(), ErrorKind::InvalidData);
     }
 }

@@ -145,12 +145,6 @@ impl HostCollector {
     }
 }
 
-/// `relative` under the host's procfs, through the file kept open for it; the
-/// error names the path.
-fn read(files: &KernelFiles, paths: &HostPaths, relative: &'static str) -> Result<String, CollectError> {
-    files.read(relative).map_err(|e| CollectError::io(paths.proc(relative).display().to_string(), e))
-}
-
 /// Reads every /proc source on a blocking thread. Each source fails alone:
 /// its families are left out and the first error is returned beside the rest.
 fn read_proc_files(
@@ -168,13 +162,13 @@ fn read_proc_files(
             first_error.get_or_insert(e);
         }
     };
-    note(cpu_and_boot_time(paths, files, &mut out, ticks_per_second));
-    note(load(paths, files, &mut out));
-    note(memory(paths, files, &mut out));
-    note(network(paths, files, &mut out));
-    note(disks(paths, files, &mut out));
+    note(cpu_and_boot_time(files, &mut out, ticks_per_second));
+    note(load(files, &mut out));
+    note(memory(files, &mut out));
+    note(network(files, &mut out));
+    note(disks(files, &mut out));
     vmstat(files, &mut out);
-    note(file_handles(paths, files, &mut out));
+    note(file_handles(files, &mut out));
     conntrack(files, &mut out);
     uname_and_time(&mut out);
     note(timex::collect(&mut out));
@@ -188,12 +182,11 @@ fn read_proc_files(
 }
 
 fn cpu_and_boot_time(
-    paths: &HostPaths,
     files: &KernelFiles,
     out: &mut MetricSet,
     ticks_per_second: f64,
 ) -> Result<(), CollectError> {
-    let stat = procfs::parse_stat(&read(files, paths, "stat")?).map_err(CollectError::Parse)?;
+    let stat = procfs::parse_stat(&files.read("stat")?).map_err(CollectError::Parse)?;
     let mut family = out.family(&host::CPU_SECONDS);
     for cpu in stat.cpus {
         let label: crate::metrics::LabelValue = cpu.cpu.into();
@@ -207,17 +200,16 @@ fn cpu_and_boot_time(
     Ok(())
 }
 
-fn load(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
-    let [one, five, fifteen] =
-        procfs::parse_loadavg(&read(files, paths, "loadavg")?).map_err(CollectError::Parse)?;
+fn load(files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
+    let [one, five, fifteen] = procfs::parse_loadavg(&files.read("loadavg")?).map_err(CollectError::Parse)?;
     out.single(&host::LOAD1, one);
     out.single(&host::LOAD5, five);
     out.single(&host::LOAD15, fifteen);
     Ok(())
 }
 
-fn memory(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
-    let text = read(files, paths, "meminfo")?;
+fn memory(files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
+    let text = files.read("meminfo")?;
     let fields = procfs::parse_meminfo(&text);
     let wanted = [
         ("MemTotal", &host::MEM_TOTAL),
@@ -237,8 +229,8 @@ fn memory(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result
     Ok(())
 }
 
-fn network(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
-    let devices = procfs::parse_net_dev(&read(files, paths, "net/dev")?).map_err(CollectError::Parse)?;
+fn network(files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
+    let devices = procfs::parse_net_dev(&files.read("net/dev")?).map_err(CollectError::Parse)?;
     let defs = [
         [&host::NET_RX_BYTES, &host::NET_RX_PACKETS, &host::NET_RX_ERRS, &host::NET_RX_DROP],
         [&host::NET_TX_BYTES, &host::NET_TX_PACKETS, &host::NET_TX_ERRS, &host::NET_TX_DROP],
@@ -278,8 +270,8 @@ const DISK_COLUMNS: [(&opsmon_catalog::MetricDef, f64); 17] = [
 ];
 
 /// Block devices; columns an older kernel lacks leave their families out.
-fn disks(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
-    let devices = procfs::parse_diskstats(&read(files, paths, "diskstats")?);
+fn disks(files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
+    let devices = procfs::parse_diskstats(&files.read("diskstats")?);
     for (column, (def, factor)) in DISK_COLUMNS.iter().enumerate() {
         if !devices.iter().any(|d| d.counters.len() > column) {
             continue;
@@ -315,9 +307,9 @@ fn vmstat(files: &KernelFiles, out: &mut MetricSet) {
     }
 }
 
-fn file_handles(paths: &HostPaths, files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
+fn file_handles(files: &KernelFiles, out: &mut MetricSet) -> Result<(), CollectError> {
     let (allocated, maximum) =
-        procfs::parse_file_nr(&read(files, paths, "sys/fs/file-nr")?).map_err(CollectError::Parse)?;
+        procfs::parse_file_nr(&files.read("sys/fs/file-nr")?).map_err(CollectError::Parse)?;
     out.single(&host::FILEFD_ALLOCATED, allocated);
     out.single(&host::FILEFD_MAXIMUM, maximum);
     Ok(())

@@ -16,9 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use rustix::event::{PollFd, PollFlags, Timespec};
 
-use super::kernel_files::read_from_start;
 use super::procfs::{Mount, parse_mounts};
-use crate::collectors::collector::{CollectError, lock};
+use crate::collectors::collector::{CollectError, lock, read_from_start};
 
 /// The open mount table and the mounts last kept from it.
 #[derive(Debug)]
