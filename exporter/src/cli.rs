@@ -35,6 +35,15 @@ pub struct Cli {
     #[arg(long = "web.max-requests", value_name = "N", default_value_t = 40)]
     pub max_requests: usize,
 
+    /// Scrapes of the telemetry path that collect at once; the others among
+    /// the `--web.max-requests` wait their turn within their own scrape
+    /// timeout (503 if it passes first). One is fastest and smallest on a
+    /// small host: collections share one kept connection per backend, and
+    /// each holds a whole scrape's samples and body.
+    #[arg(long = "web.concurrent-collections", value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub concurrent_collections: u16,
+
     /// `/probe` requests served at once, from a pool of their own so that slow
     /// probes never take /metrics' slots; more get 503 straight away (0 = no limit).
     #[arg(long = "web.max-probe-requests", value_name = "N", default_value_t = 20)]
@@ -221,6 +230,7 @@ impl Cli {
             enable_openmetrics: self.enable_openmetrics,
             enable_lifecycle: self.enable_lifecycle,
             max_connections: self.max_connections,
+            concurrent_collections: usize::from(self.concurrent_collections),
         }
     }
 }
@@ -259,6 +269,7 @@ mod tests {
         assert_eq!(cli.max_requests, 40);
         assert_eq!(cli.max_probe_requests, 20);
         assert_eq!(cli.max_connections, 512);
+        assert_eq!(cli.concurrent_collections, 1);
         assert!(!cli.enable_openmetrics, "text 0.0.4 unless asked");
         assert!(cli.config_file.is_none());
     }
@@ -281,6 +292,16 @@ mod tests {
         assert_eq!(cli.telemetry_path, "/m");
         assert!(cli.config_check);
         assert_eq!(cli.log_format, LogFormat::Json);
+    }
+
+    #[test]
+    fn concurrent_collections_are_at_least_one() {
+        let cli = Cli::try_parse_from(["opsmon-exporter", "--web.concurrent-collections=3"]).expect("parses");
+        assert_eq!(cli.web_options().concurrent_collections, 3);
+        let refused = Cli::try_parse_from(["opsmon-exporter", "--web.concurrent-collections=0"])
+            .expect_err("0 would let no scrape collect")
+            .to_string();
+        assert!(refused.contains("--web.concurrent-collections") && refused.contains("1..=64"), "{refused}");
     }
 
     fn config(yaml: &str) -> Config {

@@ -52,7 +52,7 @@ fn main() -> ExitCode {
     // A scrape is small work: a few workers and a small blocking pool keep
     // threads (and the allocator arenas that come with them), and so RSS, low.
     // `--config.check` builds the collectors as start-up does, on one thread.
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().min(4));
+    let threads = server::scrape_threads();
     let runtime = if cli.config_check {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {
