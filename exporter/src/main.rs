@@ -49,10 +49,10 @@ fn main() -> ExitCode {
         None => None,
     };
 
-    // A scrape is small work: a few workers and a small blocking pool keep
+    // A scrape is small work: few workers and a small blocking pool keep
     // threads (and the allocator arenas that come with them), and so RSS, low.
     // `--config.check` builds the collectors as start-up does, on one thread.
-    let threads = server::scrape_threads();
+    let threads = usize::from(cli.worker_threads);
     let runtime = if cli.config_check {
         tokio::runtime::Builder::new_current_thread().enable_all().build()
     } else {

@@ -92,13 +92,6 @@ pub struct WebOptions {
 /// 334–359/s and 12.5–12.6 MiB, no limit 230–270/s and 13.3 MiB.
 pub const DEFAULT_CONCURRENT_COLLECTIONS: usize = 1;
 
-/// Threads the exporter's work runs on: one per core, at most four. A scrape
-/// is small work that waits mostly on other processes; more threads would
-/// cost stacks and allocator arenas, not time.
-pub fn scrape_threads() -> usize {
-    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
-}
-
 impl Default for WebOptions {
     fn default() -> Self {
         Self {
