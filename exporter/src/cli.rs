@@ -46,9 +46,8 @@ pub struct Cli {
 
     /// Threads that run the exporter's async work, as node_exporter's
     /// `--runtime.gomaxprocs` (default 1 there too). Blocking work (/proc,
-    /// statfs, directory walks, log reading) has a pool of its own. A second
-    /// worker cost 0.7 MiB resident (its allocator arena) and more CPU per
-    /// scrape on 2 cores, for no faster scrapes: they wait on other processes.
+    /// statfs, directory walks, log reading) has a pool of its own. 2 suits
+    /// one exporter probing many targets at once through /probe.
     #[arg(long = "runtime.worker-threads", value_name = "N", default_value_t = 1,
           value_parser = clap::value_parser!(u16).range(1..=64))]
     pub worker_threads: u16,
