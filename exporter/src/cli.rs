@@ -40,9 +40,10 @@ pub struct Cli {
     /// timeout (503 if it passes first). One is fastest and smallest on a
     /// small host: collections share one kept connection per backend, and
     /// each holds a whole scrape's samples and body.
-    #[arg(long = "web.concurrent-collections", value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u16).range(1..=64))]
-    pub concurrent_collections: u16,
+    #[arg(long = "web.concurrent-collections", value_name = "N",
+          default_value_t = crate::server::DEFAULT_CONCURRENT_COLLECTIONS,
+          value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub concurrent_collections: usize,
 
     /// Threads that run the exporter's async work, as node_exporter's
     /// `--runtime.gomaxprocs` (default 1 there too). Blocking work (/proc,
@@ -238,7 +239,7 @@ impl Cli {
             enable_openmetrics: self.enable_openmetrics,
             enable_lifecycle: self.enable_lifecycle,
             max_connections: self.max_connections,
-            concurrent_collections: usize::from(self.concurrent_collections),
+            concurrent_collections: self.concurrent_collections,
         }
     }
 }

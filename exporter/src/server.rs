@@ -921,6 +921,24 @@ mod tests {
         assert_eq!(first.await.expect("joined").status(), StatusCode::OK);
     }
 
+    #[tokio::test]
+    async fn probes_do_not_wait_for_the_collection_turn() {
+        let mut targets: std::collections::BTreeMap<String, Arc<dyn Collector>> = Default::default();
+        targets.insert("quick".into(), FirstSlower::new(0, 0));
+        let engine = ScrapeEngine::new(vec![FirstSlower::new(600, 0)], BudgetPolicy::default());
+        let web = WebOptions { concurrent_collections: 1, ..WebOptions::default() };
+        let app =
+            Arc::new(App::new(engine, "/metrics".into(), 40).with_web_options(&web).with_targets(targets));
+        let first = holding_the_turn(&app).await;
+        let started = std::time::Instant::now();
+        let probe =
+            app.respond_to(&Method::GET, "/probe", Some("target=quick"), &hyper::HeaderMap::new()).await;
+        assert_eq!(probe.status(), StatusCode::OK);
+        assert!(started.elapsed() < Duration::from_millis(300), "answered while /metrics held the turn");
+        assert_eq!(app.collections.available_permits(), 0, "the turn was still held");
+        assert_eq!(first.await.expect("joined").status(), StatusCode::OK);
+    }
+
     /// A reload swaps the set for new requests; one already running keeps the old.
     #[tokio::test]
     async fn in_flight_scrapes_finish_on_the_set_they_started_with() {
