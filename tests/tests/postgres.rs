@@ -148,6 +148,52 @@ fn values_match_what_psql_reports() {
 }
 
 #[test]
+fn tables_are_found_by_name_in_any_schema_or_by_schema_and_name() {
+    let pg = seeded_server(&[]);
+    pg.psql(
+        "smartalk_db",
+        "CREATE SCHEMA ops; CREATE TABLE ops.events (id int); CREATE TABLE public.events (id int);
+         CREATE SCHEMA archive; CREATE TABLE archive.analytics_events (id int);
+         CREATE TABLE \"dotted.name\" (id int);",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("opsmon.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "collectors:\n  postgres:\n    targets:\n      - name: smartalk\n        dsn: {}\n        password_env: OPSMON_TEST_PG_PASSWORD\n        \
+             tables: [analytics_events, ops.events, dotted.name, missing.table]\n",
+            pg.url_without_password("smartalk_db")
+        ),
+    )
+    .unwrap();
+    let exporter = start_exporter(config.to_str().unwrap(), &pg, &[]);
+    let families = scrape(&exporter, "/metrics");
+    let found: BTreeSet<(String, String)> = families["pg_stat_user_tables_n_live_tup"]
+        .samples
+        .iter()
+        .map(|(_, labels, _)| {
+            assert_eq!(labels["datname"], "smartalk_db");
+            (labels["schemaname"].clone(), labels["relname"].clone())
+        })
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        ("archive", "analytics_events"),
+        ("ops", "events"),
+        ("public", "analytics_events"),
+        ("public", "dotted.name"),
+    ]
+    .into_iter()
+    .map(|(schema, table)| (schema.to_owned(), table.to_owned()))
+    .collect();
+    assert_eq!(
+        found, expected,
+        "a plain name in every schema, schema.name only there (or a relation of that name); public.events is not asked for"
+    );
+    assert_eq!(families["opsmon_pg_query_success"].value(&[("query", "tables")]), Some(1.0));
+}
+
+#[test]
 fn stopped_server_means_pg_up_0_in_budget_and_recovers_without_restart() {
     let pg = seeded_server(&[]);
     let dir = tempfile::tempdir().unwrap();

@@ -92,9 +92,11 @@ impl Area {
             Area::Archiver => ARCHIVER_SQL.to_owned(),
             Area::Replication => REPLICATION_SQL.to_owned(),
             Area::Slots => SLOTS.folded(SLOTS_SQL),
-            Area::Tables => {
-                TABLES.folded(&TABLES_SQL.replace("$1", &format!("{}::text[]", text_array_literal(tables))))
-            }
+            Area::Tables => TABLES.folded(
+                &TABLES_SQL
+                    .replace("$1", &format!("{}::text[]", text_array_literal(tables)))
+                    .replace("$2", &format!("{}::text[]", text_array_literal(&relation_names(tables)))),
+            ),
         }
     }
 
@@ -520,6 +522,9 @@ ORDER BY 1, 2";
 
 /// Configured tables, by `name` (any schema) or `schema.name`: datname,
 /// schema, table; then the 7 figures in the order `Area::decode` names them.
+/// `$2` ([`relation_names`]) is what lets PostgreSQL find them by
+/// `pg_class`'s index on the name: without it the whole catalog is read on
+/// every scrape, 2 ms of the server's time with 2,000 tables.
 const TABLES: Shape = Shape { labels: 3, values: 7 };
 const TABLES_SQL: &str = "\
 SELECT current_database(), t.schemaname::text, t.relname::text, t.seq_scan::float8, COALESCE(t.idx_scan, 0)::float8,
@@ -528,8 +533,20 @@ SELECT current_database(), t.schemaname::text, t.relname::text, t.seq_scan::floa
        COALESCE(extract(epoch FROM t.last_autoanalyze), 0)::float8,
        pg_total_relation_size(t.relid)::float8
 FROM pg_stat_user_tables t
-WHERE t.relname = ANY($1) OR (t.schemaname || '.' || t.relname) = ANY($1)
+WHERE t.relname = ANY($2) AND (t.relname = ANY($1) OR (t.schemaname || '.' || t.relname) = ANY($1))
 ORDER BY 2, 3";
+
+/// Every relation name a configured table can have: the name as written
+/// (matched in any schema) and, for a `schema.name`, the part after the dot.
+/// Sorted and without repeats, so the statement is the same for the same tables.
+fn relation_names(tables: &[String]) -> Vec<&str> {
+    let mut names = std::collections::BTreeSet::new();
+    for table in tables {
+        names.insert(table.as_str());
+        names.extend(table.split_once('.').map(|(_, name)| name));
+    }
+    names.into_iter().collect()
+}
 
 /// `items` as an SQL literal of a text array, `E'{"a","b"}'`: each element
 /// quoted for the array's syntax, then the whole escaped as an `E''` string,
@@ -636,6 +653,22 @@ mod tests {
         let untabled = AreaStatements::new(170_002, &[]);
         assert!(untabled.areas.iter().all(|(area, _, _)| *area != Area::Tables));
         assert!(untabled.combined.as_str().contains("pg_stat_checkpointer"));
+    }
+
+    #[test]
+    fn a_table_is_looked_up_by_every_name_its_relation_can_have() {
+        let tables = ["analytics_events", "ops.events", "archive.analytics_events", "analytics_events"]
+            .map(String::from);
+        assert_eq!(
+            relation_names(&tables),
+            ["analytics_events", "archive.analytics_events", "events", "ops.events"]
+        );
+        assert!(relation_names(&[]).is_empty());
+        let sql = Area::Tables.sql(150_020, &tables);
+        assert!(
+            sql.contains(r#"t.relname = ANY(E'{"analytics_events","archive.analytics_events","events","ops.events"}'::text[]) AND"#),
+            "{sql}"
+        );
     }
 
     #[test]
