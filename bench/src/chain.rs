@@ -51,7 +51,12 @@ pub fn measure(psql: &Psql, runs: u32, dir: &Path) -> Result<ChainFigures> {
         pgbench.display()
     );
     let log_prefix = dir.join("chain-log");
-    let out = Command::new(&pgbench)
+    let mut command = Command::new(&pgbench);
+    if version >= 150_000 {
+        // As the exporter's sessions read statistics (its `SESSION_SQL`).
+        command.env("PGOPTIONS", "-c stats_fetch_consistency=none");
+    }
+    let out = command
         .args(["-n", "-M", "prepared", "-c", "1", "-h", "127.0.0.1", "-U", "postgres"])
         .arg("-p")
         .arg(psql.port.to_string())

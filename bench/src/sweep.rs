@@ -26,7 +26,7 @@ use hyper::StatusCode;
 
 use crate::procfs;
 use crate::scrape::{self, HttpClient};
-use crate::services::{self, Postgres};
+use crate::services::{self, Postgres, Psql};
 use crate::stats;
 use crate::svg::{self, Chart, Line};
 use crate::target::{Fleet, Launch, Target, free_loopback_addr};
@@ -42,11 +42,12 @@ pub enum Dim {
     Routes,
     DirEntries,
     BusinessSeries,
+    PgTables,
     Rulegen,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 8] = [
+    pub const ALL: [Dim; 9] = [
         Dim::ProcessGroups,
         Dim::Mounts,
         Dim::ListenPorts,
@@ -54,6 +55,7 @@ impl Dim {
         Dim::Routes,
         Dim::DirEntries,
         Dim::BusinessSeries,
+        Dim::PgTables,
         Dim::Rulegen,
     ];
 
@@ -66,6 +68,7 @@ impl Dim {
             Dim::Routes => "routes",
             Dim::DirEntries => "dir-entries",
             Dim::BusinessSeries => "business-series",
+            Dim::PgTables => "pg-tables",
             Dim::Rulegen => "rulegen",
         }
     }
@@ -80,6 +83,7 @@ impl Dim {
             Dim::Routes => "access-log routes (× 6 status codes each)",
             Dim::DirEntries => "directory entries walked (files in one directory)",
             Dim::BusinessSeries => "business series (rows of one SQL query run every scrape)",
+            Dim::PgTables => "tables in the monitored database (one of them configured under `tables:`)",
             Dim::Rulegen => "alerts in the threshold file",
         }
     }
@@ -95,6 +99,7 @@ impl Dim {
             Dim::Routes => vec![1, 25, 50, 75, 100],
             Dim::DirEntries => vec![100, 10_000, 25_000, 50_000, 100_000],
             Dim::BusinessSeries => vec![1, 1_000, 2_500, 5_000, 10_000],
+            Dim::PgTables => vec![1, 1_000, 2_000, 4_000, 8_000],
             Dim::Rulegen => vec![100, 500, 1_000, 2_000, 4_000],
         }
     }
@@ -185,7 +190,7 @@ pub async fn run(
     let mut pg_port = None;
     for &dim in dims {
         eprintln!("opsmon-bench: sweep {}", dim.name());
-        if dim == Dim::BusinessSeries && pg_port.is_none() {
+        if matches!(dim, Dim::BusinessSeries | Dim::PgTables) && pg_port.is_none() {
             pg_port = Some(start_postgres(args, fleet)?);
         }
         let points = if dim == Dim::Rulegen {
@@ -291,6 +296,32 @@ fn business_series(args: &Args, dir: &Path, pg_port: u16, n: u64) -> Result<(Str
         n + 10
     );
     Ok((yaml, peer))
+}
+
+/// The pg-tables sweep's tables are named this and a number from 1.
+const PG_TABLE_PREFIX: &str = "sweep_table_";
+
+/// Makes the sweep's `postgres` database hold `n` tables (each with a primary
+/// key, so two relations and an index entry in the catalog), adding to those
+/// an earlier, smaller point created.
+fn pg_tables(args: &Args, pg_port: u16, n: u64) -> Result<()> {
+    let psql = Psql {
+        program: services::pg_bin_dir(args.pg_bin.as_deref())?.join("psql"),
+        port: pg_port,
+        database: "postgres".into(),
+    };
+    // One transaction per table: a single one would hold a lock per table
+    // and index, more than the lock table has room for.
+    let mut script = String::new();
+    for i in 1..=n {
+        let _ = writeln!(script, "CREATE TABLE IF NOT EXISTS {PG_TABLE_PREFIX}{i} (id int PRIMARY KEY);");
+    }
+    // The planner then knows the catalog's size, as autovacuum would tell it.
+    script.push_str(
+        "ANALYZE pg_catalog.pg_class;\nANALYZE pg_catalog.pg_index;\nANALYZE pg_catalog.pg_namespace;\n",
+    );
+    psql.script(&script)?;
+    Ok(())
 }
 
 /// Starts the exporters for size `n` of `dim`, measures them, stops them;
@@ -422,6 +453,16 @@ async fn point(
             peer = Some(postgres_exporter);
             ready_marker = Some(format!("key=\"k{n}\""));
             yaml
+        }
+        Dim::PgTables => {
+            let port = pg_port.context("the pg-tables sweep needs its PostgreSQL")?;
+            pg_tables(args, port, n)?;
+            ready_marker = Some(format!("relname=\"{PG_TABLE_PREFIX}1\""));
+            format!(
+                "collectors:\n  host:\n    enabled: false\n  postgres:\n    targets:\n      - name: db\n        \
+                 dsn: postgresql://postgres@127.0.0.1:{port}/postgres?sslmode=disable\n        default: true\n        \
+                 tables: [{PG_TABLE_PREFIX}1]\n"
+            )
         }
         Dim::Rulegen => bail!("rulegen is not an exporter sweep"),
     };

@@ -517,6 +517,30 @@ fn stat_statements_top_n_when_the_extension_exists() {
     );
 }
 
+/// Each new session reads statistics straight from shared memory
+/// (`stats_fetch_consistency = none`, PostgreSQL 15+), set once per connection.
+#[test]
+fn a_new_session_reads_statistics_without_a_per_transaction_copy() {
+    let pg = seeded_server(&["shared_preload_libraries=pg_stat_statements"]);
+    pg.psql("smartalk_db", "CREATE EXTENSION pg_stat_statements");
+    let in_a_session = pg.psql(
+        "smartalk_db",
+        &format!("{}; SHOW stats_fetch_consistency", opsmon_exporter::collectors::postgres::SESSION_SQL),
+    );
+    assert_eq!(in_a_session.lines().last(), Some("none"), "the statement sets it on this server: {in_a_session}");
+    let dir = tempfile::tempdir().unwrap();
+    let exporter = start_exporter(&config_file(&dir, &pg, ""), &pg, &[]);
+    for _ in 0..3 {
+        assert_eq!(scrape(&exporter, "/metrics")["pg_up"].samples[0].2, 1.0);
+    }
+    let calls = pg.psql(
+        "smartalk_db",
+        "SELECT COALESCE(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%set_config%stats_fetch_consistency%' \
+         OR query LIKE '%set_config($3%'",
+    );
+    assert_eq!(calls, "2", "once by psql above, once by the exporter's one session, not once per scrape");
+}
+
 /// What `scrape_statements` lists — the chain the bench runs through pgbench
 /// to measure it with a C client — is what a scrape really sends: each runs
 /// as written, and pg_stat_statements counts exactly those, once per scrape.
