@@ -104,6 +104,13 @@ impl Dim {
         }
     }
 
+    /// Whether the cost to watch is the scrape's wall time rather than the
+    /// exporter's CPU: in pg-tables the work is PostgreSQL's (reading its
+    /// catalog), and the exporter only waits for it.
+    fn cost_is_wall(self) -> bool {
+        self == Dim::PgTables
+    }
+
     fn peer(self) -> Option<&'static str> {
         match self {
             Dim::ProcessGroups => Some("process-exporter"),
@@ -750,10 +757,17 @@ fn section(dim: Dim, points: &[Point]) -> String {
         out.push('\n');
     }
     out.push('\n');
-    for (name, get) in
+    let figures: &[(&str, fn(Cost) -> f64)] = if dim.cost_is_wall() {
+        &[("CPU", |c| c.cpu_ms), ("wall (p50)", |c| c.wall_ms)]
+    } else {
+        &[("CPU", |c| c.cpu_ms)]
+    };
+    for ((name, get), (figure, value)) in
         [("opsmon", (|p: &Point| p.ours) as fn(&Point) -> Option<Cost>), ("peer", |p: &Point| p.peer)]
+            .into_iter()
+            .flat_map(|who| figures.iter().map(move |figure| (who, *figure)))
     {
-        let xy: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((p.n as f64, get(p)?.cpu_ms))).collect();
+        let xy: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((p.n as f64, value(get(p)?)))).collect();
         if xy.is_empty() {
             continue;
         }
@@ -769,7 +783,7 @@ fn section(dim: Dim, points: &[Point]) -> String {
         let (slope, intercept) = fit(&xy).unwrap_or((f64::NAN, f64::NAN));
         let _ = writeln!(
             out,
-            "- {who}: {:.2} µs CPU per unit (least squares; intercept {intercept:.3} ms); per segment {} µs/unit; {}",
+            "- {who}: {:.2} µs {figure} per unit (least squares; intercept {intercept:.3} ms); per segment {} µs/unit; {}",
             slope * 1000.0,
             marginal.join(" → "),
             verdict(&xy, if rulegen { 5.0 } else { 0.02 })
@@ -779,9 +793,10 @@ fn section(dim: Dim, points: &[Point]) -> String {
 }
 
 fn chart(dim: Dim, points: &[Point]) -> Chart {
+    let value = |c: Cost| if dim.cost_is_wall() { c.wall_ms } else { c.cpu_ms };
     let line = |label: &str, get: fn(&Point) -> Option<Cost>| Line {
         label: label.to_owned(),
-        points: points.iter().filter_map(|p| Some((p.n as f64, get(p)?.cpu_ms))).collect(),
+        points: points.iter().filter_map(|p| Some((p.n as f64, value(get(p)?)))).collect(),
     };
     let mut lines = vec![line(if dim == Dim::Rulegen { "rulegen" } else { "opsmon-exporter" }, |p| p.ours)];
     if let Some(peer) = dim.peer() {
@@ -790,12 +805,16 @@ fn chart(dim: Dim, points: &[Point]) -> Chart {
     Chart {
         title: if dim == Dim::Rulegen {
             "rulegen validate + render CPU time against alerts".to_owned()
+        } else if dim.cost_is_wall() {
+            format!("scrape wall time (p50) against {}", dim.name())
         } else {
             format!("CPU per scrape against {}", dim.name())
         },
         x_label: dim.unit().to_owned(),
         y_label: if dim == Dim::Rulegen {
             "CPU ms per run".to_owned()
+        } else if dim.cost_is_wall() {
+            "wall ms per scrape (p50)".to_owned()
         } else {
             "CPU ms per scrape".to_owned()
         },
