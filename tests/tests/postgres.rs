@@ -518,27 +518,42 @@ fn stat_statements_top_n_when_the_extension_exists() {
 }
 
 /// Each new session reads statistics straight from shared memory
-/// (`stats_fetch_consistency = none`, PostgreSQL 15+), set once per connection.
+/// (`stats_fetch_consistency = none`, PostgreSQL 15+): the first on a server
+/// sets it with a statement, later ones ask for it at startup.
 #[test]
 fn a_new_session_reads_statistics_without_a_per_transaction_copy() {
+    use opsmon_exporter::collectors::postgres::SESSION_SQL;
     let pg = seeded_server(&["shared_preload_libraries=pg_stat_statements"]);
     pg.psql("smartalk_db", "CREATE EXTENSION pg_stat_statements");
-    let in_a_session = pg.psql(
-        "smartalk_db",
-        &format!("{}; SHOW stats_fetch_consistency", opsmon_exporter::collectors::postgres::SESSION_SQL),
-    );
-    assert_eq!(in_a_session.lines().last(), Some("none"), "the statement sets it on this server: {in_a_session}");
+    let in_a_session = pg.psql("smartalk_db", &format!("{SESSION_SQL}; SHOW stats_fetch_consistency"));
+    assert_eq!(in_a_session.lines().last(), Some("none"), "the statement sets it: {in_a_session}");
+    let sets = || {
+        pg.psql(
+            "smartalk_db",
+            "SELECT COALESCE(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE 'SET stats_fetch_consistency%'",
+        )
+    };
     let dir = tempfile::tempdir().unwrap();
     let exporter = start_exporter(&config_file(&dir, &pg, ""), &pg, &[]);
     for _ in 0..3 {
         assert_eq!(scrape(&exporter, "/metrics")["pg_up"].samples[0].2, 1.0);
     }
-    let calls = pg.psql(
-        "smartalk_db",
-        "SELECT COALESCE(sum(calls), 0) FROM pg_stat_statements WHERE query LIKE '%set_config%stats_fetch_consistency%' \
-         OR query LIKE '%set_config($3%'",
+    assert_eq!(sets(), "2", "once by psql above, once by the exporter's first session, not once per scrape");
+
+    // A new session, now that the server's version is known: the setting
+    // comes with the startup packet (which this server accepts), not as a statement.
+    let ended = pg.psql(
+        "postgres",
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE application_name = 'opsmon-exporter'",
     );
-    assert_eq!(calls, "2", "once by psql above, once by the exporter's one session, not once per scrape");
+    assert_eq!(ended, "1", "the exporter's one session");
+    let families = scrape(&exporter, "/metrics");
+    assert_eq!(families["pg_up"].samples[0].2, 1.0);
+    assert_eq!(families["opsmon_pg_query_success"].value(&[("query", "database")]), Some(1.0));
+    let sessions = pg
+        .psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'opsmon-exporter'");
+    assert_eq!(sessions, "1", "a new session replaced the ended one");
+    assert_eq!(sets(), "2", "the new session did not need the statement");
 }
 
 /// What `scrape_statements` lists — the chain the bench runs through pgbench

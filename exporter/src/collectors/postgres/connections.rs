@@ -22,7 +22,7 @@
 //! so 100 targets reading the same tables hold one copy.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant as StdInstant};
 
@@ -75,6 +75,7 @@ impl ServerGates {
             slots: Mutex::default(),
             sizes: Mutex::default(),
             statements: Mutex::default(),
+            server_version_num: AtomicU32::new(0),
         });
         spawn_reaper(Arc::downgrade(&gate), self.idle_timeout);
         gates.insert(server.to_owned(), Arc::clone(&gate));
@@ -116,6 +117,9 @@ pub struct ServerGate {
     sizes: Mutex<HashMap<String, (StdInstant, Arc<DatabaseSizes>)>>,
     /// The areas' statements, one per list of tables the targets read.
     statements: Mutex<Vec<Arc<AreaStatements>>>,
+    /// The server's `server_version_num` as its last new session reported
+    /// it; 0 until a session has.
+    server_version_num: AtomicU32,
 }
 
 /// `(datname, bytes)` of every database on a server.
@@ -233,6 +237,17 @@ impl ServerGate {
         }
         self.capacity.store(capacity, Ordering::Release);
         tracing::debug!(server = %self.server, max_connections, capacity, "postgres connection share learnt");
+    }
+
+    /// Notes the version a new session of this server reported (0: unknown
+    /// again).
+    pub fn learn_version(&self, server_version_num: u32) {
+        self.server_version_num.store(server_version_num, Ordering::Release);
+    }
+
+    /// The server's version, once a session has reported it.
+    pub fn server_version(&self) -> Option<u32> {
+        Some(self.server_version_num.load(Ordering::Acquire)).filter(|v| *v > 0)
     }
 
     /// Whether [`learn`](Self::learn) has run.
