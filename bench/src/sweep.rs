@@ -705,6 +705,9 @@ pub fn verdict(points: &[(f64, f64)], noise: f64) -> &'static str {
     }
 }
 
+/// A figure fitted in a sweep's section: its name and how to read it from a cost.
+type Figure = (&'static str, fn(Cost) -> f64);
+
 fn section(dim: Dim, points: &[Point]) -> String {
     let rulegen = dim == Dim::Rulegen;
     let mut out = format!("\n#### {}: {}\n\n", dim.name(), dim.unit());
@@ -757,7 +760,7 @@ fn section(dim: Dim, points: &[Point]) -> String {
         out.push('\n');
     }
     out.push('\n');
-    let figures: &[(&str, fn(Cost) -> f64)] = if dim.cost_is_wall() {
+    let figures: &[Figure] = if dim.cost_is_wall() {
         &[("CPU", |c| c.cpu_ms), ("wall (p50)", |c| c.wall_ms)]
     } else {
         &[("CPU", |c| c.cpu_ms)]
