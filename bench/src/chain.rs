@@ -10,6 +10,7 @@ use std::path::Path;
 use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
+use opsmon_exporter::collectors::postgres;
 
 use crate::services::Psql;
 use crate::stats;
@@ -41,7 +42,7 @@ pub fn measure(psql: &Psql, runs: u32, dir: &Path) -> Result<ChainFigures> {
         .parse()
         .context("server_version_num is not a number")?;
     let tables: Vec<String> = TABLES.iter().map(|t| (*t).to_owned()).collect();
-    let statements = opsmon_exporter::collectors::postgres::scrape_statements(version, &tables, None);
+    let statements = postgres::scrape_statements(version, &tables, None);
     let script = dir.join("chain.sql");
     std::fs::write(&script, pgbench_script(&statements))?;
     let pgbench = psql.program.with_file_name("pgbench");
@@ -52,9 +53,10 @@ pub fn measure(psql: &Psql, runs: u32, dir: &Path) -> Result<ChainFigures> {
     );
     let log_prefix = dir.join("chain-log");
     let mut command = Command::new(&pgbench);
-    if version >= 150_000 {
-        // As the exporter's sessions read statistics (its `SESSION_SQL`).
-        command.env("PGOPTIONS", "-c stats_fetch_consistency=none");
+    if u32::try_from(version).is_ok_and(|v| v >= postgres::STATS_FETCH_CONSISTENCY_SINCE) {
+        // As the exporter's sessions read statistics.
+        let (setting, value) = postgres::STATS_FETCH_CONSISTENCY;
+        command.env("PGOPTIONS", format!("-c {setting}={value}"));
     }
     let out = command
         .args(["-n", "-M", "prepared", "-c", "1", "-h", "127.0.0.1", "-U", "postgres"])

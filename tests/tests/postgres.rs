@@ -554,6 +554,14 @@ fn a_new_session_reads_statistics_without_a_per_transaction_copy() {
         .psql("postgres", "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'opsmon-exporter'");
     assert_eq!(sessions, "1", "a new session replaced the ended one");
     assert_eq!(sets(), "2", "the new session did not need the statement");
+
+    // A connect that fails forgets the version (the server may come back
+    // older): the first session after it sets the value with the statement again.
+    pg.stop();
+    assert_eq!(scrape(&exporter, "/metrics")["pg_up"].samples[0].2, 0.0);
+    pg.start_again();
+    assert_eq!(scrape(&exporter, "/metrics")["pg_up"].samples[0].2, 1.0);
+    assert_eq!(sets(), "3", "the session after the failed connect sent the statement");
 }
 
 /// What `scrape_statements` lists — the chain the bench runs through pgbench

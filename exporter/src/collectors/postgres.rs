@@ -186,7 +186,7 @@ const SELECT1_SQL: &str = "SELECT 1::float8";
 pub const STATS_FETCH_CONSISTENCY: (&str, &str) = ("stats_fetch_consistency", "none");
 
 /// The first server version with [`STATS_FETCH_CONSISTENCY`].
-const STATS_FETCH_CONSISTENCY_SINCE: u32 = 150_000;
+pub const STATS_FETCH_CONSISTENCY_SINCE: u32 = 150_000;
 
 /// [`STATS_FETCH_CONSISTENCY`] as a statement, for a new session that did not
 /// ask for it at startup.
@@ -516,29 +516,20 @@ impl PostgresCollector {
                     ));
                 }
             };
-            let version = lease.connection().server_version_num();
             if lease.fresh
-                && let Some(version) = version
+                && let Some(version) = lease.connection().server_version_num()
             {
                 self.gate.learn_version(version);
-            }
-            if lease.fresh && !asks_at_startup && version.is_some_and(|v| v >= STATS_FETCH_CONSISTENCY_SINCE)
-            {
-                // The simple protocol: one round trip, nothing prepared.
-                match tokio::time::timeout_at(
-                    deadline,
-                    sqlx::raw_sql(SESSION_SQL).execute(lease.connection()),
-                )
-                .await
-                {
-                    Ok(Ok(_)) => {}
-                    Ok(Err(error)) => {
+                if !asks_at_startup && version >= STATS_FETCH_CONSISTENCY_SINCE {
+                    // The simple protocol: one round trip, nothing prepared.
+                    let set = tokio::time::timeout_at(
+                        deadline,
+                        sqlx::raw_sql(SESSION_SQL).execute(lease.connection()),
+                    )
+                    .await;
+                    if let Err(why) = self.answer(set, "setting up the new session") {
                         lease.close();
-                        return Err(self.scrubbed(&error));
-                    }
-                    Err(_) => {
-                        lease.close();
-                        return Err("setting up the new session missed the scrape deadline".into());
+                        return Err(why);
                     }
                 }
             }
@@ -550,25 +541,38 @@ impl PostgresCollector {
                 sqlx::query_scalar::<_, f64>("SELECT current_setting('max_connections')::float8")
             };
             match tokio::time::timeout_at(deadline, probe.fetch_one(lease.connection())).await {
-                Ok(Ok(value)) => {
-                    if !self.gate.has_learnt() {
-                        self.gate.learn(value);
-                    }
-                    return Ok((lease, started.elapsed().as_secs_f64()));
-                }
                 // A kept connection the server closed meanwhile: try a fresh one.
                 Ok(Err(_)) if !lease.fresh => lease.close(),
-                Ok(Err(error)) => {
-                    lease.close();
-                    return Err(self.scrubbed(&error));
-                }
-                Err(_) => {
-                    lease.close();
-                    return Err("SELECT 1 missed the scrape deadline".into());
-                }
+                answered => match self.answer(answered, "SELECT 1") {
+                    Ok(value) => {
+                        if !self.gate.has_learnt() {
+                            self.gate.learn(value);
+                        }
+                        return Ok((lease, started.elapsed().as_secs_f64()));
+                    }
+                    Err(why) => {
+                        lease.close();
+                        return Err(why);
+                    }
+                },
             }
         }
         Err("the server closed two connections in a row".into())
+    }
+
+    /// The value of a statement run under the scrape deadline, or why there
+    /// is none: the server's error (secrets scrubbed), or that `step` missed
+    /// the deadline.
+    fn answer<T>(
+        &self,
+        outcome: Result<Result<T, sqlx::Error>, tokio::time::error::Elapsed>,
+        step: &str,
+    ) -> Result<T, String> {
+        match outcome {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(error)) => Err(self.scrubbed(&error)),
+            Err(_) => Err(format!("{step} missed the scrape deadline")),
+        }
     }
 
     fn down(&self, mut out: MetricSet, error: &str) -> Collected {
