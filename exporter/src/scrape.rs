@@ -1,6 +1,7 @@
 //! One scrape: derive the budget from Prometheus' scrape-timeout header, run
-//! the enabled collectors concurrently under that deadline, and add the
-//! exporter's own per-collector duration and success families.
+//! the enabled collectors concurrently under that deadline (those waiting on
+//! a backend started first), and add the exporter's own per-collector
+//! duration and success families.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -166,16 +167,20 @@ impl ScrapeEngine {
     pub async fn scrape_with(&self, collectors: &[Arc<dyn Collector>], budget: Duration) -> MetricSet {
         let deadline = Instant::now() + budget;
         let mut tasks = JoinSet::new();
-        for (index, collector) in collectors.iter().enumerate() {
-            let collector = Arc::clone(collector);
-            tasks.spawn(async move {
-                let started = Instant::now();
-                let outcome = match tokio::time::timeout_at(deadline, collector.collect(deadline)).await {
-                    Ok(collected) => Outcome::Done(collected),
-                    Err(_) => Outcome::TimedOut,
-                };
-                (index, started.elapsed(), outcome)
-            });
+        // Collectors that wait on a backend first; the local readers once
+        // those have had their turn on the worker and written their first
+        // requests (see `Collector::reads_locally`).
+        let (local, remote): (Vec<_>, Vec<_>) =
+            collectors.iter().enumerate().partition(|(_, collector)| collector.reads_locally());
+        let waits_for_remote = !remote.is_empty() && !local.is_empty();
+        for (index, collector) in remote {
+            start(&mut tasks, index, collector, deadline);
+        }
+        if waits_for_remote {
+            tokio::task::yield_now().await;
+        }
+        for (index, collector) in local {
+            start(&mut tasks, index, collector, deadline);
         }
 
         let mut results: Vec<Option<(Duration, Outcome)>> = (0..collectors.len()).map(|_| None).collect();
@@ -237,6 +242,25 @@ impl ScrapeEngine {
     }
 }
 
+/// Runs `collector` as a task of `tasks` under `deadline`, reporting its
+/// index in the config, its own time and its outcome.
+fn start(
+    tasks: &mut JoinSet<(usize, Duration, Outcome)>,
+    index: usize,
+    collector: &Arc<dyn Collector>,
+    deadline: Instant,
+) {
+    let collector = Arc::clone(collector);
+    tasks.spawn(async move {
+        let started = Instant::now();
+        let outcome = match tokio::time::timeout_at(deadline, collector.collect(deadline)).await {
+            Ok(collected) => Outcome::Done(collected),
+            Err(_) => Outcome::TimedOut,
+        };
+        (index, started.elapsed(), outcome)
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -288,6 +312,65 @@ mod tests {
         }
         fn collect(&self, _: Instant) -> BoxFuture<'_, Collected> {
             Box::pin(async { panic!("collector bug") })
+        }
+    }
+
+    /// Notes its name in `polled` when first polled.
+    struct Noting {
+        name: &'static str,
+        local: bool,
+        polled: Arc<std::sync::Mutex<Vec<&'static str>>>,
+    }
+    impl Collector for Noting {
+        fn name(&self) -> &'static str {
+            self.name
+        }
+        fn collect(&self, _: Instant) -> BoxFuture<'_, Collected> {
+            Box::pin(async move {
+                self.polled.lock().unwrap().push(self.name);
+                MetricSet::new().into()
+            })
+        }
+        fn reads_locally(&self) -> bool {
+            self.local
+        }
+    }
+
+    // One worker, as the exporter runs by default: a task spawned there goes
+    // first (its LIFO slot), whatever its kind.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn collectors_waiting_on_a_backend_start_before_the_local_readers() {
+        let polled = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let noting = |name, local| -> Arc<dyn Collector> {
+            Arc::new(Noting { name, local, polled: Arc::clone(&polled) })
+        };
+        let engine = Arc::new(ScrapeEngine::new(
+            vec![
+                noting("host", true),
+                noting("postgres", false),
+                noting("redis", false),
+                noting("files", true),
+            ],
+            BudgetPolicy::default(),
+        ));
+        for _ in 0..20 {
+            polled.lock().unwrap().clear();
+            // On the worker, as a request handler runs.
+            let scraping = Arc::clone(&engine);
+            let set =
+                tokio::spawn(async move { scraping.scrape(Duration::from_secs(5)).await }).await.unwrap();
+            let order = polled.lock().unwrap().clone();
+            let mut first_two = order[..2].to_vec();
+            first_two.sort_unstable();
+            assert_eq!(first_two, ["postgres", "redis"], "started in the order {order:?}");
+            assert_eq!(order.len(), 4, "{order:?}");
+            let reported: Vec<String> = set
+                .families()
+                .iter()
+                .filter(|f| f.def.name == selfmon::COLLECTOR_SUCCESS.name)
+                .flat_map(|f| f.samples.iter().map(|s| s.label_values[0].to_string()))
+                .collect();
+            assert_eq!(reported, ["host", "postgres", "redis", "files"], "reported in the config's order");
         }
     }
 

@@ -91,6 +91,15 @@ pub trait Collector: Send + Sync + 'static {
     /// stops waiting; a collector should give up on its own network or
     /// blocking calls before then so that it can still report partial data.
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected>;
+
+    /// Whether the work is reading local sources on the blocking pool
+    /// (procfs, a directory, a log file) rather than waiting on a backend.
+    /// The scrape engine starts these after the others have sent their
+    /// first requests: woken blocking threads would otherwise take the
+    /// cores from the one async worker before it has written them.
+    fn reads_locally(&self) -> bool {
+        false
+    }
 }
 
 /// Runs blocking work (filesystem walks, /proc reads) on the blocking pool,

@@ -196,6 +196,10 @@ impl Collector for FilesCollector {
         "files"
     }
 
+    fn reads_locally(&self) -> bool {
+        true
+    }
+
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
         let globs = Arc::clone(&self.globs);
         Box::pin(async move {

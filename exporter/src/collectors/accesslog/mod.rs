@@ -543,6 +543,10 @@ impl Collector for AccesslogCollector {
         "accesslog"
     }
 
+    fn reads_locally(&self) -> bool {
+        true
+    }
+
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
         Box::pin(async move {
             let inner = Arc::clone(&self.inner);

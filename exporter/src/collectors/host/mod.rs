@@ -73,6 +73,10 @@ impl Collector for HostCollector {
         "host"
     }
 
+    fn reads_locally(&self) -> bool {
+        true
+    }
+
     fn collect(&self, deadline: Instant) -> BoxFuture<'_, Collected> {
         Box::pin(async move {
             // A host that is not where the flags say (a container started
