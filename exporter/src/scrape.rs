@@ -327,7 +327,7 @@ mod tests {
         }
         fn collect(&self, _: Instant) -> BoxFuture<'_, Collected> {
             Box::pin(async move {
-                self.polled.lock().unwrap().push(self.name);
+                crate::collectors::lock(&self.polled).push(self.name);
                 MetricSet::new().into()
             })
         }
@@ -354,12 +354,13 @@ mod tests {
             BudgetPolicy::default(),
         ));
         for _ in 0..20 {
-            polled.lock().unwrap().clear();
+            crate::collectors::lock(&polled).clear();
             // On the worker, as a request handler runs.
             let scraping = Arc::clone(&engine);
-            let set =
-                tokio::spawn(async move { scraping.scrape(Duration::from_secs(5)).await }).await.unwrap();
-            let order = polled.lock().unwrap().clone();
+            let set = tokio::spawn(async move { scraping.scrape(Duration::from_secs(5)).await })
+                .await
+                .expect("the scrape's task");
+            let order = crate::collectors::lock(&polled).clone();
             let mut first_two = order[..2].to_vec();
             first_two.sort_unstable();
             assert_eq!(first_two, ["postgres", "redis"], "started in the order {order:?}");
