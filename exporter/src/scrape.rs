@@ -361,10 +361,10 @@ mod tests {
                 .await
                 .expect("the scrape's task");
             let order = crate::collectors::lock(&polled).clone();
+            assert_eq!(order.len(), 4, "{order:?}");
             let mut first_two = order[..2].to_vec();
             first_two.sort_unstable();
             assert_eq!(first_two, ["postgres", "redis"], "started in the order {order:?}");
-            assert_eq!(order.len(), 4, "{order:?}");
             let reported: Vec<String> = set
                 .families()
                 .iter()
