@@ -103,13 +103,13 @@ pub trait Collector: Send + Sync + 'static {
 }
 
 /// Runs blocking work (filesystem walks, /proc reads) on the blocking pool,
-/// so it does not stall the async runtime.
+/// so it does not stall the async runtime (see [`super::reader_thread`]).
 pub async fn blocking<T, F>(work: F) -> Result<T, CollectError>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    tokio::task::spawn_blocking(work).await.map_err(|e| CollectError::Task(e.to_string()))
+    super::reader_thread::spawn_reader(work).await.map_err(|e| CollectError::Task(e.to_string()))
 }
 
 /// Reads a /proc or /sys file whole. `std::fs::read_to_string` first asks the

@@ -1,6 +1,6 @@
 //! The collectors, one module per backend, each with its config section
 //! next to its code; the trait they implement and the helpers they share
-//! ([`collector`]); and [`build`], the one way from a config to the running
+//! ([`collector`]; blocking reads on batch threads: [`reader_thread`]); and [`build`], the one way from a config to the running
 //! collectors: the collectors the scrape engine runs on the telemetry path
 //! and the named targets `/probe?target=NAME` serves.
 //!
@@ -14,6 +14,7 @@ pub mod files;
 pub mod host;
 pub mod postgres;
 pub mod probe;
+pub mod reader_thread;
 pub mod redis;
 pub mod regular_file;
 

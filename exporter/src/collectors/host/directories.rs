@@ -134,7 +134,7 @@ impl Tracked {
         let max_entries = self.config.max_entries;
         let budget = self.config.timeout.0.min(deadline.saturating_duration_since(Instant::now()));
         let until = std::time::Instant::now() + budget.saturating_sub(Duration::from_millis(10));
-        let result = tokio::task::spawn_blocking(move || walk(&path, max_entries, until))
+        let result = crate::collectors::reader_thread::spawn_reader(move || walk(&path, max_entries, until))
             .await
             .map_err(std::io::Error::other)??;
         *last = Some((Instant::now(), result));

@@ -216,7 +216,7 @@ async fn statfs_in_turn(
         let (answers, mut received) = mpsc::unbounded_channel();
         let (set, batch) = (Arc::clone(&stuck), calls.clone());
         // The thread is not awaited: a stuck one is left to finish alone.
-        drop(tokio::task::spawn_blocking(move || {
+        drop(crate::collectors::reader_thread::spawn_reader(move || {
             for (index, mount_point, reachable) in batch {
                 let result = stat(&reachable);
                 // Under the stuck set's lock, so that the waiting side sees
