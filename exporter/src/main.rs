@@ -19,6 +19,7 @@ use opsmon_exporter::settings::{Built, Config};
 const USAGE_ERROR: u8 = 2;
 
 fn main() -> ExitCode {
+    opsmon_exporter::allocator::restart_without_thread_caches();
     opsmon_exporter::allocator::limit_arenas();
     let cli = Cli::parse();
     if cli.print_man || cli.print_completions.is_some() {

@@ -177,6 +177,36 @@ fn sigterm_and_sigint_stop_gracefully() {
     }
 }
 
+/// The NUL-separated `/proc/PID/FILE` (environ, cmdline) of `pid`, as strings.
+fn proc_strings(pid: u32, file: &str) -> Vec<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/{file}")).unwrap();
+    raw.split(|byte| *byte == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
+#[test]
+fn restarts_itself_once_without_glibcs_thread_caches_unless_tunables_are_set() {
+    let tunables = |pid: u32| -> Vec<String> {
+        proc_strings(pid, "environ").into_iter().filter(|v| v.starts_with("GLIBC_TUNABLES=")).collect()
+    };
+    // The process the test started is the one serving (execve keeps the
+    // PID), with its arguments and glibc's per-thread caches off.
+    let exporter = Process::exporter(&["--log.format=json"]);
+    assert_eq!(tunables(exporter.pid()), ["GLIBC_TUNABLES=glibc.malloc.tcache_count=0"]);
+    let cmdline = proc_strings(exporter.pid(), "cmdline");
+    assert_eq!(cmdline[0], exporter_bin().to_string_lossy(), "{cmdline:?}");
+    assert!(cmdline.contains(&"--log.format=json".to_owned()), "{cmdline:?}");
+    assert_eq!(get(&exporter.url("/metrics")).unwrap().status, 200);
+    drop(exporter);
+    // The operator's tunables stand, even empty: no restart.
+    for operator in ["glibc.malloc.tcache_count=3", ""] {
+        let exporter = Process::exporter_with_env(&[], &[("GLIBC_TUNABLES", operator)]);
+        assert_eq!(tunables(exporter.pid()), [format!("GLIBC_TUNABLES={operator}")]);
+    }
+}
+
 #[test]
 fn logs_are_logfmt_or_json() {
     let exporter = Process::exporter(&["--log.format=json"]);
