@@ -191,6 +191,10 @@ fn restarts_itself_once_without_glibcs_thread_caches_unless_tunables_are_set() {
     let tunables = |pid: u32| -> Vec<String> {
         proc_strings(pid, "environ").into_iter().filter(|v| v.starts_with("GLIBC_TUNABLES=")).collect()
     };
+    assert!(
+        std::env::var_os("GLIBC_TUNABLES").is_none(),
+        "run the tests without GLIBC_TUNABLES: the exporters they start inherit it"
+    );
     // The process the test started is the one serving (execve keeps the
     // PID), with its arguments and glibc's per-thread caches off.
     let exporter = Process::exporter(&["--log.format=json"]);

@@ -1,8 +1,9 @@
 //! The collectors, one module per backend, each with its config section
 //! next to its code; the trait they implement and the helpers they share
-//! ([`collector`]; blocking reads on batch threads: [`reader_thread`]); and [`build`], the one way from a config to the running
-//! collectors: the collectors the scrape engine runs on the telemetry path
-//! and the named targets `/probe?target=NAME` serves.
+//! ([`collector`]; blocking reads on batch threads: [`reader_thread`]); and
+//! [`build`], the one way from a config to the running collectors: the
+//! collectors the scrape engine runs on the telemetry path and the named
+//! targets `/probe?target=NAME` serves.
 //!
 //! Nothing here knows the scrape engine or the server: they take what
 //! [`build`] returns.
