@@ -501,6 +501,7 @@ fn gzip_section(
     out.push('\n');
     if let Some(setup) = setup {
         out.push_str(&report::full_ratio_table(gzip, full::OURS, &full_goals(setup)));
+        out.push_str(&report::tail_yardstick(gzip, full::NODE));
     } else if args.probe {
         out.push_str(&probe_report(gzip));
     } else if let Some(base) = gzip.iter().find(|r| r.name == args.baseline) {
@@ -613,6 +614,7 @@ async fn full_report(
     plan: &Plan,
 ) -> Result<String> {
     let mut out = report::full_ratio_table(rows, full::OURS, &full_goals(setup));
+    out.push_str(&report::tail_yardstick(rows, full::NODE));
     out.push_str(
         "\nPostgreSQL CPU: utime+stime (/proc/PID/stat) of the backends serving each exporter — \
          the pg_stat_activity rows whose client_port is a socket the exporter process holds — \

@@ -378,6 +378,41 @@ pub fn chain_section(chain: &ChainFigures, node: Option<&Row>) -> String {
     out
 }
 
+/// Every exporter's p99 measured with the every-collector goal's yardstick
+/// (÷ `baseline`'s p99 in the same pass), with its spread p99 − p50. The
+/// smallest scrape of the run (blackbox_exporter's one HTTP GET, 17 series)
+/// shows where the machine's own tail puts any scrape against that goal.
+pub fn tail_yardstick(rows: &[Row], baseline: &str) -> String {
+    let Some(base) =
+        rows.iter().find(|r| r.name == baseline).and_then(|r| r.figures.p99_ms).filter(|p| *p > 0.0)
+    else {
+        return String::new();
+    };
+    let mut out = format!(
+        "\n**Every exporter's p99 against {baseline}'s** — the every-collector p99 goal's yardstick \
+         (≤ 0.3× {baseline}'s {base:.2} ms) applied to each exporter of this pass; p99 − p50 is the \
+         tail a scrape gets on top of its typical time:\n\n\
+         | exporter | series | CPU ms/scrape | p50 ms | p99 ms | p99 − p50 ms | p99 ÷ {baseline}'s |\n\
+         |---|--:|--:|--:|--:|--:|--:|\n"
+    );
+    for r in rows {
+        let f = &r.figures;
+        let spread = f.p99_ms.zip(f.p50_ms).map(|(p99, p50)| p99 - p50);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            fmt(f.series, 0),
+            fmt(f.cpu_ms_per_scrape, 2),
+            fmt(f.p50_ms, 2),
+            fmt(f.p99_ms, 2),
+            fmt(spread, 2),
+            f.p99_ms.map_or_else(|| "n/a".to_owned(), |p99| format!("{:.2}×", p99 / base)),
+        );
+    }
+    out
+}
+
 /// The heaviest statements one exporter ran during the isolated statements
 /// phase, per scrape: calls, executor and planner ms, rows, query text.
 pub fn statements_table(statements: &[Statement], scrapes: u32, top: usize) -> String {
@@ -485,6 +520,31 @@ mod tests {
         assert!(text.contains("the 10 statements"), "{text}");
         assert!(text.contains("| 1.50 | 2.00 | 3.00 | 0.30× (of 10.00 ms) |"), "{text}");
         assert!(chain_section(&chain, None).contains("| n/a |"));
+    }
+
+    #[test]
+    fn every_exporters_p99_against_the_baseline_with_its_spread() {
+        let with = |name: &str, p50: f64, p99: f64| Row {
+            name: name.to_owned(),
+            figures: Figures {
+                series: Some(17.0),
+                cpu_ms_per_scrape: Some(1.0),
+                p50_ms: Some(p50),
+                p99_ms: Some(p99),
+                ..Figures::default()
+            },
+        };
+        let rows = [
+            with("opsmon-exporter", 3.0, 7.5),
+            with("node_exporter", 9.0, 15.0),
+            with("blackbox_exporter", 1.5, 4.5),
+        ];
+        let text = tail_yardstick(&rows, "node_exporter");
+        assert!(text.contains("≤ 0.3× node_exporter's 15.00 ms"), "{text}");
+        assert!(text.contains("| opsmon-exporter | 17 | 1.00 | 3.00 | 7.50 | 4.50 | 0.50× |"), "{text}");
+        assert!(text.contains("| node_exporter | 17 | 1.00 | 9.00 | 15.00 | 6.00 | 1.00× |"), "{text}");
+        assert!(text.contains("| blackbox_exporter | 17 | 1.00 | 1.50 | 4.50 | 3.00 | 0.30× |"), "{text}");
+        assert_eq!(tail_yardstick(&rows, "absent"), "", "no baseline, no table");
     }
 
     fn row(name: &str, cpu: f64, rss: f64, p99: f64, rps: f64) -> Row {
