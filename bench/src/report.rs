@@ -379,10 +379,11 @@ pub fn chain_section(chain: &ChainFigures, node: Option<&Row>) -> String {
 }
 
 /// Every exporter's p99 measured with the every-collector goal's yardstick
-/// (÷ `baseline`'s p99 in the same pass), with its spread p99 − p50. The
-/// smallest scrape of the run (blackbox_exporter's one HTTP GET, 17 series)
-/// shows where the machine's own tail puts any scrape against that goal.
-pub fn tail_yardstick(rows: &[Row], baseline: &str) -> String {
+/// (÷ `baseline`'s p99 in the same pass, at most `limit`), with its spread
+/// p99 − p50. The smallest scrape of the run (blackbox_exporter's one HTTP
+/// GET, 17 series) shows where the machine's own tail puts any scrape against
+/// that goal.
+pub fn tail_yardstick(rows: &[Row], baseline: &str, limit: f64) -> String {
     let Some(base) =
         rows.iter().find(|r| r.name == baseline).and_then(|r| r.figures.p99_ms).filter(|p| *p > 0.0)
     else {
@@ -390,7 +391,7 @@ pub fn tail_yardstick(rows: &[Row], baseline: &str) -> String {
     };
     let mut out = format!(
         "\n**Every exporter's p99 against {baseline}'s** — the every-collector p99 goal's yardstick \
-         (≤ 0.3× {baseline}'s {base:.2} ms) applied to each exporter of this pass; p99 − p50 is the \
+         (≤ {limit}× {baseline}'s {base:.2} ms) applied to each exporter of this pass; p99 − p50 is the \
          tail a scrape gets on top of its typical time:\n\n\
          | exporter | series | CPU ms/scrape | p50 ms | p99 ms | p99 − p50 ms | p99 ÷ {baseline}'s |\n\
          |---|--:|--:|--:|--:|--:|--:|\n"
@@ -539,12 +540,12 @@ mod tests {
             with("node_exporter", 9.0, 15.0),
             with("blackbox_exporter", 1.5, 4.5),
         ];
-        let text = tail_yardstick(&rows, "node_exporter");
+        let text = tail_yardstick(&rows, "node_exporter", 0.3);
         assert!(text.contains("≤ 0.3× node_exporter's 15.00 ms"), "{text}");
         assert!(text.contains("| opsmon-exporter | 17 | 1.00 | 3.00 | 7.50 | 4.50 | 0.50× |"), "{text}");
         assert!(text.contains("| node_exporter | 17 | 1.00 | 9.00 | 15.00 | 6.00 | 1.00× |"), "{text}");
         assert!(text.contains("| blackbox_exporter | 17 | 1.00 | 1.50 | 4.50 | 3.00 | 0.30× |"), "{text}");
-        assert_eq!(tail_yardstick(&rows, "absent"), "", "no baseline, no table");
+        assert_eq!(tail_yardstick(&rows, "absent", 0.3), "", "no baseline, no table");
     }
 
     fn row(name: &str, cpu: f64, rss: f64, p99: f64, rps: f64) -> Row {
