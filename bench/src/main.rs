@@ -554,7 +554,6 @@ fn rows(targets: &[Target], figures: &[Figures]) -> Vec<Row> {
     targets.iter().zip(figures).map(|(t, f)| Row { name: t.name.clone(), figures: f.clone() }).collect()
 }
 
-/// The full mode's goals: each figure of ours against the peers' sum.
 /// The full mode's p99 goal's figure (`--every-collector` only).
 const P99_GOAL: &str = "p99 ms (sequential)";
 
@@ -568,6 +567,7 @@ fn p99_yardstick(setup: &full::Setup, rows: &[Row]) -> String {
         .unwrap_or_default()
 }
 
+/// The full mode's goals: each figure of ours against the peers' sum.
 fn full_goals(setup: &full::Setup) -> Vec<FullGoal> {
     let mut peers: Vec<String> = vec![full::NODE.into(), full::POSTGRES.into()];
     if setup.redis {
