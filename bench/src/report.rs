@@ -156,6 +156,11 @@ fn fmt(v: Option<f64>, decimals: usize) -> String {
     }
 }
 
+/// A ratio as the tables print it (`0.42×`), or `n/a`.
+fn fmt_ratio(r: Option<f64>) -> String {
+    r.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}×"))
+}
+
 /// The absolute-figures table; `with_pg` adds the PostgreSQL CPU column of
 /// the full mode (`≥` marks a lower bound: a backend exited mid-window).
 pub fn figures_table(rows: &[Row], clients: usize, with_pg: bool) -> String {
@@ -301,7 +306,7 @@ pub fn full_ratio_table(rows: &[Row], ours: &str, goals: &[FullGoal]) -> String 
             "| {} | {} | {peers_cell} | {} | ≤ {}× | {} |",
             g.figure,
             fmt(mine, 2),
-            r.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}×")),
+            fmt_ratio(r),
             g.limit,
             verdict(r, g.limit),
         );
@@ -353,7 +358,7 @@ pub fn pair_table(rows: &[Row], ours: &str, peer: &str, comparisons: &[Compariso
             c.figure,
             fmt(mine, c.decimals),
             fmt(theirs, c.decimals),
-            r.map_or_else(|| "n/a".to_owned(), |x| format!("{x:.2}×")),
+            fmt_ratio(r),
         );
     }
     out
@@ -408,7 +413,7 @@ pub fn tail_yardstick(rows: &[Row], baseline: &str, limit: f64) -> String {
             fmt(f.p50_ms, 2),
             fmt(f.p99_ms, 2),
             fmt(spread, 2),
-            f.p99_ms.map_or_else(|| "n/a".to_owned(), |p99| format!("{:.2}×", p99 / base)),
+            fmt_ratio(ratio(f.p99_ms, Some(base))),
         );
     }
     out
