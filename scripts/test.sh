@@ -54,5 +54,8 @@ fi
 
 # tests/tests/package.rs builds the Debian package with cargo-deb (crates.io).
 command -v cargo-deb >/dev/null 2>&1 || cargo install --locked cargo-deb
-cargo build --release --workspace --bins
+# Every target in one build: the tests' dev-dependencies change the features of
+# shared crates (libc, syn, …), so building the binaries alone would compile
+# those, and every workspace crate after them, a second time for the tests.
+cargo build --release --workspace --all-targets
 cargo test --release --workspace "$@"
