@@ -4,12 +4,11 @@
 //! duration and success families.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use opsmon_catalog::selfmon;
 use serde::Deserialize;
-use tokio::sync::Notify;
+use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
@@ -175,14 +174,23 @@ impl ScrapeEngine {
         let (local, remote): (Vec<_>, Vec<_>) =
             collectors.iter().enumerate().partition(|(_, collector)| collector.reads_locally());
         // A yield alone is not enough: every 61st tick the runtime's
-        // maintenance wakes a yielded task ahead of the queue.
-        let gate = (!remote.is_empty() && !local.is_empty()).then(|| Arc::new(FirstPolls::new(remote.len())));
+        // maintenance wakes a yielded task ahead of the queue. Instead each
+        // of those collectors holds a sender until its first poll (a panic
+        // in it drops the sender with the task), and the channel closes when
+        // none is left.
+        let (until_first_poll, mut all_polled_once) = if !remote.is_empty() && !local.is_empty() {
+            let (sender, receiver) = mpsc::channel::<()>(1);
+            (Some(sender), Some(receiver))
+        } else {
+            (None, None)
+        };
         for (index, collector) in remote {
-            start(&mut tasks, index, collector, deadline, gate.as_ref().map(Arrival::new));
+            start(&mut tasks, index, collector, deadline, until_first_poll.clone());
         }
-        if let Some(gate) = gate {
+        drop(until_first_poll);
+        if let Some(receiver) = all_polled_once.as_mut() {
             // Bounded by the deadline, though every remote task is runnable.
-            let _ = tokio::time::timeout_at(deadline, gate.all.notified()).await;
+            let _ = tokio::time::timeout_at(deadline, receiver.recv()).await;
         }
         for (index, collector) in local {
             start(&mut tasks, index, collector, deadline, None);
@@ -247,68 +255,27 @@ impl ScrapeEngine {
     }
 }
 
-/// Counts the collectors still to be polled for the first time; the last
-/// one opens the way for the local readers.
-struct FirstPolls {
-    remaining: AtomicUsize,
-    all: Notify,
-}
-
-impl FirstPolls {
-    fn new(collectors: usize) -> Self {
-        Self { remaining: AtomicUsize::new(collectors), all: Notify::new() }
-    }
-}
-
-/// One collector's place in [`FirstPolls`]: counted once, after its first
-/// poll, or when dropped before that (a panic in the first poll must not
-/// hold the local readers back until the deadline).
-struct Arrival(Option<Arc<FirstPolls>>);
-
-impl Arrival {
-    fn new(gate: &Arc<FirstPolls>) -> Self {
-        Self(Some(Arc::clone(gate)))
-    }
-
-    fn arrive(&mut self) {
-        if let Some(gate) = self.0.take()
-            && gate.remaining.fetch_sub(1, Ordering::AcqRel) == 1
-        {
-            // `notify_one` keeps a permit when the scrape is not waiting yet.
-            gate.all.notify_one();
-        }
-    }
-}
-
-impl Drop for Arrival {
-    fn drop(&mut self) {
-        self.arrive();
-    }
-}
-
 /// Runs `collector` as a task of `tasks` under `deadline`, reporting its
-/// index in the config, its own time and its outcome; `arrival` is counted
-/// once the collector has been polled.
+/// index in the config, its own time and its outcome; `until_first_poll`
+/// is dropped once the collector has been polled.
 fn start(
     tasks: &mut JoinSet<(usize, Duration, Outcome)>,
     index: usize,
     collector: &Arc<dyn Collector>,
     deadline: Instant,
-    arrival: Option<Arrival>,
+    until_first_poll: Option<mpsc::Sender<()>>,
 ) {
     let collector = Arc::clone(collector);
     tasks.spawn(async move {
         let started = Instant::now();
         let mut collecting = collector.collect(deadline);
-        let mut arrival = arrival;
-        let counted = std::future::poll_fn(|cx| {
+        let mut until_first_poll = until_first_poll;
+        let polled = std::future::poll_fn(|cx| {
             let poll = collecting.as_mut().poll(cx);
-            if let Some(arrival) = arrival.as_mut() {
-                arrival.arrive();
-            }
+            until_first_poll = None;
             poll
         });
-        let outcome = match tokio::time::timeout_at(deadline, counted).await {
+        let outcome = match tokio::time::timeout_at(deadline, polled).await {
             Ok(collected) => Outcome::Done(collected),
             Err(_) => Outcome::TimedOut,
         };
@@ -431,14 +398,18 @@ mod tests {
         }
     }
 
-    /// A local reader that answers at once.
-    struct LocalFixed;
+    /// A local reader that answers at once and notes when it was polled.
+    #[derive(Default)]
+    struct LocalFixed {
+        polled_at: std::sync::Mutex<Option<std::time::Instant>>,
+    }
     impl Collector for LocalFixed {
         fn name(&self) -> &'static str {
             "local"
         }
         fn collect(&self, _: Instant) -> BoxFuture<'_, Collected> {
             Box::pin(async move {
+                crate::collectors::lock(&self.polled_at).get_or_insert_with(std::time::Instant::now);
                 let mut set = MetricSet::new();
                 set.single(&host::LOAD1, 0.25);
                 set.into()
@@ -451,12 +422,34 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
     async fn a_backend_collector_that_panics_at_once_does_not_hold_the_local_readers_back() {
-        let engine = ScrapeEngine::new(vec![Arc::new(Panics), Arc::new(LocalFixed)], BudgetPolicy::default());
+        let engine = ScrapeEngine::new(
+            vec![Arc::new(Panics), Arc::new(LocalFixed::default())],
+            BudgetPolicy::default(),
+        );
         let started = std::time::Instant::now();
         let set = engine.scrape(Duration::from_secs(5)).await;
         let took = started.elapsed();
         assert!(took < Duration::from_secs(2), "waited {took:?}, towards the 5 s deadline");
         assert_eq!(success_of(&set, "panics"), 0.0);
+        assert_eq!(success_of(&set, "local"), 1.0);
+    }
+
+    // The local readers wait for the backend collectors' first poll only,
+    // not for their end: a backend that never answers must not push the
+    // host's reads to the deadline.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 1)]
+    async fn a_hanging_backend_collector_does_not_hold_the_local_readers_back() {
+        let local = Arc::new(LocalFixed::default());
+        let engine = ScrapeEngine::new(
+            vec![Arc::new(Hangs), Arc::clone(&local) as Arc<dyn Collector>],
+            BudgetPolicy::default(),
+        );
+        let started = std::time::Instant::now();
+        let set = engine.scrape(Duration::from_secs(1)).await;
+        let polled_at = crate::collectors::lock(&local.polled_at).expect("the local reader was polled");
+        let waited = polled_at - started;
+        assert!(waited < Duration::from_millis(500), "the local reader started {waited:?} into a 1 s budget");
+        assert_eq!(success_of(&set, "hangs"), 0.0);
         assert_eq!(success_of(&set, "local"), 1.0);
     }
 
